@@ -1,0 +1,3 @@
+from gal_exec.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,297 @@
+"""Typed configuration: config.toml decoded by msgspec into Structs with a default for everything.
+
+A missing or empty file gives the defaults. A wrong type, unknown key or out-of-range value raises
+ConfigError whose message is one line naming the file and the key path, e.g.
+``config.toml: exchange.tier: expected one of starter, intermediate, pro; got "gold"``.
+Secrets are never read from the file: only the names of the environment variables that hold them.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+import typing
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+__all__ = [
+    "CircuitBreakerConfig",
+    "Config",
+    "ConfigError",
+    "EngineConfig",
+    "ExchangeConfig",
+    "JournalConfig",
+    "LoggingConfig",
+    "OrdersConfig",
+    "ReportsConfig",
+    "RetryConfig",
+    "SimConfig",
+    "load_config",
+]
+
+Positive = Annotated[float, msgspec.Meta(gt=0)]
+NonNegative = Annotated[float, msgspec.Meta(ge=0)]
+PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
+Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
+
+
+class ConfigError(Exception):
+    """A configuration problem, with a one-line message naming the file and key path."""
+
+
+class _Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    pass
+
+
+class ExchangeConfig(_Section):
+    mode: Literal["sim", "kraken"] = "sim"
+    rest_url: str = "https://api.kraken.com"
+    ws_url: str = "wss://ws.kraken.com/v2"
+    ws_auth_url: str = "wss://ws-auth.kraken.com/v2"
+    tier: Literal["starter", "intermediate", "pro"] = "starter"
+    api_key_env: str = "KRAKEN_API_KEY"
+    api_secret_env: str = "KRAKEN_API_SECRET"
+    nonce_window: Annotated[int, msgspec.Meta(ge=0)] = 0
+    connect_timeout_s: Positive = 3.05
+    read_timeout_s: Positive = 10.0
+    http_workers: Annotated[int, msgspec.Meta(ge=1, le=32)] = 2
+    validate_only: bool = False
+
+
+class EngineConfig(_Section):
+    max_live_orders: PositiveInt = 10_000
+    actor_stack_kib: Annotated[int, msgspec.Meta(ge=64, le=8192)] = 256
+    dead_man_switch: Literal["auto", "on", "off"] = "auto"
+    dead_man_timeout_s: Annotated[int, msgspec.Meta(ge=10, lt=86400)] = 60
+    dead_man_refresh_s: Positive = 20.0
+    stream_silence_s: Positive = 5.0
+    on_stop: Literal["cancel", "leave"] = "leave"
+    coalesce_batches: bool = True
+
+
+class OrdersConfig(_Section):
+    limit_timeout_s: NonNegative = 300.0
+    poll_interval_s: Positive = 2.0
+    stream_up_poll_interval_s: Positive = 30.0
+    resolve_delay_s: NonNegative = 1.0
+    resolve_attempts: PositiveInt = 5
+    cancel_retry_s: Positive = 2.0
+
+
+class RetryConfig(_Section):
+    max_attempts: PositiveInt = 5
+    base_delay_s: Positive = 0.2
+    max_delay_s: Positive = 10.0
+
+
+class CircuitBreakerConfig(_Section):
+    failure_threshold: PositiveInt = 10
+    window_s: Positive = 30.0
+    open_s: Positive = 15.0
+    half_open_max_calls: PositiveInt = 1
+
+
+class JournalConfig(_Section):
+    enabled: bool = True
+    path: str = "var/journal.sqlite"
+    synchronous: Literal["normal", "full"] = "normal"
+
+
+class ReportsConfig(_Section):
+    path: str = ""
+    stdout: bool = False
+
+
+class LoggingConfig(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    json: bool = False
+    file: str = ""
+
+
+class SimConfig(_Section):
+    host: str = "127.0.0.1"
+    rest_port: Port = 0
+    ws_port: Port = 0
+    tier: Literal["starter", "intermediate", "pro"] = "starter"
+    seed: int = 7
+    clock: Literal["real", "manual"] = "real"
+    step_interval_s: Positive = 0.25
+    volatility_bps: NonNegative = 5.0
+    spread_bps: NonNegative = 2.0
+    liquidity_per_step: Annotated[float, msgspec.Meta(gt=0)] = 1.0
+    maker_fee_pct: Annotated[str, msgspec.Meta(pattern=r"^\d+(\.\d+)?$")] = "0.25"
+    taker_fee_pct: Annotated[str, msgspec.Meta(pattern=r"^\d+(\.\d+)?$")] = "0.40"
+    enforce_rate_limits: bool = True
+    faults: str = ""
+    price_csv: str = ""
+
+
+class Config(_Section):
+    exchange: ExchangeConfig = msgspec.field(default_factory=ExchangeConfig)
+    engine: EngineConfig = msgspec.field(default_factory=EngineConfig)
+    orders: OrdersConfig = msgspec.field(default_factory=OrdersConfig)
+    retry: RetryConfig = msgspec.field(default_factory=RetryConfig)
+    circuit_breaker: CircuitBreakerConfig = msgspec.field(default_factory=CircuitBreakerConfig)
+    journal: JournalConfig = msgspec.field(default_factory=JournalConfig)
+    reports: ReportsConfig = msgspec.field(default_factory=ReportsConfig)
+    logging: LoggingConfig = msgspec.field(default_factory=LoggingConfig)
+    sim: SimConfig = msgspec.field(default_factory=SimConfig)
+
+
+_SECRET_KEYS = {"api_key", "api_secret", "secret", "key", "password", "token"}
+_PATH_RE = re.compile(r"\s*-\s*at `\$(?P<path>[^`]*)`$")
+
+
+def _cross_checks(config: Config) -> tuple[str, str] | None:
+    """Constraints that span several keys; returns (key path, problem) or None."""
+    if config.retry.max_delay_s < config.retry.base_delay_s:
+        return "retry.max_delay_s", (
+            f"must be at least retry.base_delay_s ({config.retry.base_delay_s}); "
+            f"got {config.retry.max_delay_s}"
+        )
+    if config.engine.dead_man_refresh_s >= config.engine.dead_man_timeout_s:
+        return "engine.dead_man_refresh_s", (
+            f"must be below engine.dead_man_timeout_s ({config.engine.dead_man_timeout_s}); "
+            f"got {config.engine.dead_man_refresh_s}"
+        )
+    return None
+
+
+def _describe(error: msgspec.ValidationError) -> tuple[str, str]:
+    """Turn msgspec's message into (key path, problem)."""
+    text = str(error)
+    match = _PATH_RE.search(text)
+    path = ""
+    if match:
+        text = text[: match.start()]
+        path = match.group("path").lstrip(".").replace("[", ".").replace("]", "")
+    unknown = re.match(r"Object contains unknown field `(?P<field>[^`]+)`", text)
+    if unknown:
+        field = unknown.group("field")
+        path = f"{path}.{field}" if path else field
+        return path, "unknown key"
+    return path, text[0].lower() + text[1:] if text else "invalid value"
+
+
+def _literal_choices(path: str) -> tuple[str, ...] | None:
+    """The allowed values of a Literal field at ``path``, for a friendlier message."""
+    section, _, key = path.partition(".")
+    struct = {
+        "exchange": ExchangeConfig,
+        "engine": EngineConfig,
+        "orders": OrdersConfig,
+        "retry": RetryConfig,
+        "circuit_breaker": CircuitBreakerConfig,
+        "journal": JournalConfig,
+        "reports": ReportsConfig,
+        "logging": LoggingConfig,
+        "sim": SimConfig,
+    }.get(section)
+    if struct is None or not key:
+        return None
+    info = msgspec.inspect.type_info(struct)
+    for field in info.fields:
+        if field.name == key and isinstance(field.type, msgspec.inspect.LiteralType):
+            return tuple(str(v) for v in typing.get_args(typing.get_type_hints(struct)[key]))
+    return None
+
+
+_TYPE_WORDS = {
+    "`float`": "a number",
+    "`int`": "an integer",
+    "`str`": "a string",
+    "`bool`": "true or false",
+    "`object`": "a table",
+}
+
+
+def _plain_types(problem: str) -> str:
+    if "matching regex" in problem:
+        return 'expected a decimal number as a string, like "0.25"'
+    for word, plain in _TYPE_WORDS.items():
+        problem = problem.replace(word, plain)
+    return problem
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "a list"
+    try:
+        return msgspec.json.encode(value).decode()
+    except TypeError:
+        return repr(value)
+
+
+def _lookup(raw: dict[str, Any], path: str) -> Any:
+    node: Any = raw
+    for part in path.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def decode_config(raw: dict[str, Any], *, source: str = "config.toml") -> Config:
+    """Decode an already-parsed TOML document into a Config, raising a one-line ConfigError."""
+    try:
+        config = msgspec.convert(raw, Config, strict=True)
+    except msgspec.ValidationError as exc:
+        path, problem = _describe(exc)
+        if problem != "unknown key":
+            got = _lookup(raw, path)
+            shown = _show(got)
+            choices = _literal_choices(path)
+            if choices is not None:
+                problem = f"expected one of {', '.join(choices)}; got {shown}"
+            else:
+                problem = _plain_types(problem.split(", got ")[0]) + f"; got {shown}"
+        where = f"{source}: {path}: " if path else f"{source}: "
+        raise ConfigError(where + problem) from None
+    cross = _cross_checks(config)
+    if cross is not None:
+        raise ConfigError(f"{source}: {cross[0]}: {cross[1]}")
+    return config
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Load the configuration at ``path`` (defaults when None, missing or empty).
+
+    An explicitly named file that does not exist is an error; the implicit ./config.toml may be absent.
+    """
+    if path is None:
+        candidate = Path("config.toml")
+        if not candidate.exists():
+            return Config()
+        path = candidate
+        explicit = False
+    else:
+        path = Path(path)
+        explicit = True
+    source = str(path)
+    if not path.exists():
+        if explicit:
+            raise ConfigError(f"{source}: no such file")
+        return Config()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{source}: cannot read: {exc.__class__.__name__}: {exc}") from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+    for section, values in raw.items():
+        if isinstance(values, dict):
+            leaked = _SECRET_KEYS.intersection(values)
+            if leaked:
+                key = sorted(leaked)[0]
+                raise ConfigError(
+                    f"{source}: {section}.{key}: secrets are never read from the config file; "
+                    "put them in the environment variables named by exchange.api_key_env and "
+                    "exchange.api_secret_env"
+                )
+    return decode_config(raw, source=source)
