@@ -21,6 +21,8 @@ __all__ = [
     "CancelResult",
     "ErrorObserved",
     "HaltRequested",
+    "HttpCall",
+    "HttpDone",
     "ListOpenOrders",
     "LookupOrder",
     "LookupResult",
@@ -31,17 +33,21 @@ __all__ = [
     "QueryOrderStatus",
     "RateCounterReading",
     "StatusResult",
+    "Subscribe",
+    "SuccessObserved",
 ]
 
 
 class _Msg(msgspec.Struct, frozen=True, kw_only=True):
+    # msgspec applies kw_only to the fields a class defines itself, so every subclass repeats it
+    # (otherwise a required field after an optional one, like AmendOrder.reply_to, fails).
     pass
 
 
 # ---- requests to the KrakenGateway --------------------------------------------------------------
 
 
-class PlaceOrder(_Msg):
+class PlaceOrder(_Msg, kw_only=True):
     """Place one order (AddOrder, or coalesced with others for the same pair into AddOrderBatch).
 
     ``order`` is a gal_exec.kraken.rest.OrderRequest carrying the cl_ord_id. Never retried blindly:
@@ -56,7 +62,7 @@ class PlaceOrder(_Msg):
     enqueued_at: float = 0.0
 
 
-class CancelOrder(_Msg):
+class CancelOrder(_Msg, kw_only=True):
     """Cancel one order by txid (or cl_ord_id when the txid is not known). Idempotent: retried."""
 
     request_id: int
@@ -67,7 +73,7 @@ class CancelOrder(_Msg):
     reply_to: Any
 
 
-class AmendOrder(_Msg):
+class AmendOrder(_Msg, kw_only=True):
     """Change an order's quantity or prices in place (AmendOrder keeps its identity)."""
 
     request_id: int
@@ -81,7 +87,7 @@ class AmendOrder(_Msg):
     reply_to: Any
 
 
-class QueryOrderStatus(_Msg):
+class QueryOrderStatus(_Msg, kw_only=True):
     """Status of one order by txid; the gateway batches these into QueryOrders calls of up to 50."""
 
     request_id: int
@@ -90,7 +96,7 @@ class QueryOrderStatus(_Msg):
     reply_to: Any
 
 
-class LookupOrder(_Msg):
+class LookupOrder(_Msg, kw_only=True):
     """Find an order by cl_ord_id (OpenOrders, then ClosedOrders) to resolve an unknown outcome."""
 
     request_id: int
@@ -98,14 +104,14 @@ class LookupOrder(_Msg):
     reply_to: Any
 
 
-class ListOpenOrders(_Msg):
+class ListOpenOrders(_Msg, kw_only=True):
     """One OpenOrders call: the flat-cost audit while the stream is up."""
 
     request_id: int
     reply_to: Any
 
 
-class CancelAllAfter(_Msg):
+class CancelAllAfter(_Msg, kw_only=True):
     """Arm or refresh (timeout_s > 0) or disarm (0) the dead man's switch."""
 
     request_id: int
@@ -113,14 +119,14 @@ class CancelAllAfter(_Msg):
     reply_to: Any = None
 
 
-class OrderReleased(_Msg):
+class OrderReleased(_Msg, kw_only=True):
     """An order that was open on the exchange is now terminal (open-orders-per-pair bookkeeping)."""
 
     pair: str
     cl_ord_id: str
 
 
-class RateCounterReading(_Msg):
+class RateCounterReading(_Msg, kw_only=True):
     """The trading counter's level for a pair as reported by the executions channel."""
 
     pair: str
@@ -130,7 +136,7 @@ class RateCounterReading(_Msg):
 # ---- replies from the KrakenGateway -------------------------------------------------------------
 
 
-class PlaceResult(_Msg):
+class PlaceResult(_Msg, kw_only=True):
     """txid set on success; otherwise ``error`` is a gal_exec.kraken.errors.ClassifiedError.
 
     error.category == outcome_unknown means the order may exist: resolve by cl_ord_id.
@@ -143,21 +149,21 @@ class PlaceResult(_Msg):
     sent_at: float = 0.0
 
 
-class CancelResult(_Msg):
+class CancelResult(_Msg, kw_only=True):
     request_id: int
     cl_ord_id: str
     count: int | None = None
     error: Any = None
 
 
-class AmendResult(_Msg):
+class AmendResult(_Msg, kw_only=True):
     request_id: int
     cl_ord_id: str
     amend_id: str | None = None
     error: Any = None
 
 
-class StatusResult(_Msg):
+class StatusResult(_Msg, kw_only=True):
     """``info`` is the exchange's order record (codec OrderInfo); None when QueryOrders omitted it."""
 
     request_id: int
@@ -167,7 +173,7 @@ class StatusResult(_Msg):
     error: Any = None
 
 
-class LookupResult(_Msg):
+class LookupResult(_Msg, kw_only=True):
     """``found`` False: the order is in neither OpenOrders nor ClosedOrders."""
 
     request_id: int
@@ -178,7 +184,7 @@ class LookupResult(_Msg):
     error: Any = None
 
 
-class OpenOrdersResult(_Msg):
+class OpenOrdersResult(_Msg, kw_only=True):
     """``orders`` maps txid to the exchange's order record."""
 
     request_id: int
@@ -186,7 +192,7 @@ class OpenOrdersResult(_Msg):
     error: Any = None
 
 
-class CancelAllAfterResult(_Msg):
+class CancelAllAfterResult(_Msg, kw_only=True):
     request_id: int
     trigger_time: str | None = None
     error: Any = None
@@ -195,7 +201,7 @@ class CancelAllAfterResult(_Msg):
 # ---- the ErrorClassifier ------------------------------------------------------------------------
 
 
-class ErrorObserved(_Msg):
+class ErrorObserved(_Msg, kw_only=True):
     """Every exchange or transport error the gateway sees, already classified."""
 
     endpoint: str
@@ -203,7 +209,7 @@ class ErrorObserved(_Msg):
     time: float
 
 
-class BreakerChanged(_Msg):
+class BreakerChanged(_Msg, kw_only=True):
     """A per-category circuit breaker opened, half-opened or closed."""
 
     category: str
@@ -211,8 +217,155 @@ class BreakerChanged(_Msg):
     time: float
 
 
-class HaltRequested(_Msg):
+class HaltRequested(_Msg, kw_only=True):
     """Stop trading now (auth or lockout errors): the supervisor halts with this reason."""
 
     reason: str
     error_code: str | None = None
+
+
+# ---- order actors and the supervisor ------------------------------------------------------------
+
+
+class IntentDurable(_Msg, kw_only=True):
+    """The journal committed this order's intent: the request may now leave."""
+
+
+class JournalFailed(_Msg, kw_only=True):
+    """The journal could not store the intent: the order must not be sent."""
+
+    error: str
+
+
+class ExchangeUpdate(_Msg, kw_only=True):
+    """One observation of this order from the stream (a gal_exec.core.updates.OrderUpdate)."""
+
+    update: Any
+
+
+class ExchangeUpdates(_Msg, kw_only=True):
+    """A batch of observations from the stream, for the supervisor to route."""
+
+    updates: list[Any]
+
+
+class StreamStatus(_Msg, kw_only=True):
+    """The executions stream connected (up) or dropped; ``gap`` after a reconnect."""
+
+    up: bool
+    gap: bool = False
+    reason: str = ""
+
+
+class StreamChanged(_Msg, kw_only=True):
+    """Told to each order actor when the stream's state changes."""
+
+    up: bool
+    gap: bool = False
+
+
+class CancelRequest(_Msg, kw_only=True):
+    reason: str
+
+
+class VerifyStatus(_Msg, kw_only=True):
+    """The flat-cost audit found this order missing from OpenOrders: ask for its record."""
+
+
+class SetPosition(_Msg, kw_only=True):
+    """Told to a protective child: the entry's filled quantity it must cover."""
+
+    filled_quantity: Decimal
+    final: bool = False
+
+
+class SiblingFilled(_Msg, kw_only=True):
+    """Told to a protective child: its OCO sibling has filled this much."""
+
+    filled_quantity: Decimal
+
+
+class Link(_Msg, kw_only=True):
+    """Told to a protective child: the ActorRef of its OCO sibling."""
+
+    sibling: Any
+
+
+class OrderIdentified(_Msg, kw_only=True):
+    cl_ord_id: str
+    txid: str
+
+
+class OrderFinished(_Msg, kw_only=True):
+    """The order reached a terminal state and was reported."""
+
+    cl_ord_id: str
+
+
+class OrderStopped(_Msg, kw_only=True):
+    """The order actor stopped (after lingering for late reports)."""
+
+    cl_ord_id: str
+
+
+class OrderCrashed(_Msg, kw_only=True):
+    """Told by an OrderActor's on_failure: the supervisor restarts it from persisted state."""
+
+    cl_ord_id: str
+    error: str
+
+
+class Protect(_Msg, kw_only=True):
+    """Told by an entry: its protective children must cover ``filled_quantity``."""
+
+    parent_cl_ord_id: str
+    filled_quantity: Decimal
+    final: bool = False
+
+
+class GetHealth(_Msg, kw_only=True):
+    """Asked at the edge (Engine.health()); answered with a dict."""
+
+
+class SuccessObserved(_Msg, kw_only=True):
+    """A call that was a half-open breaker's trial got a clean answer from Kraken.
+
+    ``categories`` names the breakers it counts for (those the gateway held this kind of call for).
+    """
+
+    endpoint: str
+    categories: tuple[str, ...]
+    time: float
+
+
+class Subscribe(_Msg, kw_only=True):
+    """Ask the ErrorClassifier to tell ``ref`` every BreakerChanged and HaltRequested."""
+
+    ref: Any
+
+
+# ---- the gateway and its HTTP workers -----------------------------------------------------------
+
+
+class HttpCall(_Msg, kw_only=True):
+    """Call ``method_name(**kwargs)`` on the worker's KrakenRestClient; answer ``reply_to``."""
+
+    call_id: int
+    endpoint: str
+    method_name: str
+    kwargs: dict[str, Any] = msgspec.field(default_factory=dict)
+    reply_to: Any
+
+
+class HttpDone(_Msg, kw_only=True):
+    """The outcome of an HttpCall: ``result`` on success, else the exception in ``error``.
+
+    ``started`` and ``finished`` are the worker's clock.monotonic() around the blocking call.
+    """
+
+    call_id: int
+    endpoint: str
+    result: Any = None
+    error: Any = None
+    started: float = 0.0
+    finished: float = 0.0

@@ -1,0 +1,196 @@
+"""ErrorClassifier: counts the gateway's errors and runs one circuit breaker per error category.
+
+The gateway tells it every classified error (ErrorObserved) and every clean answer to a half-open
+trial (SuccessObserved). A breaker that opens, half-opens or closes is told to every subscriber
+as BreakerChanged; the gateway holds traffic on it and the supervisor may report it. An open
+breaker becomes half-open by a TimerService wake-up, not by polling.
+
+An ``auth_or_lockout`` error means the key is refused; retrying only prolongs a lockout. The
+first one tells the subscribers HaltRequested, naming the error and what to check, once until
+that breaker closes again. ``EAPI:Invalid nonce`` is the exception: one can be a race, so it
+halts only when the auth breaker opens (the errors keep coming).
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+from typing import Any
+
+import msgspec
+import pykka
+
+from gal_exec.actors.protocol import (
+    BreakerChanged,
+    ErrorObserved,
+    HaltRequested,
+    Subscribe,
+    SuccessObserved,
+)
+from gal_exec.config import Config
+from gal_exec.core.breaker import BreakerSet, BreakerState
+from gal_exec.core.clock import Clock
+from gal_exec.core.timers import TimerFired
+from gal_exec.kraken.errors import ErrorCategory
+
+__all__ = ["ClassifierStats", "ErrorClassifier", "halt_reason"]
+
+logger = logging.getLogger("gal_exec.actors.error_classifier")
+
+_AUTH = str(ErrorCategory.AUTH_OR_LOCKOUT)
+_NONCE = "EAPI:Invalid nonce"
+
+_HINTS = {
+    "EAPI:Invalid key": "check the API key and secret",
+    "EAPI:Invalid signature": "check the API secret and that requests are not altered on the way",
+    _NONCE: (
+        "nonces went out of order: another client may be using this API key; give each client "
+        "its own key or configure a nonce window"
+    ),
+    "EGeneral:Temporary lockout": (
+        "Kraken locked the key out after repeated auth errors (about 15 minutes); fix the cause "
+        "and wait before resuming"
+    ),
+    "EGeneral:Permission denied": (
+        "the API key lacks a permission: it needs query and create/modify/cancel orders"
+    ),
+    "EAccount:Invalid permissions": (
+        "the API key lacks a permission: it needs query and create/modify/cancel orders"
+    ),
+    "EAuth:Account temporary disabled": "the Kraken account is disabled; contact Kraken",
+    "EAuth:Account unconfirmed": "the Kraken account is not verified for trading",
+    "credentials": "set the API key and secret environment variables",
+}
+
+
+def halt_reason(code: str) -> str:
+    """One line a person can act on, e.g. ``EAPI:Invalid key: check the API key and secret``."""
+    return f"{code}: {_HINTS.get(code, 'the exchange refused the API key')}"
+
+
+class ClassifierStats(msgspec.Struct, frozen=True, kw_only=True):
+    """Counts since start, the breakers' states, and whether a halt was requested."""
+
+    by_category: dict[str, int]
+    by_code: dict[str, int]
+    breakers: dict[str, str]
+    halt_requested: bool
+    last_halt_reason: str | None
+
+
+class ErrorClassifier(pykka.ThreadingActor):
+    """Statistics and circuit breakers over the gateway's errors."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        clock: Clock,
+        timers: Any,
+        subscribers: list[Any] | tuple[Any, ...] = (),
+        name: str = "error-classifier",
+    ) -> None:
+        super().__init__()
+        settings = config.circuit_breaker
+        self._clock = clock
+        self._timers = timers
+        self._subscribers: list[Any] = list(subscribers)
+        self._breakers = BreakerSet(
+            clock,
+            failure_threshold=settings.failure_threshold,
+            window_s=settings.window_s,
+            open_s=settings.open_s,
+            half_open_max_calls=settings.half_open_max_calls,
+        )
+        self._timer_prefix = f"{name}:breaker:"
+        self._timer_generations: dict[str, int] = {}
+        self._by_category: collections.Counter[str] = collections.Counter()
+        self._by_code: collections.Counter[str] = collections.Counter()
+        self._halted = False
+        self._last_halt_reason: str | None = None
+
+    def on_stop(self) -> None:
+        for category in list(self._timer_generations):
+            self._timers.cancel(self._timer_prefix + category)
+
+    def on_receive(self, message: Any) -> None:
+        if isinstance(message, ErrorObserved):
+            self._on_error(message)
+        elif isinstance(message, SuccessObserved):
+            for category in message.categories:
+                self._changed(category, self._breakers.record_success(category))
+        elif isinstance(message, TimerFired):
+            self._on_timer(message)
+        elif isinstance(message, Subscribe):
+            if message.ref not in self._subscribers:
+                self._subscribers.append(message.ref)
+        else:
+            logger.warning("ErrorClassifier ignored an unexpected %s", type(message).__name__)
+
+    def _on_error(self, observed: ErrorObserved) -> None:
+        error = observed.error
+        category = str(error.category)
+        self._by_category[category] += 1
+        self._by_code[error.code] += 1
+        self._changed(category, self._breakers.record_failure(category))
+        if category == _AUTH and error.code != _NONCE:
+            self._halt(error.code)
+
+    def _on_timer(self, fired: TimerFired) -> None:
+        if not fired.key.startswith(self._timer_prefix):
+            return
+        category = fired.key[len(self._timer_prefix) :]
+        if self._timer_generations.get(category) != fired.generation:
+            return  # superseded or cancelled
+        del self._timer_generations[category]
+        self._changed(category, None)
+
+    def _changed(self, category: str, change: BreakerState | None) -> None:
+        """Announce ``change`` and any time-driven change, and keep a wake-up for an open breaker."""
+        breaker = self._breakers[category]
+        for state in (change, breaker.poll()):
+            if state is not None:
+                self._announce(category, state)
+        key = self._timer_prefix + category
+        if breaker.state is BreakerState.OPEN:
+            # Also after a silent re-open (a failure just as the open time ran out).
+            delay = breaker.seconds_until_half_open()
+            self._timer_generations[category] = self._timers.schedule(key, delay, self.actor_ref)
+        elif category in self._timer_generations:
+            self._timers.cancel(key)
+            del self._timer_generations[category]
+
+    def _announce(self, category: str, state: BreakerState) -> None:
+        logger.warning("circuit breaker %s is now %s", category, state)
+        self._tell_all(BreakerChanged(category=category, state=str(state), time=self._clock.time()))
+        if category == _AUTH:
+            if state is BreakerState.OPEN:
+                self._halt(_NONCE if self._by_code.get(_NONCE) else "auth_or_lockout")
+            elif state is BreakerState.CLOSED:
+                self._halted = False  # the key works again: a new refusal may halt again
+
+    def _halt(self, code: str) -> None:
+        if self._halted:
+            return
+        self._halted = True
+        reason = halt_reason(code)
+        self._last_halt_reason = reason
+        logger.error("requesting a halt: %s", reason)
+        self._tell_all(HaltRequested(reason=reason, error_code=code))
+
+    def _tell_all(self, message: Any) -> None:
+        for ref in list(self._subscribers):
+            try:
+                ref.tell(message)
+            except pykka.ActorDeadError:
+                self._subscribers.remove(ref)
+
+    def stats(self) -> ClassifierStats:
+        """Counts and breaker states (ask at the edge only)."""
+        return ClassifierStats(
+            by_category=dict(self._by_category),
+            by_code=dict(self._by_code),
+            breakers={category: str(state) for category, state in self._breakers.states().items()},
+            halt_requested=self._halted,
+            last_halt_reason=self._last_halt_reason,
+        )

@@ -1,0 +1,420 @@
+"""KrakenGateway: the one actor that talks to Kraken's REST API for this API key.
+
+It owns the rate-limit models and the sending policy (gal_exec.kraken.scheduling), hands each call
+to an HttpWorker (the blocking I/O happens there), and answers every requester by message.
+
+Policy:
+
+- Priority: cancels and the dead man's switch, then placements and amends, then queries. A call
+  goes out only when Kraken's models say it fits, with ``safety_margin`` points to spare; when
+  nothing fits the gateway asks the TimerService to wake it when something will. It never sleeps.
+- Concurrency: with ``exchange.nonce_window == 0`` one private call at a time (nonces must reach
+  Kraken in order); with a window, up to one per worker.
+- Coalescing: queued placements for one pair go as one AddOrderBatch (config
+  ``engine.coalesce_batches``); status queries as QueryOrders of up to 50 txids.
+- Retries: only idempotent calls (cancels, the switch, queries, lookups) on retryable,
+  rate-limited and transport errors, with full-jitter backoff (``retry``), at most
+  ``retry.max_attempts`` attempts in all; ``EAPI:Invalid nonce`` is retried once. AddOrder,
+  AddOrderBatch and AmendOrder are never re-sent: an unclear outcome is answered as
+  ``outcome_unknown`` and the requester resolves it by cl_ord_id. A rate-limit refusal of a
+  placement is answered as ``rate_limited`` (it was not placed) and raises the model.
+- A whole AddOrderBatch refused with a permanent (validation) error placed nothing, so its orders
+  are re-sent one by one and each gets its own answer.
+- Breakers: every error is classified and told to the ErrorClassifier (ErrorObserved). While its
+  breaker is open, ``rate_limited`` holds everything but cancels and the switch,
+  ``outcome_unknown`` and ``retryable`` hold placements and amends, ``auth_or_lockout`` holds
+  everything. Half-open lets ``circuit_breaker.half_open_max_calls`` trial calls through; a clean
+  answer to a trial is told back as SuccessObserved so the breaker can close.
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import logging
+import random
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pykka
+
+from gal_exec.actors.gateway_replies import (
+    GatewayHealth,
+    LastError,
+    call_for,
+    classify_exception,
+    error_reply,
+    success_outcome,
+)
+from gal_exec.actors.protocol import (
+    AmendOrder,
+    BreakerChanged,
+    CancelAllAfter,
+    CancelOrder,
+    ErrorObserved,
+    HaltRequested,
+    HttpCall,
+    HttpDone,
+    ListOpenOrders,
+    LookupOrder,
+    OrderReleased,
+    PlaceOrder,
+    PlaceResult,
+    QueryOrderStatus,
+    RateCounterReading,
+    SuccessObserved,
+)
+from gal_exec.config import Config
+from gal_exec.core.backoff import Backoff
+from gal_exec.core.clock import Clock
+from gal_exec.core.timers import TimerFired
+from gal_exec.kraken.errors import ClassifiedError, ErrorCategory, KrakenAPIError
+from gal_exec.kraken.jobs import IDEMPOTENT, PLACING, Dispatch, Job, JobKind, LocalRejection
+from gal_exec.kraken.scheduling import RequestScheduler
+
+__all__ = ["GatewayHealth", "KrakenGateway", "LastError"]
+
+logger = logging.getLogger("gal_exec.actors.gateway")
+
+_STATUS_ENDPOINTS = frozenset({"QueryOrders", "OpenOrders", "ClosedOrders"})
+_RETRY_ON = frozenset({ErrorCategory.RETRYABLE, ErrorCategory.RATE_LIMITED})
+_WAKE_TOLERANCE_S = 1e-4
+_REQUEST_KINDS: dict[type, JobKind] = {
+    PlaceOrder: JobKind.PLACE,
+    CancelOrder: JobKind.CANCEL,
+    AmendOrder: JobKind.AMEND,
+    QueryOrderStatus: JobKind.STATUS,
+    LookupOrder: JobKind.LOOKUP_OPEN,
+    ListOpenOrders: JobKind.LIST_OPEN,
+    CancelAllAfter: JobKind.CANCEL_ALL_AFTER,
+}
+
+
+class _Flight:
+    __slots__ = ("dispatch", "sent_at", "worker")
+
+    def __init__(self, dispatch: Dispatch, worker: Any, sent_at: float) -> None:
+        self.dispatch = dispatch
+        self.worker = worker
+        self.sent_at = sent_at
+
+
+class KrakenGateway(pykka.ThreadingActor):
+    """Queues, paces and sends Kraken REST calls; see the module docstring for the policy."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        clock: Clock,
+        timers: Any,
+        workers: Sequence[Any] | Callable[[], Sequence[Any]],
+        classifier: Any = None,
+        tier: str | None = None,
+        safety_margin: float = 1.0,
+        rng: random.Random | None = None,
+        name: str = "kraken-gateway",
+    ) -> None:
+        super().__init__()
+        self._config = config
+        self._clock = clock
+        self._timers = timers
+        self._workers_source = workers
+        self._classifier = classifier
+        self._scheduler = RequestScheduler(
+            tier or config.exchange.tier,
+            clock,
+            safety_margin=safety_margin,
+            coalesce_batches=config.engine.coalesce_batches,
+            half_open_max_calls=config.circuit_breaker.half_open_max_calls,
+        )
+        retry = config.retry
+        # max_attempts counts the first try too; Backoff counts retries.
+        self._backoff = Backoff(
+            retry.base_delay_s, retry.max_delay_s, max_attempts=retry.max_attempts - 1, rng=rng
+        )
+        self._wake_key = f"{name}:wake"
+        self._wake_generation: int | None = None
+        self._wake_deadline: float | None = None
+        self._free_workers: list[Any] = []
+        self._worker_count = 0
+        self._max_in_flight = 1
+        self._in_flight: dict[int, _Flight] = {}
+        self._call_ids = itertools.count(1)
+        self._calls: collections.Counter[str] = collections.Counter()
+        self._status_sent: collections.deque[float] = collections.deque()
+        self._retries = 0
+        self._local_rejections = 0
+        self._last_error: LastError | None = None
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    def on_start(self) -> None:
+        source = self._workers_source
+        workers = list(source() if callable(source) else source)
+        if not workers:
+            raise ValueError("KrakenGateway needs at least one HTTP worker")
+        self._free_workers = workers
+        self._worker_count = len(workers)
+        window = self._config.exchange.nonce_window
+        self._max_in_flight = 1 if window == 0 else len(workers)
+
+    def on_stop(self) -> None:
+        self._timers.cancel(self._wake_key)
+
+    def on_failure(self, exception_type: Any, exception_value: Any, traceback: Any) -> None:
+        logger.error("KrakenGateway stopped by %s: %s", exception_type.__name__, exception_value)
+
+    # --- messages -----------------------------------------------------------------------------
+
+    def on_receive(self, message: Any) -> None:
+        try:
+            self._handle(message)
+        except Exception:
+            # One bad message must not take down the only path to the exchange.
+            logger.exception("KrakenGateway failed to handle %s", type(message).__name__)
+        self._pump()
+
+    def _handle(self, message: Any) -> None:
+        if isinstance(message, HttpDone):
+            self._on_done(message)
+        elif isinstance(message, TimerFired):
+            if message.key == self._wake_key and message.generation == self._wake_generation:
+                self._wake_generation = None
+                self._wake_deadline = None
+        elif type(message) in _REQUEST_KINDS:
+            self._scheduler.submit(
+                Job(
+                    _REQUEST_KINDS[type(message)],
+                    message,
+                    pair=getattr(message, "pair", None),
+                    cl_ord_id=getattr(message, "cl_ord_id", None),
+                    txid=getattr(message, "txid", None),
+                    order=getattr(message, "order", None),
+                    order_age_s=getattr(message, "order_age_s", 0.0),
+                )
+            )
+        elif isinstance(message, OrderReleased):
+            self._scheduler.release(message.pair, message.cl_ord_id)
+        elif isinstance(message, RateCounterReading):
+            self._scheduler.observe_trading_level(message.pair, message.level)
+        elif isinstance(message, BreakerChanged):
+            self._scheduler.set_breaker(message.category, message.state)
+        elif isinstance(message, HaltRequested):
+            pass  # the supervisor acts on it; breakers already hold our traffic
+        else:
+            logger.warning("KrakenGateway ignored an unexpected %s", type(message).__name__)
+
+    # --- sending ------------------------------------------------------------------------------
+
+    def _pump(self) -> None:
+        """Send whatever fits while a worker and an in-flight slot are free."""
+        while self._free_workers and len(self._in_flight) < self._max_in_flight:
+            step = self._scheduler.take()
+            if isinstance(step, Dispatch):
+                self._send(step)
+            elif isinstance(step, LocalRejection):
+                self._local_rejections += 1
+                error = ClassifiedError(
+                    category=ErrorCategory.PERMANENT, code=step.code, raw=step.raw
+                )
+                self._reply(step.job, error_reply(step.job, error))
+            else:
+                self._arm_wake(step.wake_in)
+                return
+
+    def _send(self, dispatch: Dispatch) -> None:
+        method_name, kwargs = call_for(dispatch)
+        call_id = next(self._call_ids)
+        worker = self._free_workers.pop()
+        self._in_flight[call_id] = _Flight(dispatch, worker, self._clock.time())
+        self._calls[dispatch.endpoint] += 1
+        if dispatch.endpoint in _STATUS_ENDPOINTS:
+            self._status_sent.append(self._clock.monotonic())
+        call = HttpCall(
+            call_id=call_id,
+            endpoint=dispatch.endpoint,
+            method_name=method_name,
+            kwargs=kwargs,
+            reply_to=self.actor_ref,
+        )
+        try:
+            worker.tell(call)
+        except pykka.ActorDeadError:
+            # Nothing was sent: the jobs may go again on another worker.
+            logger.error("HTTP worker is dead; %d left", self._worker_count - 1)
+            del self._in_flight[call_id]
+            self._worker_count -= 1
+            for job in dispatch.jobs:
+                if job.kind is JobKind.PLACE and job.pair is not None and job.cl_ord_id:
+                    self._scheduler.release(job.pair, job.cl_ord_id)
+                self._scheduler.requeue(job)
+            if self._worker_count == 0:
+                self._fail_everything("no HTTP worker is alive")
+
+    def _fail_everything(self, reason: str) -> None:
+        error = ClassifiedError(category=ErrorCategory.PERMANENT, code="gateway", raw=reason)
+        for job in self._scheduler.drain():
+            self._reply(job, error_reply(job, error))
+
+    def _arm_wake(self, wake_in: float | None) -> None:
+        if wake_in is None:
+            if self._wake_generation is not None:
+                self._timers.cancel(self._wake_key)
+                self._wake_generation = None
+                self._wake_deadline = None
+            return
+        deadline = self._clock.monotonic() + wake_in
+        current = self._wake_deadline
+        if current is not None and abs(current - deadline) < _WAKE_TOLERANCE_S:
+            return
+        self._wake_deadline = deadline
+        self._wake_generation = self._timers.schedule(self._wake_key, wake_in, self.actor_ref)
+
+    # --- results ------------------------------------------------------------------------------
+
+    def _on_done(self, done: HttpDone) -> None:
+        flight = self._in_flight.pop(done.call_id, None)
+        if flight is None:
+            logger.warning("KrakenGateway: result for unknown call %s", done.call_id)
+            return
+        self._free_workers.append(flight.worker)
+        dispatch = flight.dispatch
+        failure: ClassifiedError | None = None
+        if done.error is None:
+            self._on_success(dispatch, done.result, flight.sent_at)
+        else:
+            failure = classify_exception(done.error, placing=dispatch.kind in PLACING)
+            self._on_failure(dispatch, done.error, failure, flight.sent_at)
+        self._settle_trial(dispatch, failure)
+
+    def _on_success(self, dispatch: Dispatch, result: Any, sent_at: float) -> None:
+        try:
+            outcome = success_outcome(dispatch, result, sent_at=sent_at)
+        except (AttributeError, KeyError, TypeError) as exc:
+            # A result of the wrong shape: treat like any malformed reply.
+            error = classify_exception(exc, placing=dispatch.kind in PLACING)
+            self._on_failure(dispatch, exc, error, sent_at)
+            return
+        for error in outcome.errors:
+            self._observe(dispatch, error)
+        for job, reply in outcome.replies:
+            self._reply(job, reply)
+        for job in outcome.follow_ups:
+            self._scheduler.requeue(job)
+
+    def _on_failure(
+        self, dispatch: Dispatch, exc: BaseException, error: ClassifiedError, sent_at: float
+    ) -> None:
+        self._observe(dispatch, error)
+        if dispatch.endpoint == "AddOrderBatch" and error.category is ErrorCategory.PERMANENT:
+            # Kraken validates a whole batch before any of it reaches the engine, so a top-level
+            # rejection placed none of these orders: sending them one by one is safe and lets
+            # each get its own answer.
+            for job in dispatch.jobs:
+                if job.cl_ord_id is not None and job.pair is not None:
+                    self._scheduler.release(job.pair, job.cl_ord_id)
+                job.no_batch = True
+                self._scheduler.requeue(job)
+            return
+        retry = dispatch.kind in IDEMPOTENT and (
+            error.category in _RETRY_ON
+            or (error.code == "EAPI:Invalid nonce" and isinstance(exc, KrakenAPIError))
+        )
+        for job in dispatch.jobs:
+            if retry and self._retry(job, error):
+                continue
+            self._reply(job, error_reply(job, error, sent_at=sent_at))
+
+    def _retry(self, job: Job, error: ClassifiedError) -> bool:
+        """Queue ``job`` again after a backoff; False when it has had its attempts."""
+        if error.code == "EAPI:Invalid nonce" and job.attempt > 0:
+            return False
+        if self._backoff.exhausted(job.attempt):
+            return False
+        delay = self._backoff.next_delay(job.attempt)
+        kraken_delay = error.retry_delay(self._clock.time())
+        if kraken_delay is not None:
+            delay = max(delay, kraken_delay)
+        job.attempt += 1
+        self._retries += 1
+        self._scheduler.requeue(job, delay_s=delay)
+        return True
+
+    def _observe(self, dispatch: Dispatch, error: ClassifiedError) -> None:
+        now = self._clock.time()
+        self._last_error = LastError(
+            endpoint=dispatch.endpoint,
+            category=str(error.category),
+            code=error.code,
+            raw=error.raw,
+            time=now,
+        )
+        if error.category is ErrorCategory.RATE_LIMITED:
+            self._scheduler.rate_limited(error.code, dispatch.pair)
+        if self._classifier is not None:
+            self._classifier.tell(ErrorObserved(endpoint=dispatch.endpoint, error=error, time=now))
+
+    def _settle_trial(self, dispatch: Dispatch, failure: ClassifiedError | None) -> None:
+        """Tell the classifier how a half-open trial went, or give the trial back."""
+        if not dispatch.trial_for:
+            return
+        if failure is None or failure.category is ErrorCategory.PERMANENT:
+            # Kraken answered cleanly (a rejection of the request itself is still an answer).
+            if self._classifier is not None:
+                self._classifier.tell(
+                    SuccessObserved(
+                        endpoint=dispatch.endpoint,
+                        categories=dispatch.trial_for,
+                        time=self._clock.time(),
+                    )
+                )
+            return
+        # A failure of another category says nothing about these breakers: try again. A failure
+        # of the breaker's own category reopens it (the classifier will tell us).
+        unrelated = tuple(c for c in dispatch.trial_for if c != failure.category)
+        self._scheduler.restore_trials(unrelated)
+
+    def _reply(self, job: Job, reply: Any) -> None:
+        if job.kind is JobKind.PLACE and isinstance(reply, PlaceResult):
+            error = reply.error
+            if (
+                error is not None
+                and error.category is not ErrorCategory.OUTCOME_UNKNOWN
+                and job.pair is not None
+                and job.cl_ord_id is not None
+            ):
+                self._scheduler.release(job.pair, job.cl_ord_id)  # refused: never on the book
+        reply_to = getattr(job.request, "reply_to", None)
+        if reply_to is None:
+            return
+        try:
+            reply_to.tell(reply)
+        except pykka.ActorDeadError:
+            logger.info("KrakenGateway: requester of %s has stopped", job.kind)
+
+    # --- health -------------------------------------------------------------------------------
+
+    def health(self) -> GatewayHealth:
+        """A snapshot of queues, flights, rate headroom and counters (ask at the edge only)."""
+        scheduler = self._scheduler
+        cutoff = self._clock.monotonic() - 60.0
+        while self._status_sent and self._status_sent[0] < cutoff:
+            self._status_sent.popleft()
+        return GatewayHealth(
+            queued=scheduler.queued(),
+            held=scheduler.held(),
+            in_flight=len(self._in_flight),
+            max_in_flight=self._max_in_flight,
+            workers=self._worker_count,
+            rest_level=round(scheduler.rest.level(), 6),
+            rest_max=scheduler.rest.limits.rest_max,
+            trading_headroom=scheduler.trading_headroom(),
+            open_orders=scheduler.open_counts(),
+            calls=dict(self._calls),
+            status_calls_last_minute=len(self._status_sent),
+            retries=self._retries,
+            local_rejections=self._local_rejections,
+            breakers=scheduler.breaker_states(),
+            last_error=self._last_error,
+        )

@@ -1,0 +1,67 @@
+"""HttpWorker: the one place (with the WS reader) where an actor blocks on the network.
+
+Each worker owns a KrakenRestClient (its own keep-alive ``requests.Session``). The gateway tells
+it an :class:`HttpCall`; the worker makes the blocking call and tells ``reply_to`` an
+:class:`HttpDone` with the result or the exception. An exception is carried, never raised: a
+failed call must not stop the worker, and the gateway decides what it means.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pykka
+
+from gal_exec.actors.protocol import HttpCall, HttpDone
+from gal_exec.core.clock import Clock
+
+__all__ = ["HttpWorker"]
+
+logger = logging.getLogger("gal_exec.actors.http_worker")
+
+
+class HttpWorker(pykka.ThreadingActor):
+    """Performs HttpCall messages one at a time on its own REST client."""
+
+    def __init__(self, client: Any, *, clock: Clock) -> None:
+        super().__init__()
+        self._client = client
+        self._clock = clock
+
+    def on_receive(self, message: Any) -> None:
+        if isinstance(message, HttpCall):
+            self._perform(message)
+        else:
+            logger.warning("HttpWorker ignored an unexpected %s", type(message).__name__)
+
+    def _perform(self, call: HttpCall) -> None:
+        started = self._clock.monotonic()
+        result: Any = None
+        error: BaseException | None = None
+        try:
+            method = getattr(self._client, call.method_name)
+            result = method(**call.kwargs)
+        except Exception as exc:
+            error = exc
+        finished = self._clock.monotonic()
+        done = HttpDone(
+            call_id=call.call_id,
+            endpoint=call.endpoint,
+            result=result,
+            error=error,
+            started=started,
+            finished=finished,
+        )
+        try:
+            call.reply_to.tell(done)
+        except pykka.ActorDeadError:
+            logger.info("HttpWorker: %s finished after its requester stopped", call.endpoint)
+
+    def on_stop(self) -> None:
+        close = getattr(self._client, "close", None)
+        if callable(close):
+            try:
+                close()
+            except Exception:
+                logger.exception("HttpWorker: closing the REST client failed")

@@ -1,0 +1,554 @@
+"""ExecutionSupervisor: takes signals in, spawns one OrderActor per client order, routes updates.
+
+It validates every signal (a bad one becomes a rejected report, never a crash), keeps its own indexes
+from cl_ord_id and txid to ActorRef (never the ActorRegistry), places protective children when an
+entry fills, restarts a crashed OrderActor from persisted state (never by re-sending AddOrder),
+caps live OrderActors and queues beyond the cap, and enforces Halt and Resume.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+import pykka
+
+from gal_exec.actors import protocol as p
+from gal_exec.actors.order_actor import OrderActor, OrderDeps
+from gal_exec.core import order as om
+from gal_exec.core.ids import child_client_order_id, new_client_order_id
+from gal_exec.core.ledger import Fill
+from gal_exec.core.order_state import OrderState
+from gal_exec.core.timers import TimerFired
+from gal_exec.kraken.pairs import PairRegistry, validate_order
+from gal_exec.messages import (
+    CancelSignal,
+    ExecutionReport,
+    Halt,
+    Resume,
+    TradeSignalApproved,
+    signal_problems,
+)
+
+__all__ = ["ExecutionSupervisor", "RestoreOrder", "SupervisorSettings"]
+
+log = logging.getLogger("gal_exec.supervisor")
+
+_AUDIT_KEY = "supervisor:audit"
+_UNROUTED_LIMIT = 10_000
+
+
+class SupervisorSettings(msgspec.Struct, frozen=True, kw_only=True):
+    max_live_orders: int = 10_000
+    limit_timeout_s: float = 300.0
+    audit_interval_s: float = 30.0
+    order: om.OrderSettings = msgspec.field(default_factory=om.OrderSettings)
+
+
+class RestoreOrder(msgspec.Struct, frozen=True, kw_only=True):
+    """Respawn an order from persisted state (after a crash, or at start-up recovery)."""
+
+    spec: om.OrderSpec
+    state: OrderState
+    txid: str | None = None
+    fills: list[Fill] = []
+    sequence: int = 0
+    position: Decimal | None = None
+    sibling_filled: Decimal = Decimal(0)
+
+
+class _Entry:
+    """What the supervisor knows of one order."""
+
+    __slots__ = ("finished", "ref", "spec", "txid")
+
+    def __init__(self, spec: om.OrderSpec, ref: Any) -> None:
+        self.spec = spec
+        self.ref = ref
+        self.txid: str | None = None
+        self.finished = False
+
+
+class ExecutionSupervisor(pykka.ThreadingActor):
+    def __init__(
+        self,
+        *,
+        settings: SupervisorSettings,
+        pairs: PairRegistry,
+        gateway: Any,
+        sink: Any,
+        timers: Any,
+        clock: Any,
+        writer: Any = None,
+        seen_signals: set[str] | None = None,
+        validate_only: bool = False,
+    ) -> None:
+        super().__init__()
+        self.settings = settings
+        self.pairs = pairs
+        self.gateway = gateway
+        self.sink = sink
+        self.timers = timers
+        self.clock = clock
+        self.writer = writer
+        self.validate_only = validate_only
+        self.seen_signals = seen_signals if seen_signals is not None else set()
+        self.orders: dict[str, _Entry] = {}
+        self.by_txid: dict[str, str] = {}
+        self.by_signal: dict[str, list[str]] = {}
+        self.children: dict[str, dict[str, str]] = {}  # parent -> role -> child cl_ord_id
+        self.queue: deque[tuple[om.OrderSpec, dict[str, Any]]] = deque()
+        self.live = 0
+        self.halted: str | None = None
+        self.stream_up = False
+        self.breakers: dict[str, str] = {}
+        self.unrouted: dict[str, list[Any]] = {}
+        self.counts = {"signals": 0, "rejected_signals": 0, "orders": 0, "finished": 0}
+        self.deps: OrderDeps | None = None
+        self._audit_generation: int | None = None
+        self._request_id = 0
+
+    def on_start(self) -> None:
+        self.deps = OrderDeps(
+            gateway=self.gateway,
+            sink=self.sink,
+            supervisor=self.actor_ref,
+            timers=self.timers,
+            clock=self.clock,
+            writer=self.writer,
+            validate_only=self.validate_only,
+        )
+
+    def on_receive(self, message: Any) -> Any:
+        match message:
+            case TradeSignalApproved():
+                self._signal(message)
+            case p.ExchangeUpdates(updates=updates):
+                for update in updates:
+                    self._route(update)
+            case p.OrderIdentified(cl_ord_id=cl_ord_id, txid=txid):
+                self._identified(cl_ord_id, txid)
+            case p.Protect():
+                self._protect(message)
+            case p.OrderFinished(cl_ord_id=cl_ord_id):
+                self._finished(cl_ord_id)
+            case p.OrderStopped(cl_ord_id=cl_ord_id):
+                self._stopped(cl_ord_id)
+            case p.OrderCrashed(cl_ord_id=cl_ord_id, error=error):
+                self._crashed(cl_ord_id, error)
+            case RestoreOrder():
+                self._restore(message)
+            case CancelSignal(signal_id=signal_id):
+                self._cancel_signal(signal_id)
+            case Halt(reason=reason, cancel_open=cancel_open):
+                self._halt(reason or "halt requested", cancel_open)
+            case p.HaltRequested(reason=reason):
+                self._halt(reason, False)
+            case Resume():
+                if self.halted is not None:
+                    log.warning("resumed (was halted: %s)", self.halted)
+                self.halted = None
+            case p.StreamStatus(up=up, gap=gap):
+                self._stream(up, gap)
+            case TimerFired(key=_AUDIT_KEY, generation=generation):
+                if generation == self._audit_generation:
+                    self._audit()
+            case p.OpenOrdersResult():
+                self._audit_result(message)
+            case p.BreakerChanged(category=category, state=state):
+                self.breakers[category] = state
+            case p.GetHealth():
+                return self._health()
+            case _:
+                log.warning("supervisor ignored %r", message)
+        return None
+
+    # ---- signals ---------------------------------------------------------------------------
+
+    def _signal(self, signal: TradeSignalApproved) -> None:
+        self.counts["signals"] += 1
+        if self.halted is not None:
+            self._reject(signal, f"halted: {self.halted}")
+            return
+        if signal.signal_id in self.seen_signals:
+            self._reject(signal, f"duplicate signal_id {signal.signal_id!r}: it was placed already")
+            return
+        problems = signal_problems(signal, now=self.clock.time())
+        rules = self.pairs.get(signal.pair)
+        if rules is None:
+            problems.append(f"unknown pair {signal.pair!r}")
+        elif not problems:
+            kind = signal.order_type
+            takes_limit = kind == "limit" or kind.endswith("-limit")
+            problems += validate_order(
+                rules,
+                signal.side,
+                kind,
+                signal.quantity,
+                signal.limit_price if takes_limit else None,
+                signal.trigger_price,
+                post_only=signal.post_only,
+                reduce_only=signal.reduce_only,
+            )
+            for label, value in (("sl_price", signal.sl_price), ("tp_price", signal.tp_price)):
+                if value is not None and value % rules.tick_size != 0:
+                    problems.append(
+                        f"{label} {value} not a multiple of tick_size {rules.tick_size} "
+                        f"for {rules.wsname}"
+                    )
+        if problems:
+            self._reject(signal, "; ".join(problems))
+            return
+        assert rules is not None
+        self.seen_signals.add(signal.signal_id)
+        if self.writer is not None:
+            raw = msgspec.json.encode(signal)
+            now = self.clock.time()
+            self.writer.submit(lambda journal: journal.record_signal(signal.signal_id, raw, now))
+        timeout = signal.timeout_s
+        if timeout is None and signal.order_type == "limit":
+            timeout = self.settings.limit_timeout_s or None
+        spec = om.OrderSpec(
+            cl_ord_id=new_client_order_id(clock=self.clock),
+            signal_id=signal.signal_id,
+            pair=rules.wsname,
+            symbol=rules.altname,
+            side=signal.side,
+            order_type=signal.order_type,
+            quantity=signal.quantity,
+            limit_price=signal.limit_price,
+            trigger_price=signal.trigger_price,
+            time_in_force=signal.time_in_force,
+            expire_at=signal.expire_at,
+            post_only=signal.post_only,
+            reduce_only=signal.reduce_only,
+            timeout_s=timeout,
+            sl_price=signal.sl_price,
+            tp_price=signal.tp_price,
+        )
+        self._launch(spec, {})
+
+    def _reject(self, signal: TradeSignalApproved, reason: str) -> None:
+        self.counts["rejected_signals"] += 1
+        log.warning("signal %s rejected: %s", signal.signal_id, reason)
+        self.sink.tell(
+            ExecutionReport(
+                signal_id=signal.signal_id,
+                client_order_id=new_client_order_id(clock=self.clock),
+                pair=signal.pair,
+                side=signal.side,
+                order_type=signal.order_type,
+                status="rejected",
+                quantity=signal.quantity if signal.quantity.is_finite() else Decimal(0),
+                reason=reason,
+                engine_time=self.clock.time(),
+                sequence=1,
+            )
+        )
+
+    # ---- spawning --------------------------------------------------------------------------
+
+    def _launch(self, spec: om.OrderSpec, options: dict[str, Any]) -> None:
+        self.by_signal.setdefault(spec.signal_id, []).append(spec.cl_ord_id)
+        if self.live >= self.settings.max_live_orders and spec.role == "entry":
+            self.queue.append((spec, options))
+            self.orders[spec.cl_ord_id] = _Entry(spec, None)
+            return
+        self._spawn(spec, options)
+
+    def _spawn(self, spec: om.OrderSpec, options: dict[str, Any]) -> None:
+        settings = self.settings.order
+        if spec.role != "entry":
+            rules = self.pairs.get(spec.symbol or spec.pair)
+            if rules is not None:
+                settings = msgspec.structs.replace(settings, min_quantity=rules.ordermin)
+        ref = OrderActor.start(spec, settings, self.deps, stream_up=self.stream_up, **options)
+        entry = self.orders.get(spec.cl_ord_id)
+        if entry is None:
+            entry = self.orders[spec.cl_ord_id] = _Entry(spec, ref)
+        else:
+            entry.ref = ref
+            entry.finished = False
+        self.live += 1
+        self.counts["orders"] += 1
+
+    def _drain_queue(self) -> None:
+        while self.queue and self.live < self.settings.max_live_orders:
+            spec, options = self.queue.popleft()
+            if self.orders.get(spec.cl_ord_id) is None:
+                continue  # cancelled while queued
+            self._spawn(spec, options)
+
+    # ---- protective children ---------------------------------------------------------------
+
+    def _protect(self, message: p.Protect) -> None:
+        parent = self.orders.get(message.parent_cl_ord_id)
+        if parent is None:
+            return
+        spec = parent.spec
+        known = self.children.get(spec.cl_ord_id)
+        if known is None:
+            if message.filled_quantity <= 0:
+                return
+            known = self.children[spec.cl_ord_id] = {}
+            opposite = "sell" if spec.side == "buy" else "buy"
+            refs = []
+            for role, tag, kind, price in (
+                ("stop_loss", "sl", "stop-loss", spec.sl_price),
+                ("take_profit", "tp", "take-profit", spec.tp_price),
+            ):
+                if price is None:
+                    continue
+                child = om.OrderSpec(
+                    cl_ord_id=child_client_order_id(spec.cl_ord_id, tag),
+                    signal_id=spec.signal_id,
+                    role=role,
+                    parent_cl_ord_id=spec.cl_ord_id,
+                    pair=spec.pair,
+                    symbol=spec.symbol,
+                    side=opposite,
+                    order_type=kind,
+                    quantity=message.filled_quantity,
+                    trigger_price=price,
+                )
+                known[role] = child.cl_ord_id
+                self.by_signal.setdefault(spec.signal_id, []).append(child.cl_ord_id)
+                self._spawn(child, {"position": message.filled_quantity})
+                refs.append(self.orders[child.cl_ord_id].ref)
+            if len(refs) == 2:
+                refs[0].tell(p.Link(sibling=refs[1]))
+                refs[1].tell(p.Link(sibling=refs[0]))
+            if message.final:
+                for ref in refs:
+                    ref.tell(p.SetPosition(filled_quantity=message.filled_quantity, final=True))
+            return
+        for child_id in known.values():
+            entry = self.orders.get(child_id)
+            if entry is not None and entry.ref is not None and not entry.finished:
+                entry.ref.tell(
+                    p.SetPosition(filled_quantity=message.filled_quantity, final=message.final)
+                )
+
+    # ---- routing ---------------------------------------------------------------------------
+
+    def _route(self, update: Any) -> None:
+        entry = self.orders.get(update.cl_ord_id) if update.cl_ord_id else None
+        if entry is None and update.txid:
+            cl_ord_id = self.by_txid.get(update.txid)
+            entry = self.orders.get(cl_ord_id) if cl_ord_id else None
+            if entry is None:
+                # Possibly ours before the acknowledgement told us its txid: hold it briefly.
+                if len(self.unrouted) < _UNROUTED_LIMIT:
+                    self.unrouted.setdefault(update.txid, []).append(update)
+                return
+        if entry is None or entry.ref is None:
+            return
+        if entry.txid is None and update.txid:
+            self._identified(entry.spec.cl_ord_id, update.txid)
+        entry.ref.tell(p.ExchangeUpdate(update=update))
+
+    def _identified(self, cl_ord_id: str, txid: str) -> None:
+        entry = self.orders.get(cl_ord_id)
+        if entry is None:
+            return
+        entry.txid = txid
+        self.by_txid[txid] = cl_ord_id
+        held = self.unrouted.pop(txid, None)
+        if held and entry.ref is not None:
+            for update in held:
+                entry.ref.tell(p.ExchangeUpdate(update=update))
+
+    # ---- endings and restarts --------------------------------------------------------------
+
+    def _finished(self, cl_ord_id: str) -> None:
+        entry = self.orders.get(cl_ord_id)
+        if entry is None or entry.finished:
+            return
+        entry.finished = True
+        self.live -= 1
+        self.counts["finished"] += 1
+        self._drain_queue()
+
+    def _stopped(self, cl_ord_id: str) -> None:
+        entry = self.orders.get(cl_ord_id)
+        if entry is None or not entry.finished:
+            return
+        self.orders.pop(cl_ord_id, None)
+        if entry.txid is not None:
+            self.by_txid.pop(entry.txid, None)
+
+    def _crashed(self, cl_ord_id: str, error: str) -> None:
+        entry = self.orders.get(cl_ord_id)
+        if entry is None:
+            return
+        log.error("restarting order %s after a crash (%s)", cl_ord_id, error)
+        if not entry.finished:
+            self.live -= 1
+        entry.ref = None
+        spec = entry.spec
+        txid = entry.txid
+        if self.writer is None:
+            self._restore(RestoreOrder(spec=spec, state=OrderState.SUBMITTED, txid=txid))
+            return
+        ref = self.actor_ref
+
+        def load(journal: Any) -> RestoreOrder:
+            record = journal.order(cl_ord_id)
+            fills = [
+                Fill(
+                    trade_id=f.trade_id,
+                    quantity=f.quantity,
+                    price=f.price,
+                    fee=f.fee,
+                    fee_asset=f.fee_asset or "",
+                    time=f.time or 0.0,
+                    synthetic=f.trade_id.startswith("cum:"),
+                )
+                for f in journal.fills(cl_ord_id)
+            ]
+            state = OrderState(record.status) if record is not None else OrderState.SUBMITTED
+            if state is OrderState.PENDING_SUBMIT:
+                state = OrderState.SUBMITTED  # it may have left: resolve by cl_ord_id
+            return RestoreOrder(
+                spec=spec,
+                state=state,
+                txid=(record.txid if record is not None else None) or txid,
+                fills=fills,
+                sequence=record.last_sequence if record is not None else 0,
+            )
+
+        self.writer.submit(
+            load,
+            on_durable=ref.tell,
+            on_error=lambda exc: ref.tell(
+                RestoreOrder(spec=spec, state=OrderState.SUBMITTED, txid=txid)
+            ),
+        )
+
+    def _restore(self, message: RestoreOrder) -> None:
+        spec = message.spec
+        self.by_signal.setdefault(spec.signal_id, [])
+        if spec.cl_ord_id not in self.by_signal[spec.signal_id]:
+            self.by_signal[spec.signal_id].append(spec.cl_ord_id)
+        self.seen_signals.add(spec.signal_id)
+        options: dict[str, Any] = {
+            "recover": (message.state, message.txid, list(message.fills), message.sequence)
+        }
+        if spec.role != "entry":
+            options["position"] = (
+                message.position if message.position is not None else spec.quantity
+            )
+        if self.orders.get(spec.cl_ord_id) is None:
+            self.orders[spec.cl_ord_id] = _Entry(spec, None)
+        self._spawn(spec, options)
+        if message.txid:
+            self._identified(spec.cl_ord_id, message.txid)
+        if spec.parent_cl_ord_id:
+            role_children = self.children.setdefault(spec.parent_cl_ord_id, {})
+            role_children[spec.role] = spec.cl_ord_id
+            if len(role_children) == 2:
+                refs = [self.orders[c].ref for c in role_children.values() if c in self.orders]
+                if len(refs) == 2 and all(r is not None for r in refs):
+                    refs[0].tell(p.Link(sibling=refs[1]))
+                    refs[1].tell(p.Link(sibling=refs[0]))
+
+    # ---- cancel, halt, stream --------------------------------------------------------------
+
+    def _cancel_signal(self, signal_id: str) -> None:
+        ids = self.by_signal.get(signal_id)
+        if not ids:
+            log.warning("CancelSignal for unknown signal_id %r", signal_id)
+            self.sink.tell(
+                ExecutionReport(
+                    signal_id=signal_id,
+                    client_order_id="",
+                    status="rejected",
+                    reason=f"CancelSignal: no order of signal_id {signal_id!r} is known",
+                    engine_time=self.clock.time(),
+                    sequence=1,
+                )
+            )
+            return
+        for cl_ord_id in ids:
+            self._cancel_one(cl_ord_id, "canceled by CancelSignal")
+
+    def _cancel_one(self, cl_ord_id: str, reason: str) -> None:
+        entry = self.orders.get(cl_ord_id)
+        if entry is None or entry.finished:
+            return
+        if entry.ref is None:
+            # Still queued behind the cap: never spawned, never sent.
+            self.orders.pop(cl_ord_id, None)
+            self.sink.tell(
+                ExecutionReport(
+                    signal_id=entry.spec.signal_id,
+                    client_order_id=cl_ord_id,
+                    pair=entry.spec.pair,
+                    side=entry.spec.side,
+                    order_type=entry.spec.order_type,
+                    status="canceled",
+                    quantity=entry.spec.quantity,
+                    reason=reason,
+                    engine_time=self.clock.time(),
+                    sequence=1,
+                )
+            )
+            return
+        entry.ref.tell(p.CancelRequest(reason=reason))
+
+    def _halt(self, reason: str, cancel_open: bool) -> None:
+        self.halted = reason
+        log.warning("halted: %s%s", reason, " (cancelling open orders)" if cancel_open else "")
+        if cancel_open:
+            for cl_ord_id in list(self.orders):
+                self._cancel_one(cl_ord_id, f"halted: {reason}")
+
+    def _stream(self, up: bool, gap: bool) -> None:
+        changed = up != self.stream_up
+        self.stream_up = up
+        if changed or gap:
+            for entry in self.orders.values():
+                if entry.ref is not None and not entry.finished:
+                    entry.ref.tell(p.StreamChanged(up=up, gap=gap))
+        if up:
+            if self._audit_generation is None:
+                self._audit_generation = self.timers.schedule(
+                    _AUDIT_KEY, self.settings.audit_interval_s, self.actor_ref
+                )
+        else:
+            self.timers.cancel(_AUDIT_KEY)
+            self._audit_generation = None
+
+    def _audit(self) -> None:
+        """While the stream is up: one OpenOrders call, whatever the number of open orders."""
+        self._audit_generation = self.timers.schedule(
+            _AUDIT_KEY, self.settings.audit_interval_s, self.actor_ref
+        )
+        if any(e.txid is not None and not e.finished for e in self.orders.values()):
+            self._request_id += 1
+            self.gateway.tell(
+                p.ListOpenOrders(request_id=self._request_id, reply_to=self.actor_ref)
+            )
+
+    def _audit_result(self, result: p.OpenOrdersResult) -> None:
+        if result.error is not None:
+            return
+        open_ids = set(result.orders)
+        for entry in self.orders.values():
+            if entry.finished or entry.ref is None or entry.txid is None:
+                continue
+            if entry.txid not in open_ids:
+                entry.ref.tell(p.VerifyStatus())
+
+    def _health(self) -> dict[str, Any]:
+        return {
+            "halted": self.halted,
+            "stream_up": self.stream_up,
+            "live_orders": self.live,
+            "queued_orders": len(self.queue),
+            "breakers": dict(self.breakers),
+            **self.counts,
+        }

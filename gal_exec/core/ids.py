@@ -1,0 +1,100 @@
+"""Client order ids (`cl_ord_id`) that Kraken accepts and that stay unique across restarts.
+
+Kraken accepts a long UUID (36 chars with dashes), a short UUID (32 hex digits) or free ASCII
+text of up to 18 characters, unique among the client's open orders (FACTS.md §2.1, §4.4). We
+generate the free-text form: a short prefix, the creation time in base 36 (when a clock is
+given) and random base-36 digits, 18 characters in all. No state is persisted: randomness
+(at least 31 bits per millisecond, 88 bits without a clock) makes a repeat after a restart
+vanishingly unlikely.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import re
+import uuid
+
+from gal_exec.core.clock import Clock
+
+__all__ = ["CHILD_ROLES", "child_client_order_id", "is_valid_cl_ord_id", "new_client_order_id"]
+
+MAX_FREE_TEXT_LENGTH = 18
+CHILD_ROLES = frozenset({"sl", "tp"})
+
+_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
+_TIME_DIGITS = 8  # milliseconds since the epoch fit in 8 base-36 digits until 2059
+_MAX_PREFIX = 4
+_PREFIX_PATTERN = re.compile(r"[0-9A-Za-z]{0,4}")
+_LONG_UUID = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+)
+_SHORT_UUID = re.compile(r"[0-9a-fA-F]{32}")
+_system_random = random.SystemRandom()
+
+
+def new_client_order_id(
+    prefix: str = "g", *, clock: Clock | None = None, rng: random.Random | None = None
+) -> str:
+    """A fresh 18-character cl_ord_id: `prefix` + base-36 time (if `clock`) + random digits.
+
+    `prefix` is 0..4 letters or digits. Pass the engine's clock to make ids sort by creation
+    time; pass `rng` only in tests (the default draws from the OS entropy source).
+    """
+    if not _PREFIX_PATTERN.fullmatch(prefix):
+        raise ValueError(
+            f"cl_ord_id prefix must be 0..{_MAX_PREFIX} letters or digits, got {prefix!r}"
+        )
+    source = rng if rng is not None else _system_random
+    time_part = ""
+    if clock is not None:
+        milliseconds = int(clock.time() * 1000) % 36**_TIME_DIGITS
+        time_part = _base36(milliseconds, _TIME_DIGITS)
+    random_digits = MAX_FREE_TEXT_LENGTH - len(prefix) - len(time_part)
+    return prefix + time_part + _base36(source.randrange(36**random_digits), random_digits)
+
+
+def is_valid_cl_ord_id(value: object) -> bool:
+    """True when Kraken accepts `value` as a cl_ord_id.
+
+    A long UUID, a short UUID, or 1..18 printable ASCII characters. We refuse the space (and
+    control characters) in free text: Kraken only says "ASCII", and an id with a space is easy
+    to mangle in logs and form bodies.
+    """
+    if not isinstance(value, str):
+        return False
+    if _LONG_UUID.fullmatch(value) or _SHORT_UUID.fullmatch(value):
+        return True
+    return 0 < len(value) <= MAX_FREE_TEXT_LENGTH and all("!" <= ch <= "~" for ch in value)
+
+
+def child_client_order_id(parent: str, role: str) -> str:
+    """The cl_ord_id of `parent`'s stop-loss ("sl") or take-profit ("tp") child, deterministic.
+
+    Recovery recomputes it to find the children. A UUID parent gets a name-based UUID of the same
+    form; a free-text parent of up to 15 characters gets "-sl"/"-tp" appended; a longer one keeps
+    its first 7 characters, the role, and 8 base-36 digits of a hash of the whole parent.
+    Generated parents never contain "-", so a child never equals a generated parent id.
+    """
+    if role not in CHILD_ROLES:
+        raise ValueError(f"child role must be one of {sorted(CHILD_ROLES)}, got {role!r}")
+    if not is_valid_cl_ord_id(parent):
+        raise ValueError(f"parent {parent!r} is not a valid cl_ord_id")
+    if _LONG_UUID.fullmatch(parent):
+        return str(uuid.uuid5(uuid.UUID(parent), role))
+    if _SHORT_UUID.fullmatch(parent):
+        return uuid.uuid5(uuid.UUID(hex=parent), role).hex
+    suffix = "-" + role
+    if len(parent) + len(suffix) <= MAX_FREE_TEXT_LENGTH:
+        return parent + suffix
+    digest = int.from_bytes(hashlib.sha256(parent.encode("ascii")).digest()[:8], "big")
+    head = MAX_FREE_TEXT_LENGTH - len(suffix) - 8
+    return parent[:head] + suffix + _base36(digest % 36**8, 8)
+
+
+def _base36(number: int, width: int) -> str:
+    digits = []
+    for _ in range(width):
+        number, digit = divmod(number, 36)
+        digits.append(_ALPHABET[digit])
+    return "".join(reversed(digits))

@@ -1,0 +1,509 @@
+"""The Python API: ``Engine.start(config)`` wires the actors, the journal and the exchange together.
+
+    engine = Engine.start(load_config("config.toml"))
+    engine.subscribe(print)                      # every ExecutionReport
+    engine.submit(TradeSignalApproved(...))      # or tell engine.supervisor directly
+    engine.wait_until_idle(timeout=60)
+    engine.stop(cancel_open=True)
+
+In ``exchange.mode = "sim"`` the embedded Kraken simulator is started in-process; in "kraken" mode
+the configured URLs are used with the keys from the environment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pykka
+
+from gal_exec.actors import protocol as p
+from gal_exec.actors.dead_man import DeadMansSwitch
+from gal_exec.actors.error_classifier import ErrorClassifier
+from gal_exec.actors.gateway import KrakenGateway
+from gal_exec.actors.http_worker import HttpWorker
+from gal_exec.actors.report_sink import GetStats, ReportSink, SinkStats, Subscribe
+from gal_exec.actors.supervisor import ExecutionSupervisor, RestoreOrder, SupervisorSettings
+from gal_exec.actors.user_stream import UserStream
+from gal_exec.config import Config
+from gal_exec.core import order as om
+from gal_exec.core.ledger import Fill
+from gal_exec.core.order_state import OrderState
+from gal_exec.journal import Journal, JournalError, JournalWriter, OrderRecord
+from gal_exec.kraken.auth import Credentials, load_credentials
+from gal_exec.kraken.errors import CredentialsError, KrakenError
+from gal_exec.kraken.nonce import NonceSequencer
+from gal_exec.kraken.pairs import PairRegistry
+from gal_exec.kraken.rest import KrakenRestClient
+from gal_exec.messages import ExecutionReport, InboundMessage
+from gal_exec.timers import SystemClock, TimerService
+
+__all__ = ["Endpoints", "Engine", "EngineError"]
+
+log = logging.getLogger("gal_exec.engine")
+_ASK_TIMEOUT_S = 5.0
+
+
+class EngineError(Exception):
+    """The engine cannot start; the message is one line a person can act on."""
+
+
+class Endpoints(msgspec.Struct, frozen=True, kw_only=True):
+    """Where the exchange is and the credentials to use (never logged)."""
+
+    rest_url: str
+    ws_url: str
+    ws_auth_url: str
+    api_key: str
+    api_secret: str = msgspec.field(default="")
+
+    def __repr__(self) -> str:
+        return f"Endpoints(rest_url={self.rest_url!r}, ws_auth_url={self.ws_auth_url!r})"
+
+
+class Engine:
+    """A running gal_exec engine. Create it with ``Engine.start``."""
+
+    def __init__(self) -> None:
+        self.config: Config
+        self.clock: Any
+        self.timers: TimerService
+        self.simulator: Any = None
+        self.endpoints: Endpoints
+        self.pairs: PairRegistry
+        self.journal: Journal | None = None
+        self.writer: JournalWriter | None = None
+        self.sink: pykka.ActorRef
+        self.classifier: pykka.ActorRef
+        self.workers: list[pykka.ActorRef] = []
+        self.gateway: pykka.ActorRef
+        self.supervisor: pykka.ActorRef
+        self.stream: pykka.ActorRef | None = None
+        self.dead_man: pykka.ActorRef | None = None
+        self.recovered = 0
+        self._stopped = False
+
+    # ---- start -----------------------------------------------------------------------------
+
+    @classmethod
+    def start(
+        cls,
+        config: Config | None = None,
+        *,
+        endpoints: Endpoints | None = None,
+        callbacks: list[Callable[[ExecutionReport], None]] | None = None,
+        reports_path: str | Path | None = None,
+        journal_path: str | Path | None = None,
+        clock: Any = None,
+        stream: bool = True,
+    ) -> Engine:
+        """Start everything; raises EngineError (one line) if the engine cannot run."""
+        engine = cls()
+        try:
+            engine._start(
+                config or Config(),
+                endpoints=endpoints,
+                callbacks=callbacks,
+                reports_path=reports_path,
+                journal_path=journal_path,
+                clock=clock,
+                stream=stream,
+            )
+        except BaseException:
+            engine._teardown()
+            raise
+        return engine
+
+    def _start(
+        self,
+        config: Config,
+        *,
+        endpoints: Endpoints | None,
+        callbacks: list[Callable[[ExecutionReport], None]] | None,
+        reports_path: str | Path | None,
+        journal_path: str | Path | None,
+        clock: Any,
+        stream: bool,
+    ) -> None:
+        self.config = config
+        self.clock = clock or SystemClock()
+        self.timers = TimerService(self.clock)
+        self.timers.start()
+        self.endpoints = endpoints or self._exchange_endpoints(config)
+        credentials = Credentials(self.endpoints.api_key, self.endpoints.api_secret)
+        journal_file = Path(journal_path or config.journal.path)
+        nonce = NonceSequencer(self.clock, state_path=self._nonce_state_path(journal_file))
+        exchange = config.exchange
+
+        def rest_client() -> KrakenRestClient:
+            return KrakenRestClient(
+                self.endpoints.rest_url,
+                credentials,
+                nonce=nonce,
+                clock=self.clock,
+                connect_timeout=exchange.connect_timeout_s,
+                read_timeout=exchange.read_timeout_s,
+                nonce_window=exchange.nonce_window,
+            )
+
+        self.pairs = self._load_pairs(rest_client())
+        seen: set[str] = set()
+        live: list[tuple[OrderRecord, list[Any]]] = []
+        orphans: list[OrderRecord] = []
+        if config.journal.enabled:
+            try:
+                self.journal = Journal.open(journal_file, synchronous=config.journal.synchronous)
+            except JournalError as exc:
+                raise EngineError(str(exc)) from None
+            self.writer = JournalWriter(self.journal)
+            self.writer.start()
+            seen, live, orphans = self.writer.call(_load_recovery, timeout=60.0)
+
+        threading.stack_size(config.engine.actor_stack_kib * 1024)
+        self.sink = ReportSink.start(
+            writer=self.writer,
+            path=reports_path or config.reports.path or None,
+            stdout=config.reports.stdout,
+            callbacks=list(callbacks or ()),
+        )
+        self.classifier = ErrorClassifier.start(config, clock=self.clock, timers=self.timers)
+        self.workers = [
+            HttpWorker.start(rest_client(), clock=self.clock) for _ in range(exchange.http_workers)
+        ]
+        self.gateway = KrakenGateway.start(
+            config,
+            clock=self.clock,
+            timers=self.timers,
+            workers=self.workers,
+            classifier=self.classifier,
+            tier=exchange.tier,
+        )
+        orders = config.orders
+        settings = SupervisorSettings(
+            max_live_orders=config.engine.max_live_orders,
+            limit_timeout_s=orders.limit_timeout_s,
+            audit_interval_s=orders.stream_up_poll_interval_s,
+            order=om.OrderSettings(
+                poll_interval_s=orders.poll_interval_s,
+                resolve_delay_s=orders.resolve_delay_s,
+                resolve_attempts=orders.resolve_attempts,
+                cancel_retry_s=orders.cancel_retry_s,
+            ),
+        )
+        self.supervisor = ExecutionSupervisor.start(
+            settings=settings,
+            pairs=self.pairs,
+            gateway=self.gateway,
+            sink=self.sink,
+            timers=self.timers,
+            clock=self.clock,
+            writer=self.writer,
+            seen_signals=seen,
+            validate_only=exchange.validate_only,
+        )
+        self.classifier.tell(p.Subscribe(ref=self.gateway))
+        self.classifier.tell(p.Subscribe(ref=self.supervisor))
+        self._recover(live, orphans)
+        if stream:
+            token_client = rest_client()
+            self.stream = UserStream.start(
+                url=self.endpoints.ws_auth_url,
+                token_provider=lambda: token_client.get_websockets_token().token,
+                supervisor=self.supervisor,
+                gateway=self.gateway,
+                clock=self.clock,
+                liveness_timeout_s=config.engine.stream_silence_s,
+                symbol_to_pair={rules.symbol: rules.altname for rules in self.pairs},
+            )
+        if self._dead_man_wanted(config):
+            self.dead_man = DeadMansSwitch.start(
+                gateway=self.gateway,
+                timers=self.timers,
+                timeout_s=config.engine.dead_man_timeout_s,
+                refresh_s=config.engine.dead_man_refresh_s,
+            )
+
+    def _exchange_endpoints(self, config: Config) -> Endpoints:
+        if config.exchange.mode == "sim":
+            from gal_exec.sim.server import Simulator
+
+            self.simulator = Simulator(config.sim)
+            self.simulator.start()
+            sim = self.simulator
+            return Endpoints(
+                rest_url=sim.rest_url,
+                ws_url=sim.ws_url,
+                ws_auth_url=sim.ws_auth_url,
+                api_key=sim.api_key,
+                api_secret=sim.api_secret,
+            )
+        exchange = config.exchange
+        try:
+            credentials = load_credentials(exchange.api_key_env, exchange.api_secret_env)
+        except CredentialsError as exc:
+            raise EngineError(str(exc)) from None
+        return Endpoints(
+            rest_url=exchange.rest_url,
+            ws_url=exchange.ws_url,
+            ws_auth_url=exchange.ws_auth_url,
+            api_key=credentials.api_key,
+            api_secret=credentials.api_secret,
+        )
+
+    @staticmethod
+    def _nonce_state_path(journal_file: Path) -> Path:
+        digest = hashlib.sha256(journal_file.name.encode()).hexdigest()[:8]
+        return journal_file.parent / f"nonce-{digest}.state"
+
+    @staticmethod
+    def _load_pairs(client: KrakenRestClient) -> PairRegistry:
+        try:
+            return PairRegistry.from_asset_pairs(client.asset_pairs())
+        except (KrakenError, OSError) as exc:
+            raise EngineError(f"cannot load the exchange's asset pairs: {exc}") from None
+
+    def _dead_man_wanted(self, config: Config) -> bool:
+        setting = config.engine.dead_man_switch
+        return setting == "on" or (setting == "auto" and config.exchange.mode == "kraken")
+
+    # ---- recovery --------------------------------------------------------------------------
+
+    def _recover(
+        self, live: list[tuple[OrderRecord, list[Any]]], orphans: list[OrderRecord]
+    ) -> None:
+        """Respawn every order that was not terminal, and protect filled entries left bare."""
+        records = {record.cl_ord_id: record for record, _ in live}
+        for record, fills in live:
+            spec = self._spec(record)
+            if spec is None:
+                continue
+            position = None
+            if record.parent_cl_ord_id is not None:
+                parent = records.get(record.parent_cl_ord_id)
+                position = parent.filled_quantity if parent is not None else record.quantity
+            self.supervisor.tell(
+                RestoreOrder(
+                    spec=spec,
+                    state=OrderState(record.status),
+                    txid=record.txid,
+                    fills=_ledger_fills(record, fills),
+                    sequence=record.last_sequence or 0,
+                    position=position,
+                )
+            )
+            self.recovered += 1
+        for record in [*orphans, *(r for r, _ in live)]:
+            spec = self._spec(record)
+            if spec is None or record.role != "entry" or record.filled_quantity <= 0:
+                continue
+            if record.sl_price is None and record.tp_price is None:
+                continue
+            if record.is_terminal:
+                self.supervisor.tell(
+                    RestoreOrder(spec=spec, state=OrderState(record.status), txid=record.txid)
+                )
+            self.supervisor.tell(
+                p.Protect(
+                    parent_cl_ord_id=record.cl_ord_id,
+                    filled_quantity=record.filled_quantity,
+                    final=record.is_terminal,
+                )
+            )
+
+    def _spec(self, record: OrderRecord) -> om.OrderSpec | None:
+        rules = self.pairs.get(record.pair)
+        if rules is None:
+            log.error("journal order %s has unknown pair %r", record.cl_ord_id, record.pair)
+            return None
+        return om.OrderSpec(
+            cl_ord_id=record.cl_ord_id,
+            signal_id=record.signal_id,
+            role=record.role,
+            parent_cl_ord_id=record.parent_cl_ord_id,
+            pair=rules.wsname,
+            symbol=rules.altname,
+            side=record.side,
+            order_type=record.order_type,
+            quantity=record.quantity,
+            limit_price=record.limit_price,
+            trigger_price=record.trigger_price,
+            time_in_force=record.time_in_force,
+            expire_at=record.expire_at,
+            post_only=record.post_only,
+            reduce_only=record.reduce_only,
+            timeout_s=_remaining_timeout(record, self.clock.time()),
+            sl_price=record.sl_price,
+            tp_price=record.tp_price,
+        )
+
+    # ---- use -------------------------------------------------------------------------------
+
+    def submit(self, message: InboundMessage) -> None:
+        """Hand a signal, CancelSignal, Halt or Resume to the supervisor."""
+        self.supervisor.tell(message)
+
+    def subscribe(self, callback: Callable[[ExecutionReport], None]) -> None:
+        """Call ``callback`` with every ExecutionReport, in order, after it is journaled."""
+        self.sink.tell(Subscribe(callback=callback))
+
+    def health(self) -> dict[str, Any]:
+        """Stream, breakers, rate-limit headroom, live orders, last error (asked at the edge)."""
+        health: dict[str, Any] = {
+            "supervisor": self.supervisor.ask(p.GetHealth(), timeout=_ASK_TIMEOUT_S),
+        }
+        if self.stream is not None:
+            health["stream"] = self.stream.ask(p.GetHealth(), timeout=_ASK_TIMEOUT_S)
+        health["gateway"] = self.gateway.ask(p.GetHealth(), timeout=_ASK_TIMEOUT_S)
+        classifier = self.classifier.ask(p.GetHealth(), timeout=_ASK_TIMEOUT_S)
+        health["errors"] = msgspec.to_builtins(classifier) if classifier is not None else None
+        if self.dead_man is not None:
+            health["dead_man_switch"] = self.dead_man.ask(p.GetHealth(), timeout=_ASK_TIMEOUT_S)
+        return health
+
+    def stats(self) -> SinkStats:
+        return self.sink.ask(GetStats(), timeout=_ASK_TIMEOUT_S)
+
+    def idle(self) -> bool:
+        """True when no order is live or queued."""
+        state = self.supervisor.ask(p.GetHealth(), timeout=_ASK_TIMEOUT_S)
+        return state["live_orders"] == 0 and state["queued_orders"] == 0
+
+    def wait_until_idle(self, timeout: float, *, poll_s: float = 0.05) -> bool:
+        """Wait (at the edge) until every order is terminal; False on timeout."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.idle():
+                return True
+            threading.Event().wait(poll_s)
+        return self.idle()
+
+    def stop(self, *, cancel_open: bool | None = None, timeout: float = 10.0) -> None:
+        """Stop cleanly: optionally cancel open orders first; flush reports and the journal."""
+        if self._stopped:
+            return
+        if cancel_open is None:
+            cancel_open = self.config.engine.on_stop == "cancel"
+        if cancel_open:
+            from gal_exec.messages import Halt
+
+            self.supervisor.tell(Halt(reason="engine stopping", cancel_open=True))
+            if not self.wait_until_idle(timeout):
+                log.warning("stopping with orders still open after %.0f s", timeout)
+        self._teardown()
+
+    def _teardown(self) -> None:
+        self._stopped = True
+        for name in ("stream", "dead_man"):
+            ref = getattr(self, name, None)
+            if ref is not None:
+                _stop(ref)
+        supervisor = getattr(self, "supervisor", None)
+        if supervisor is not None:
+            _stop(supervisor)
+        from gal_exec.actors.order_actor import OrderActor
+
+        for ref in pykka.ActorRegistry.get_by_class(OrderActor):
+            _stop(ref)
+        for name in ("gateway", "classifier"):
+            ref = getattr(self, name, None)
+            if ref is not None:
+                _stop(ref)
+        for ref in self.workers:
+            _stop(ref)
+        if self.writer is not None:
+            self.writer.flush(timeout=10.0)
+        sink = getattr(self, "sink", None)
+        if sink is not None:
+            try:
+                sink.ask(GetStats(), timeout=_ASK_TIMEOUT_S)  # deliver what the journal released
+            except Exception:
+                pass
+            _stop(sink)
+        if self.writer is not None:
+            self.writer.stop()
+            self.writer = None
+        if self.journal is not None:
+            self.journal.close()
+            self.journal = None
+        timers = getattr(self, "timers", None)
+        if timers is not None:
+            timers.stop()
+        if self.simulator is not None:
+            self.simulator.stop()
+            self.simulator = None
+
+
+def _stop(ref: pykka.ActorRef) -> None:
+    try:
+        ref.stop(timeout=_ASK_TIMEOUT_S)
+    except (pykka.ActorDeadError, pykka.Timeout):
+        pass
+
+
+def _load_recovery(
+    journal: Journal,
+) -> tuple[set[str], list[tuple[OrderRecord, list[Any]]], list[OrderRecord]]:
+    """Seen signal ids, the live orders with their fills, and filled bracket entries without
+    children (the engine died between the entry's fill and its protection's intent)."""
+    seen = {signal.signal_id for signal in journal.signals()}
+    live = [(record, journal.fills(record.cl_ord_id)) for record in journal.live_orders()]
+    orphans = [
+        record
+        for record in journal.orders()
+        if record.role == "entry"
+        and record.is_terminal
+        and record.filled_quantity > 0
+        and (record.sl_price is not None or record.tp_price is not None)
+        and not journal.children(record.cl_ord_id)
+    ]
+    return seen, live, orphans
+
+
+def _ledger_fills(record: OrderRecord, fills: list[Any]) -> list[Fill]:
+    """The fills to rebuild an order's ledger: the journaled trades, plus one synthetic fill for
+    quantity that was reported from cumulative figures only (no trade id)."""
+    ledger_fills = [
+        Fill(
+            trade_id=fill.trade_id,
+            quantity=fill.quantity,
+            price=fill.price if fill.price is not None else Decimal(0),
+            fee=fill.fee or Decimal(0),
+            fee_asset=fill.fee_asset or "",
+            time=fill.time or 0.0,
+        )
+        for fill in fills
+        if fill.quantity and fill.quantity > 0 and fill.price
+    ]
+    traded = sum((fill.quantity for fill in ledger_fills), Decimal(0))
+    missing = record.filled_quantity - traded
+    if missing > 0 and record.average_price:
+        cost = record.filled_quantity * record.average_price - sum(
+            (fill.quantity * fill.price for fill in ledger_fills), Decimal(0)
+        )
+        price = cost / missing if cost > 0 else record.average_price
+        ledger_fills.append(
+            Fill(
+                trade_id=f"cum:{record.filled_quantity.normalize():f}",
+                quantity=missing,
+                price=price,
+                fee=max(Decimal(0), record.fee - sum((f.fee for f in ledger_fills), Decimal(0))),
+                fee_asset=record.fee_asset or "",
+                synthetic=True,
+            )
+        )
+    return ledger_fills
+
+
+def _remaining_timeout(record: OrderRecord, now: float) -> float | None:
+    if not record.timeout_s:
+        return None
+    if record.deadline_at is None:
+        return record.timeout_s
+    return max(0.001, record.deadline_at - now)

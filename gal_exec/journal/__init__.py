@@ -1,0 +1,46 @@
+"""The durable journal: every signal, order intent, report and fill, in one SQLite file.
+
+Write before you act: an order's intent is committed before its request leaves, and every
+report before it is delivered, so an engine killed at any instant restarts from the journal
+without losing an order or sending one twice. `Journal` is the store (schema in
+docs/journal.md); `JournalWriter` is the one thread that writes it, committing in groups.
+"""
+
+from gal_exec.journal._command import DEFAULT_JOURNAL_PATH, format_orders, orders_command
+from gal_exec.journal._records import (
+    TERMINAL_STATUSES,
+    EventRecord,
+    FillRecord,
+    OrderRecord,
+    SignalRecord,
+)
+from gal_exec.journal._schema import (
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    DuplicateOrderError,
+    JournalError,
+    Migration,
+    UnknownOrderError,
+)
+from gal_exec.journal._store import Journal
+from gal_exec.journal._writer import BatchAborted, JournalWriter
+
+__all__ = [
+    "DEFAULT_JOURNAL_PATH",
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "TERMINAL_STATUSES",
+    "BatchAborted",
+    "DuplicateOrderError",
+    "EventRecord",
+    "FillRecord",
+    "Journal",
+    "JournalError",
+    "JournalWriter",
+    "Migration",
+    "OrderRecord",
+    "SignalRecord",
+    "UnknownOrderError",
+    "format_orders",
+    "orders_command",
+]

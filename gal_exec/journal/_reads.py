@@ -1,0 +1,116 @@
+"""The read side of `Journal`: typed queries over orders, fills, reports, signals and events."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from gal_exec.journal import _records as rec
+from gal_exec.journal._records import (
+    TERMINAL_STATUSES,
+    EventRecord,
+    FillRecord,
+    OrderRecord,
+    SignalRecord,
+)
+from gal_exec.journal._schema import JournalError
+from gal_exec.messages import ExecutionReport
+
+__all__ = ["JournalReads"]
+
+_report_decoder = msgspec.json.Decoder(ExecutionReport)
+_TERMINAL_SQL = "(" + ", ".join(f"'{status}'" for status in sorted(TERMINAL_STATUSES)) + ")"
+_ORDER_SELECT = f"SELECT {', '.join(rec.ORDER_COLUMNS)} FROM orders"
+_FILL_SELECT = f"SELECT {', '.join(rec.FILL_COLUMNS)} FROM fills"
+
+
+class JournalReads:
+    """Queries shared by read-write and read-only journals; all take the journal's lock."""
+
+    path: Path
+    _conn: sqlite3.Connection
+    _lock: threading.RLock
+
+    def _read(self, sql: str, params: Sequence[object] = ()) -> list[Any]:
+        with self._lock:
+            if self._conn is None:
+                raise JournalError(f"{self.path}: journal is closed")
+            return self._conn.execute(sql, params).fetchall()
+
+    def order(self, cl_ord_id: str) -> OrderRecord | None:
+        """The order with this cl_ord_id, or None."""
+        rows = self._read(f"{_ORDER_SELECT} WHERE cl_ord_id = ?", (cl_ord_id,))
+        return rec.order_from_row(rows[0]) if rows else None
+
+    def orders(self, *, open_only: bool = False, signal_id: str | None = None) -> list[OrderRecord]:
+        """Orders in the order they were journaled; only live ones with `open_only`."""
+        clauses, params = [], []
+        if open_only:
+            clauses.append(f"status NOT IN {_TERMINAL_SQL}")
+        if signal_id is not None:
+            clauses.append("signal_id = ?")
+            params.append(signal_id)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self._read(f"{_ORDER_SELECT}{where} ORDER BY rowid", params)
+        return [rec.order_from_row(row) for row in rows]
+
+    def live_orders(self) -> list[OrderRecord]:
+        """Orders not yet filled, canceled, expired or rejected: what recovery must follow."""
+        return self.orders(open_only=True)
+
+    def children(self, parent_cl_ord_id: str) -> list[OrderRecord]:
+        """The stop-loss / take-profit orders of a parent order."""
+        rows = self._read(
+            f"{_ORDER_SELECT} WHERE parent_cl_ord_id = ? ORDER BY rowid", (parent_cl_ord_id,)
+        )
+        return [rec.order_from_row(row) for row in rows]
+
+    def fills(self, cl_ord_id: str) -> list[FillRecord]:
+        """The order's fills in the order they were journaled."""
+        rows = self._read(f"{_FILL_SELECT} WHERE cl_ord_id = ? ORDER BY id", (cl_ord_id,))
+        return [rec.fill_from_row(row) for row in rows]
+
+    def reports(self, cl_ord_id: str) -> list[ExecutionReport]:
+        """The order's reports, by sequence."""
+        rows = self._read(
+            "SELECT body FROM reports WHERE cl_ord_id = ? ORDER BY sequence", (cl_ord_id,)
+        )
+        return [_report_decoder.decode(body) for (body,) in rows]
+
+    def last_sequence(self, cl_ord_id: str) -> int | None:
+        """The sequence of the last report applied to the order; None if none (or no order)."""
+        rows = self._read("SELECT last_sequence FROM orders WHERE cl_ord_id = ?", (cl_ord_id,))
+        return rows[0][0] if rows else None
+
+    def signal_seen(self, signal_id: str) -> bool:
+        """True if this signal_id was journaled before."""
+        return bool(self._read("SELECT 1 FROM signals WHERE signal_id = ?", (signal_id,)))
+
+    def signal(self, signal_id: str) -> SignalRecord | None:
+        """The journaled signal, or None."""
+        rows = self._read(
+            f"SELECT {', '.join(rec.SIGNAL_COLUMNS)} FROM signals WHERE signal_id = ?",
+            (signal_id,),
+        )
+        return rec.signal_from_row(rows[0]) if rows else None
+
+    def signals(self, *, outcome: str | None = None) -> list[SignalRecord]:
+        """Journaled signals in arrival order, optionally only those with `outcome`."""
+        where, params = ("WHERE outcome = ?", (outcome,)) if outcome is not None else ("", ())
+        rows = self._read(
+            f"SELECT {', '.join(rec.SIGNAL_COLUMNS)} FROM signals {where} ORDER BY rowid", params
+        )
+        return [rec.signal_from_row(row) for row in rows]
+
+    def events(self, *, cl_ord_id: str | None = None) -> list[EventRecord]:
+        """The audit trail, oldest first; only one order's with `cl_ord_id`."""
+        where, params = ("WHERE cl_ord_id = ?", (cl_ord_id,)) if cl_ord_id else ("", ())
+        rows = self._read(
+            f"SELECT {', '.join(rec.EVENT_COLUMNS)} FROM events {where} ORDER BY id", params
+        )
+        return [rec.event_from_row(row) for row in rows]

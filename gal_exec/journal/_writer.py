@@ -1,0 +1,198 @@
+"""`JournalWriter`: the one thread that writes the journal, committing queued operations together.
+
+Group commit: everything queued while the previous commit ran goes into the next transaction, so
+one commit (one fsync with ``synchronous=full``) serves many callers. Each operation runs in its
+own savepoint: a failing one is rolled back and told by ``on_error`` while the rest commit.
+``on_durable`` runs on the writer thread only after the commit, so it must be quick (tell an
+actor; never block or wait on the writer from it).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+from gal_exec.journal._schema import JournalError
+from gal_exec.journal._store import Journal
+
+__all__ = ["BatchAborted", "JournalWriter"]
+
+log = logging.getLogger("gal_exec.journal")
+
+Operation = Callable[[Journal], Any]
+
+
+class _Item(NamedTuple):
+    op: Operation
+    on_durable: Callable[[Any], None] | None
+    on_error: Callable[[Exception], None] | None
+
+
+class BatchAborted(JournalError):
+    """SQLite ended a batch's transaction by itself (I/O error, disk full...): nothing committed."""
+
+
+class JournalWriter:
+    """The single writer of a `Journal`: `submit` from any thread, callbacks after commit."""
+
+    def __init__(self, journal: Journal, *, max_batch: int = 1000) -> None:
+        if max_batch < 1:
+            raise ValueError(f"max_batch must be at least 1, got {max_batch}")
+        self.journal = journal
+        self.max_batch = max_batch
+        self.batches = 0
+        """Transactions committed (or attempted) so far."""
+        self.operations = 0
+        """Operations run so far."""
+        self._queue: deque[_Item] = deque()
+        self._cond = threading.Condition()
+        self._submitted = 0
+        self._finished = 0
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start the writer thread; operations submitted earlier run in its first batch."""
+        with self._cond:
+            if self._thread is not None:
+                raise RuntimeError("journal writer already started")
+            if self._stopping:
+                raise RuntimeError("journal writer is stopped")
+            self._thread = threading.Thread(
+                target=self._run, name="gal_exec-journal-writer", daemon=True
+            )
+            self._thread.start()
+
+    def stop(self, timeout: float | None = 10.0) -> None:
+        """Refuse new work, commit everything queued, and join the thread."""
+        with self._cond:
+            self._stopping = True
+            thread = self._thread
+            self._cond.notify_all()
+        if thread is None:
+            self._drain()
+        elif thread is not threading.current_thread():
+            thread.join(timeout)
+            if thread.is_alive():
+                raise TimeoutError(f"journal writer did not stop within {timeout} s")
+
+    def __enter__(self) -> JournalWriter:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def submit(
+        self,
+        op: Operation,
+        *,
+        on_durable: Callable[[Any], None] | None = None,
+        on_error: Callable[[Exception], None] | None = None,
+    ) -> None:
+        """Queue ``op(journal)``; ``on_durable(result)`` once committed, else ``on_error(exc)``."""
+        with self._cond:
+            if self._stopping:
+                raise RuntimeError("journal writer is stopped")
+            self._queue.append(_Item(op, on_durable, on_error))
+            self._submitted += 1
+            self._cond.notify_all()
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until everything submitted so far is committed (or failed); False on timeout."""
+        self._refuse_on_writer_thread("flush")
+        with self._cond:
+            target = self._submitted
+            return self._cond.wait_for(lambda: self._finished >= target, timeout)
+
+    def call(self, op: Operation, timeout: float | None = 10.0) -> Any:
+        """Run `op` through the writer and return its result once durable (or raise its error).
+
+        For startup and recovery code. On TimeoutError the operation may still commit later.
+        """
+        self._refuse_on_writer_thread("call")
+        done = threading.Event()
+        outcome: list[Any] = []
+
+        def durable(result: Any) -> None:
+            outcome.append((True, result))
+            done.set()
+
+        def failed(exc: Exception) -> None:
+            outcome.append((False, exc))
+            done.set()
+
+        self.submit(op, on_durable=durable, on_error=failed)
+        if not done.wait(timeout):
+            raise TimeoutError(f"journal operation not durable within {timeout} s")
+        ok, value = outcome[0]
+        if not ok:
+            raise value
+        return value
+
+    def _refuse_on_writer_thread(self, what: str) -> None:
+        if self._thread is threading.current_thread():
+            raise RuntimeError(f"{what}() from a journal callback would wait on itself")
+
+    # -- the writer thread --------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._queue or self._stopping)
+                if not self._queue:
+                    return
+                batch = self._take()
+            self._process(batch)
+
+    def _drain(self) -> None:
+        while True:
+            with self._cond:
+                if not self._queue:
+                    return
+                batch = self._take()
+            self._process(batch)
+
+    def _take(self) -> list[_Item]:
+        count = min(len(self._queue), self.max_batch)
+        return [self._queue.popleft() for _ in range(count)]
+
+    def _process(self, batch: list[_Item]) -> None:
+        try:
+            outcomes = self._commit(batch)
+        except Exception as exc:  # BEGIN or COMMIT failed: nothing of the batch is durable
+            log.error("journal batch of %d operations not committed: %s", len(batch), exc)
+            outcomes = [(item, False, exc) for item in batch]
+        for item, ok, value in outcomes:
+            callback = item.on_durable if ok else item.on_error
+            if callback is None:
+                if not ok:
+                    log.error("journal operation %r failed: %s", item.op, value)
+                continue
+            try:
+                callback(value)
+            except Exception:
+                log.exception("journal callback %r raised", callback)
+        with self._cond:
+            self._finished += len(batch)
+            self._cond.notify_all()
+
+    def _commit(self, batch: list[_Item]) -> list[tuple[_Item, bool, Any]]:
+        journal = self.journal
+        outcomes: list[tuple[_Item, bool, Any]] = []
+        self.batches += 1
+        with journal.transaction():
+            for item in batch:
+                self.operations += 1
+                try:
+                    with journal.transaction():
+                        outcomes.append((item, True, item.op(journal)))
+                except Exception as exc:
+                    outcomes.append((item, False, exc))
+                if not journal.in_transaction():
+                    # SQLite rolled the whole batch back; none of it may be called durable.
+                    raise BatchAborted(f"transaction aborted by {outcomes[-1][2]!r}")
+        return outcomes

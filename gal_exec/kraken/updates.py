@@ -1,0 +1,102 @@
+"""Kraken's order observations (WS v2 execution reports, REST order records) as core OrderUpdates."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from gal_exec.core.ledger import Fill
+from gal_exec.core.updates import ExchangeStatus, OrderUpdate, UpdateSource
+from gal_exec.kraken.codec import OrderInfo
+from gal_exec.kraken.ws_codec import WsExecution
+
+__all__ = ["update_from_execution", "update_from_order_info"]
+
+_WS_STATUS = {
+    "pending_new": ExchangeStatus.PENDING,
+    "new": ExchangeStatus.OPEN,
+    "partially_filled": ExchangeStatus.OPEN,
+    "filled": ExchangeStatus.FILLED,
+    "canceled": ExchangeStatus.CANCELED,
+    "expired": ExchangeStatus.EXPIRED,
+}
+_REST_STATUS = {
+    "pending": ExchangeStatus.PENDING,
+    "open": ExchangeStatus.OPEN,
+    "canceled": ExchangeStatus.CANCELED,
+    "expired": ExchangeStatus.EXPIRED,
+}
+
+
+def _epoch(timestamp: str | None) -> float | None:
+    if not timestamp:
+        return None
+    try:
+        return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def update_from_execution(execution: WsExecution, *, snapshot: bool = False) -> OrderUpdate:
+    """One WS v2 executions entry. A trade carries its fill (keyed by trade_id) and the totals."""
+    time = _epoch(execution.timestamp)
+    fill = None
+    if execution.exec_type == "trade" and execution.last_qty is not None:
+        fee = Decimal(0)
+        fee_asset = ""
+        for entry in execution.fees or ():
+            fee += entry.qty
+            fee_asset = entry.asset
+        trade_key = execution.trade_id if execution.trade_id is not None else execution.exec_id
+        fill = Fill(
+            trade_id=str(trade_key),
+            quantity=execution.last_qty,
+            price=execution.last_price if execution.last_price is not None else Decimal(0),
+            fee=fee,
+            fee_asset=fee_asset,
+            time=time or 0.0,
+            liquidity=execution.liquidity_ind or "",
+        )
+    status = _WS_STATUS.get(execution.order_status or "", ExchangeStatus.UNKNOWN)
+    if snapshot and execution.exec_type == "trade":
+        # Snapshot trade rows repeat past fills; their order_status is the status at that trade.
+        status = ExchangeStatus.UNKNOWN
+    cum_quantity = execution.cum_qty
+    return OrderUpdate(
+        source=UpdateSource.SNAPSHOT if snapshot else UpdateSource.STREAM,
+        cl_ord_id=execution.cl_ord_id,
+        txid=execution.order_id,
+        status=status,
+        fill=fill,
+        # A trade's totals include the trade itself, so they only matter if we missed one; the
+        # fill is applied first and the totals close any gap.
+        cum_quantity=cum_quantity if cum_quantity else None,
+        cum_cost=execution.cum_cost if cum_quantity else None,
+        average_price=execution.avg_price if cum_quantity else None,
+        fee_asset=fill.fee_asset if fill is not None else "",
+        order_quantity=execution.order_qty if execution.exec_type == "amended" else None,
+        reason=execution.reason or execution.cancel_reason,
+        time=time,
+    )
+
+
+def update_from_order_info(txid: str, info: OrderInfo) -> OrderUpdate:
+    """A REST order record: cumulative figures only (no per-trade ids)."""
+    if info.status == "closed":
+        status = ExchangeStatus.FILLED if info.vol_exec >= info.vol else ExchangeStatus.CANCELED
+    else:
+        status = _REST_STATUS.get(info.status, ExchangeStatus.UNKNOWN)
+    executed = info.vol_exec
+    return OrderUpdate(
+        source=UpdateSource.REST,
+        cl_ord_id=info.cl_ord_id,
+        txid=txid,
+        status=status,
+        cum_quantity=executed if executed > 0 else None,
+        cum_cost=info.cost if executed > 0 else None,
+        average_price=info.price if executed > 0 and info.price > 0 else None,
+        cum_fee=info.fee if executed > 0 else None,
+        order_quantity=info.vol,
+        reason=info.reason,
+        time=info.closetm or info.opentm or None,
+    )

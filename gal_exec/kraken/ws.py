@@ -1,0 +1,433 @@
+"""Kraken WebSocket v2 client: one reader thread that connects, (re)subscribes, watches
+liveness, reconnects with jittered backoff and hands every decoded message to its owner.
+
+The owner learns of every connect and disconnect through ``on_event`` so it can reconcile
+after a gap; a fresh executions snapshot is requested on every connection.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import ClassVar, Literal, Protocol
+
+import msgspec
+import websocket
+
+from gal_exec.kraken.ws_codec import (
+    MalformedMessage,
+    SubscriptionAck,
+    WsRequest,
+    decode_message,
+    encode,
+    ping,
+    redact,
+    subscribe_executions,
+    subscribe_ticker,
+)
+
+__all__ = [
+    "ExecutionsSubscription",
+    "KrakenWsClient",
+    "Subscription",
+    "TickerSubscription",
+    "WsError",
+    "WsEvent",
+    "WsNotConnected",
+    "WsSendFailed",
+    "full_jitter_delay",
+]
+
+logger = logging.getLogger("gal_exec.kraken.ws")
+
+
+class Clock(Protocol):
+    def time(self) -> float: ...
+    def monotonic(self) -> float: ...
+
+
+class _SystemClock:
+    def time(self) -> float:
+        return time.time()
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+
+class WsEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """A change in the connection's life, told to the owner.
+
+    ``attempt`` counts tries since the last healthy connection (1 = first try);
+    ``session`` counts successful connections, so ``connected`` with session > 1 is a reconnect.
+    """
+
+    kind: Literal["connected", "disconnected", "subscribed", "error"]
+    url: str
+    attempt: int
+    session: int
+    reason: str = ""
+    time: float
+
+
+class ExecutionsSubscription(msgspec.Struct, frozen=True, kw_only=True):
+    """The private executions channel; always with a fresh snapshot on (re)connect."""
+
+    snap_orders: bool = True
+    snap_trades: bool = True
+    ratecounter: bool = True
+    order_status: bool = True
+    needs_token: ClassVar[bool] = True
+
+    def request(self, token: str | None, req_id: int | None = None) -> WsRequest:
+        if token is None:
+            raise WsError("the executions channel needs a token_provider")
+        return subscribe_executions(
+            token,
+            snap_orders=self.snap_orders,
+            snap_trades=self.snap_trades,
+            ratecounter=self.ratecounter,
+            order_status=self.order_status,
+            req_id=req_id,
+        )
+
+
+class TickerSubscription(msgspec.Struct, frozen=True, kw_only=True):
+    """The public ticker channel for some symbols."""
+
+    symbols: tuple[str, ...]
+    event_trigger: Literal["trades", "bbo"] = "trades"
+    snapshot: bool = True
+    needs_token: ClassVar[bool] = False
+
+    def request(self, token: str | None = None, req_id: int | None = None) -> WsRequest:
+        return subscribe_ticker(
+            self.symbols, event_trigger=self.event_trigger, snapshot=self.snapshot, req_id=req_id
+        )
+
+
+Subscription = ExecutionsSubscription | TickerSubscription
+
+
+class WsError(Exception):
+    """Base of the WS client's errors."""
+
+
+class WsNotConnected(WsError):
+    """send() found no live connection: nothing left this process."""
+
+
+class WsSendFailed(WsError):
+    """The socket failed during send(): the frame may or may not have reached Kraken."""
+
+
+def full_jitter_delay(failures: int, base_s: float, cap_s: float, rng: random.Random) -> float:
+    """Seconds to wait before reconnect number ``failures`` (1-based): uniform in
+    [0, min(cap, base * 2**(failures-1))], so many clients never reconnect in step."""
+    ceiling = cap_s if failures > 60 else min(cap_s, base_s * 2 ** max(failures - 1, 0))
+    return rng.uniform(0.0, ceiling)
+
+
+class KrakenWsClient:
+    """A self-healing WS v2 connection run by one daemon reader thread.
+
+    on_message receives each decoded Struct (ws_codec) in arrival order; on_event receives
+    WsEvent. Both are called on the reader thread and must return quickly (a Pykka tell).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        on_message: Callable[[object], None],
+        on_event: Callable[[WsEvent], None],
+        token_provider: Callable[[], str] | None = None,
+        subscriptions: Sequence[Subscription] = (),
+        clock: Clock | None = None,
+        ping_interval_s: float = 20.0,
+        liveness_timeout_s: float = 10.0,
+        backoff_base_s: float = 0.5,
+        backoff_cap_s: float = 30.0,
+        healthy_after_s: float = 30.0,
+        connect_timeout_s: float = 10.0,
+        rng: random.Random | None = None,
+        name: str = "ws",
+    ) -> None:
+        if liveness_timeout_s <= 0 or ping_interval_s <= 0:
+            raise ValueError("liveness_timeout_s and ping_interval_s must be positive")
+        if any(sub.needs_token for sub in subscriptions) and token_provider is None:
+            raise ValueError("an executions subscription needs a token_provider")
+        self.url = url
+        self.name = name
+        self._on_message = on_message
+        self._on_event = on_event
+        self._token_provider = token_provider
+        self._subscriptions: list[Subscription] = list(subscriptions)
+        self._clock: Clock = clock if clock is not None else _SystemClock()
+        self._ping_interval_s = ping_interval_s
+        self._liveness_timeout_s = liveness_timeout_s
+        self._backoff_base_s = backoff_base_s
+        self._backoff_cap_s = backoff_cap_s
+        self._healthy_after_s = healthy_after_s
+        self._connect_timeout_s = connect_timeout_s
+        # The poll only paces liveness checks and pings; stop() wakes recv by aborting.
+        self._poll_s = min(1.0, liveness_timeout_s / 4, ping_interval_s / 4)
+        self._rng = rng if rng is not None else random.Random()
+        self._req_ids = itertools.count(1)
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._ws: websocket.WebSocket | None = None
+        self._token: str | None = None
+        self._session = 0
+        self._reconnect_reason: str | None = None
+        self._subscriptions_sent = False
+
+    # ------------------------------------------------------------ public surface
+
+    def start(self) -> None:
+        """Start the reader thread; it connects and keeps reconnecting until stop()."""
+        with self._lock:
+            if self._stopping.is_set():
+                raise WsError(f"{self.name}: a stopped client cannot be restarted")
+            if self._thread is not None:
+                return
+            self._thread = threading.Thread(
+                target=self._run, name=f"{self.name}-reader", daemon=True
+            )
+            self._thread.start()
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Close the connection and join the reader thread; safe to call more than once."""
+        with self._lock:
+            self._stopping.set()
+            ws = self._ws
+            thread = self._thread
+        if ws is not None:
+            ws.abort()
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout_s)
+            if thread.is_alive():
+                logger.warning("%s: reader thread did not stop within %.1fs", self.name, timeout_s)
+
+    def send(self, message: WsRequest | msgspec.Struct | dict | bytes | str) -> None:
+        """Send one frame from any thread. Raises WsNotConnected or WsSendFailed."""
+        payload = message.encode() if isinstance(message, str) else message
+        if not isinstance(payload, bytes):
+            payload = encode(payload)
+        with self._lock:
+            ws = self._ws
+            if ws is None:
+                raise WsNotConnected(f"{self.name}: not connected to {self.url}")
+            if logger.isEnabledFor(logging.DEBUG):
+                logger.debug("%s send %s", self.name, redact(payload).decode("utf-8", "replace"))
+            try:
+                ws.send(payload, opcode=websocket.ABNF.OPCODE_TEXT)
+            except (websocket.WebSocketException, OSError) as exc:
+                raise WsSendFailed(f"{self.name}: send failed, outcome unknown: {exc}") from exc
+
+    def subscribe(self, subscription: Subscription) -> None:
+        """Register a subscription for every future connection and send it now if connected."""
+        if subscription.needs_token and self._token_provider is None:
+            raise ValueError("an executions subscription needs a token_provider")
+        with self._lock:
+            self._subscriptions.append(subscription)
+            token = self._token
+            # Until the connection's own subscribing is done, that loop sends this one.
+            send_now = self._ws is not None and self._subscriptions_sent
+        if not send_now:
+            return
+        if subscription.needs_token and token is None:
+            # The reader fetches tokens; a fresh connection subscribes everything with one.
+            self.reconnect("a new private subscription needs a token")
+            return
+        # A token stays valid while its connection holds a private subscription.
+        self.send(subscription.request(token, self.next_req_id()))
+
+    def reconnect(self, reason: str = "reconnect requested by owner") -> None:
+        """Drop the current connection; the reader reconnects (e.g. after an invalid token)."""
+        with self._lock:
+            ws = self._ws
+            if ws is not None:
+                self._reconnect_reason = reason
+        if ws is not None:
+            ws.abort()
+
+    def next_req_id(self) -> int:
+        """A fresh req_id from the client's sequence, for owners that send requests."""
+        return next(self._req_ids)
+
+    @property
+    def connected(self) -> bool:
+        return self._ws is not None
+
+    @property
+    def current_token(self) -> str | None:
+        """The token of the live connection, for private requests. Never log it."""
+        return self._token
+
+    # ------------------------------------------------------------ reader thread
+
+    def _run(self) -> None:
+        failures = 0  # tries since the last healthy connection
+        while not self._stopping.is_set():
+            attempt = failures + 1
+            ws = self._connect(attempt)
+            healthy = False
+            if ws is not None:
+                started = self._clock.monotonic()
+                reason = self._serve(ws, attempt)
+                self._drop(ws)
+                self._emit("disconnected", attempt, reason)
+                healthy = self._clock.monotonic() - started >= self._healthy_after_s
+            if self._stopping.is_set():
+                break
+            failures = 0 if healthy else failures + 1
+            delay = full_jitter_delay(
+                max(failures, 1), self._backoff_base_s, self._backoff_cap_s, self._rng
+            )
+            logger.info("%s: reconnecting to %s in %.2fs", self.name, self.url, delay)
+            self._stopping.wait(delay)
+
+    def _connect(self, attempt: int) -> websocket.WebSocket | None:
+        try:
+            ws = websocket.create_connection(
+                self.url, timeout=self._connect_timeout_s, enable_multithread=True
+            )
+        except (websocket.WebSocketException, OSError) as exc:
+            self._emit("error", attempt, f"connect failed: {exc}")
+            return None
+        ws.settimeout(self._poll_s)
+        with self._lock:
+            if self._stopping.is_set():
+                ws.shutdown()
+                return None
+            self._ws = ws
+            self._session += 1
+            self._reconnect_reason = None
+        logger.info("%s: connected to %s (session %d)", self.name, self.url, self._session)
+        self._emit("connected", attempt, "")
+        return ws
+
+    def _serve(self, ws: websocket.WebSocket, attempt: int) -> str:
+        """Subscribe, then read until the connection ends; returns why it ended."""
+        failure = self._subscribe_all()
+        if failure is not None:
+            return failure
+        now = self._clock.monotonic()
+        last_received = last_ping = now
+        while True:
+            try:
+                opcode, data = ws.recv_data()
+            except websocket.WebSocketTimeoutException:
+                opcode, data = None, b""
+            except (websocket.WebSocketException, OSError) as exc:
+                return self._end_reason(f"connection lost: {exc or type(exc).__name__}")
+            now = self._clock.monotonic()
+            if opcode == websocket.ABNF.OPCODE_CLOSE:
+                return self._end_reason(f"server closed the connection{_close_detail(data)}")
+            if opcode is not None:
+                last_received = now
+                self._deliver(data, attempt)
+            if self._stopping.is_set():
+                return "stopped"
+            silent_for = now - last_received
+            if silent_for >= self._liveness_timeout_s:
+                return f"no message for {silent_for:.2f}s (liveness timeout)"
+            since_ping = now - last_ping
+            # Ping on schedule, and probe early when the link has gone quiet.
+            half_liveness = self._liveness_timeout_s / 2
+            if since_ping >= self._ping_interval_s or (
+                silent_for >= half_liveness and since_ping >= half_liveness
+            ):
+                last_ping = now
+                try:
+                    self.send(ping(self.next_req_id()))
+                except WsError as exc:
+                    return self._end_reason(f"ping failed: {exc}")
+
+    def _subscribe_all(self) -> str | None:
+        """Send every registered subscription; ones added meanwhile by subscribe() are
+        picked up here, and once this returns subscribe() sends new ones itself."""
+        token: str | None = None
+        sent = 0
+        while True:
+            with self._lock:
+                if sent == len(self._subscriptions):
+                    self._subscriptions_sent = True
+                    return None
+                subscription = self._subscriptions[sent]
+            if subscription.needs_token and token is None:
+                try:
+                    token = self._token_provider()  # type: ignore[misc]
+                except Exception as exc:
+                    reason = f"token provider failed: {type(exc).__name__}: {exc}"
+                    return self._end_reason(reason)
+                with self._lock:
+                    self._token = token
+            try:
+                self.send(subscription.request(token, self.next_req_id()))
+            except WsError as exc:
+                return self._end_reason(f"subscribe failed: {exc}")
+            sent += 1
+
+    def _deliver(self, data: bytes, attempt: int) -> None:
+        try:
+            message = decode_message(data)
+        except MalformedMessage as exc:
+            logger.warning("%s: %s", self.name, exc)
+            self._emit("error", attempt, str(exc))
+            return
+        if isinstance(message, SubscriptionAck) and message.method == "subscribe":
+            if message.success and message.result is not None:
+                target = message.result.channel
+                if message.result.symbol:
+                    target += f" {message.result.symbol}"
+                self._emit("subscribed", attempt, target)
+            elif not message.success:
+                self._emit("error", attempt, f"subscribe rejected: {message.error}")
+        try:
+            self._on_message(message)
+        except Exception:
+            logger.exception("%s: on_message raised; message dropped", self.name)
+
+    def _end_reason(self, reason: str) -> str:
+        if self._stopping.is_set():
+            return "stopped"
+        return self._reconnect_reason or reason
+
+    def _drop(self, ws: websocket.WebSocket) -> None:
+        with self._lock:
+            if self._ws is ws:
+                self._ws = None
+            self._token = None
+            self._subscriptions_sent = False
+        ws.shutdown()
+
+    def _emit(self, kind: str, attempt: int, reason: str) -> None:
+        event = WsEvent(
+            kind=kind,  # type: ignore[arg-type]
+            url=self.url,
+            attempt=attempt,
+            session=self._session,
+            reason=reason,
+            time=self._clock.time(),
+        )
+        if kind in ("disconnected", "error"):
+            logger.warning("%s: %s %s", self.name, kind, reason)
+        try:
+            self._on_event(event)
+        except Exception:
+            logger.exception("%s: on_event raised", self.name)
+
+
+def _close_detail(frame: object) -> str:
+    data = frame if isinstance(frame, bytes) else b""
+    if len(data) >= 2:
+        code = int.from_bytes(data[:2], "big")
+        text = data[2:].decode("utf-8", "replace")
+        return f" (code {code}{': ' + text if text else ''})"
+    return ""

@@ -1,0 +1,98 @@
+"""Shared fixtures for actor tests: a manual clock, a timer service on it, recording actors."""
+
+from __future__ import annotations
+
+import queue
+from collections.abc import Iterator
+from typing import Any
+
+import pykka
+import pytest
+
+from gal_exec.core.clock import ManualClock
+from gal_exec.timers import TimerService
+
+DEFAULT_TIMEOUT_S = 5.0
+
+
+class _RecordingActor(pykka.ThreadingActor):
+    def __init__(self, inbox: queue.Queue[Any]) -> None:
+        super().__init__()
+        self._inbox = inbox
+
+    def on_receive(self, message: Any) -> None:
+        self._inbox.put(message)
+
+
+class Recorder:
+    """A real actor that records every message told to it; the test reads them with timeouts."""
+
+    def __init__(self) -> None:
+        self._inbox: queue.Queue[Any] = queue.Queue()
+        self.ref = _RecordingActor.start(self._inbox)
+        self.seen: list[Any] = []
+
+    def tell(self, message: Any) -> None:
+        self.ref.tell(message)
+
+    def next(self, kind: type | None = None, timeout: float = DEFAULT_TIMEOUT_S) -> Any:
+        """The next message (of ``kind``, skipping others, which stay in ``seen``)."""
+        while True:
+            try:
+                message = self._inbox.get(timeout=timeout)
+            except queue.Empty:
+                wanted = kind.__name__ if kind else "a message"
+                recent = self.seen[-3:]
+                raise AssertionError(
+                    f"no {wanted} within {timeout} s; {len(self.seen)} seen, last {recent!r}"
+                ) from None
+            self.seen.append(message)
+            if kind is None or isinstance(message, kind):
+                return message
+
+    def take(
+        self, count: int, kind: type | None = None, timeout: float = DEFAULT_TIMEOUT_S
+    ) -> list:
+        """The next ``count`` messages of ``kind``."""
+        return [self.next(kind, timeout) for _ in range(count)]
+
+    def pending(self) -> list[Any]:
+        """Messages already delivered and not yet read (does not wait)."""
+        found = []
+        while True:
+            try:
+                found.append(self._inbox.get_nowait())
+            except queue.Empty:
+                break
+        self.seen.extend(found)
+        return found
+
+
+@pytest.fixture(autouse=True)
+def _stop_all_actors() -> Iterator[None]:
+    yield
+    pykka.ActorRegistry.stop_all()
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(start=1_700_000_000.0)
+
+
+@pytest.fixture
+def timers(clock: ManualClock) -> Iterator[TimerService]:
+    service = TimerService(clock, name="test-timers")
+    service.start()
+    yield service
+    service.stop()
+
+
+@pytest.fixture
+def recorder() -> Recorder:
+    return Recorder()
+
+
+@pytest.fixture
+def make_recorder() -> Any:
+    """A factory for more than one recorder in a test."""
+    return Recorder

@@ -1,0 +1,158 @@
+"""OrderActor in isolation: a real Pykka actor, recording collaborators, a manual clock."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from gal_exec.actors import protocol as p
+from gal_exec.actors.order_actor import OrderActor, OrderDeps, build_order_request
+from gal_exec.core import order as om
+from gal_exec.core.ledger import Fill
+from gal_exec.core.updates import ExchangeStatus, OrderUpdate, UpdateSource
+from gal_exec.kraken.errors import classify, classify_transport
+from gal_exec.messages import ExecutionReport
+
+D = Decimal
+
+
+def spec(**overrides) -> om.OrderSpec:
+    fields = dict(
+        cl_ord_id="g-act-1",
+        signal_id="s-1",
+        pair="XBT/USD",
+        symbol="XBTUSD",
+        side="buy",
+        order_type="limit",
+        quantity=D("1.0"),
+        limit_price=D("100.0"),
+        timeout_s=30.0,
+    )
+    fields.update(overrides)
+    return om.OrderSpec(**fields)
+
+
+@pytest.fixture
+def rig(make_recorder, clock, timers):
+    gateway, sink, supervisor = make_recorder(), make_recorder(), make_recorder()
+    deps = OrderDeps(
+        gateway=gateway.ref,
+        sink=sink.ref,
+        supervisor=supervisor.ref,
+        timers=timers,
+        clock=clock,
+        writer=None,
+        linger_s=1.0,
+    )
+    return gateway, sink, supervisor, deps
+
+
+def start(deps, **overrides):
+    return OrderActor.start(spec(**overrides), om.OrderSettings(), deps)
+
+
+def statuses(sink, count):
+    reports = sink.take(count, ExecutionReport)
+    return reports
+
+
+def test_places_after_intent_and_reports_in_sequence(rig):
+    gateway, sink, supervisor, deps = rig
+    ref = start(deps)
+    place = gateway.next(p.PlaceOrder)
+    assert place.cl_ord_id == "g-act-1"
+    assert place.order.to_params() == {
+        "pair": "XBTUSD",
+        "type": "buy",
+        "ordertype": "limit",
+        "volume": "1.0",
+        "price": "100.0",
+        "cl_ord_id": "g-act-1",
+    }
+    ref.tell(p.PlaceResult(request_id=place.request_id, cl_ord_id="g-act-1", txid="OTX-1"))
+    reports = statuses(sink, 3)
+    assert [r.status for r in reports] == ["pending_submit", "submitted", "open"]
+    assert [r.sequence for r in reports] == [1, 2, 3]
+    assert reports[-1].exchange_order_id == "OTX-1"
+    assert supervisor.next(p.OrderIdentified).txid == "OTX-1"
+
+
+def test_fills_from_the_stream_and_the_limit_timeout(rig, clock):
+    gateway, sink, _supervisor, deps = rig
+    ref = start(deps)
+    place = gateway.next(p.PlaceOrder)
+    ref.tell(p.PlaceResult(request_id=place.request_id, cl_ord_id="g-act-1", txid="OTX-1"))
+    fill = Fill(trade_id="77", quantity=D("0.4"), price=D("99.9"), fee=D("0.1"), fee_asset="USD")
+    ref.tell(
+        p.ExchangeUpdate(
+            update=OrderUpdate(
+                source=UpdateSource.STREAM,
+                txid="OTX-1",
+                status=ExchangeStatus.OPEN,
+                fill=fill,
+            )
+        )
+    )
+    reports = statuses(sink, 4)
+    partial = reports[-1]
+    assert partial.status == "partially_filled"
+    assert partial.trade_id == "77"
+    assert partial.last_fill_quantity == D("0.4")
+    assert partial.filled_quantity == D("0.4")
+    assert partial.fee == D("0.1")
+    clock.advance(30.5)
+    cancel = gateway.next(p.CancelOrder)
+    assert cancel.txid == "OTX-1"
+    assert cancel.order_age_s == pytest.approx(30.5)
+    pending = sink.next(ExecutionReport)
+    assert pending.status == "pending_cancel"
+    assert pending.reason == "timeout after 30 s"
+
+
+def test_outcome_unknown_looks_up_instead_of_resending(rig, clock):
+    gateway, sink, _supervisor, deps = rig
+    ref = start(deps)
+    place = gateway.next(p.PlaceOrder)
+    error = classify_transport("http_5xx", placing=True)
+    ref.tell(p.PlaceResult(request_id=place.request_id, cl_ord_id="g-act-1", error=error))
+    assert statuses(sink, 3)[-1].status == "submit_unknown"
+    clock.advance(1.5)
+    lookup = gateway.next(p.LookupOrder)
+    assert lookup.cl_ord_id == "g-act-1"
+    assert not [m for m in gateway.pending() if isinstance(m, p.PlaceOrder)]
+
+
+def test_permanent_rejection_is_reported_with_the_code(rig):
+    gateway, sink, supervisor, deps = rig
+    ref = start(deps)
+    place = gateway.next(p.PlaceOrder)
+    error = classify("EOrder:Insufficient funds", placing=True)
+    ref.tell(p.PlaceResult(request_id=place.request_id, cl_ord_id="g-act-1", error=error))
+    final = statuses(sink, 3)[-1]
+    assert final.status == "rejected"
+    assert final.error_code == "EOrder:Insufficient funds"
+    assert supervisor.next(p.OrderFinished).cl_ord_id == "g-act-1"
+
+
+def test_crash_is_told_to_the_supervisor(rig):
+    _gateway, _sink, supervisor, deps = rig
+    ref = start(deps)
+    ref.tell(p.ExchangeUpdate(update=None))  # not an OrderUpdate: the handler fails
+    crashed = supervisor.next(p.OrderCrashed)
+    assert crashed.cl_ord_id == "g-act-1"
+
+
+def test_trailing_and_stop_limit_requests():
+    trailing = spec(
+        order_type="trailing-stop", limit_price=None, trigger_price=D("50"), side="sell"
+    )
+    params = build_order_request(trailing, D("1")).to_params()
+    assert params["price"] == "+50"
+    stop_limit = spec(
+        order_type="stop-loss-limit", trigger_price=D("90.0"), limit_price=D("89.5"), side="sell"
+    )
+    params = build_order_request(stop_limit, D("1")).to_params()
+    assert (params["price"], params["price2"]) == ("90.0", "89.5")
+    ioc = spec(time_in_force="IOC", post_only=False)
+    assert build_order_request(ioc, D("1"), validate=True).to_params()["timeinforce"] == "IOC"
