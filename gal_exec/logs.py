@@ -89,4 +89,5 @@ def setup_logging(
     logging.getLogger("pykka").setLevel(logging.INFO if level != "DEBUG" else logging.DEBUG)
     logging.getLogger("urllib3").setLevel(logging.WARNING)
     logging.getLogger("websockets").setLevel(logging.WARNING)
+    logging.getLogger("gal_exec.sim.ws_server.websockets").setLevel(logging.WARNING)
     return redaction

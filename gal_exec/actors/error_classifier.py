@@ -23,6 +23,7 @@ import pykka
 from gal_exec.actors.protocol import (
     BreakerChanged,
     ErrorObserved,
+    GetHealth,
     HaltRequested,
     Subscribe,
     SuccessObserved,
@@ -113,7 +114,9 @@ class ErrorClassifier(pykka.ThreadingActor):
         for category in list(self._timer_generations):
             self._timers.cancel(self._timer_prefix + category)
 
-    def on_receive(self, message: Any) -> None:
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, GetHealth):
+            return msgspec.to_builtins(self.stats())
         if isinstance(message, ErrorObserved):
             self._on_error(message)
         elif isinstance(message, SuccessObserved):
@@ -126,6 +129,7 @@ class ErrorClassifier(pykka.ThreadingActor):
                 self._subscribers.append(message.ref)
         else:
             logger.warning("ErrorClassifier ignored an unexpected %s", type(message).__name__)
+        return None
 
     def _on_error(self, observed: ErrorObserved) -> None:
         error = observed.error

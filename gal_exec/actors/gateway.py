@@ -36,6 +36,7 @@ import random
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import msgspec
 import pykka
 
 from gal_exec.actors.gateway_replies import (
@@ -52,11 +53,13 @@ from gal_exec.actors.protocol import (
     CancelAllAfter,
     CancelOrder,
     ErrorObserved,
+    GetHealth,
     HaltRequested,
     HttpCall,
     HttpDone,
     ListOpenOrders,
     LookupOrder,
+    OrderAdopted,
     OrderReleased,
     PlaceOrder,
     PlaceResult,
@@ -167,13 +170,16 @@ class KrakenGateway(pykka.ThreadingActor):
 
     # --- messages -----------------------------------------------------------------------------
 
-    def on_receive(self, message: Any) -> None:
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, GetHealth):
+            return msgspec.to_builtins(self.health())
         try:
             self._handle(message)
         except Exception:
             # One bad message must not take down the only path to the exchange.
             logger.exception("KrakenGateway failed to handle %s", type(message).__name__)
         self._pump()
+        return None
 
     def _handle(self, message: Any) -> None:
         if isinstance(message, HttpDone):
@@ -196,6 +202,8 @@ class KrakenGateway(pykka.ThreadingActor):
             )
         elif isinstance(message, OrderReleased):
             self._scheduler.release(message.pair, message.cl_ord_id)
+        elif isinstance(message, OrderAdopted):
+            self._scheduler.adopt(message.pair, message.cl_ord_id)
         elif isinstance(message, RateCounterReading):
             self._scheduler.observe_trading_level(message.pair, message.level)
         elif isinstance(message, BreakerChanged):
@@ -209,6 +217,9 @@ class KrakenGateway(pykka.ThreadingActor):
 
     def _pump(self) -> None:
         """Send whatever fits while a worker and an in-flight slot are free."""
+        if self._worker_count == 0:
+            self._fail_everything("no HTTP worker is alive")
+            return
         while self._free_workers and len(self._in_flight) < self._max_in_flight:
             step = self._scheduler.take()
             if isinstance(step, Dispatch):

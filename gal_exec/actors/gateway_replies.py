@@ -186,6 +186,16 @@ def success_outcome(dispatch: Dispatch, result: Any, *, sent_at: float = 0.0) ->
         request = job.request
         if endpoint == "AddOrder":
             txids = list(getattr(result, "txid", []) or [])
+            if not txids and not getattr(job.order, "validate", False):
+                # Only validate=true may answer without a txid; otherwise we cannot tell.
+                error = ClassifiedError(
+                    category=ErrorCategory.OUTCOME_UNKNOWN,
+                    code="malformed_response",
+                    raw="AddOrder returned no txid",
+                )
+                outcome.errors.append(error)
+                outcome.replies.append((job, error_reply(job, error, sent_at=sent_at)))
+                continue
             # validate=true answers with a description and no txid: success, nothing placed.
             reply: Any = PlaceResult(
                 request_id=request.request_id,

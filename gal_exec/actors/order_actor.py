@@ -18,7 +18,7 @@ import pykka
 from gal_exec.actors import protocol as p
 from gal_exec.core import order as om
 from gal_exec.core.ledger import Fill
-from gal_exec.core.order_state import OrderState
+from gal_exec.core.order_state import TERMINAL_STATES, OrderState
 from gal_exec.core.timers import TimerFired
 from gal_exec.journal import OrderRecord
 from gal_exec.kraken.errors import is_unknown_order
@@ -157,6 +157,12 @@ class OrderActor(pykka.ThreadingActor):
         if self._recover is not None:
             state, txid, fills, _ = self._recover
             now = self.deps.clock.monotonic()
+            if txid is not None and state not in TERMINAL_STATES:
+                self.deps.gateway.tell(
+                    p.OrderAdopted(
+                        pair=self.spec.symbol or self.spec.pair, cl_ord_id=self.spec.cl_ord_id
+                    )
+                )
             self._run(self.model.recover(state, txid, fills, now))
         else:
             self._run(self.model.start())
@@ -168,16 +174,17 @@ class OrderActor(pykka.ThreadingActor):
             exception_type.__name__,
             exception_value,
         )
-        self.deps.supervisor.tell(
+        p.tell_quietly(
+            self.deps.supervisor,
             p.OrderCrashed(
                 cl_ord_id=self.spec.cl_ord_id, error=f"{exception_type.__name__}: {exception_value}"
-            )
+            ),
         )
 
     def on_stop(self) -> None:
         for key in self._timers:
             self.deps.timers.cancel(self._timer_key(key))
-        self.deps.supervisor.tell(p.OrderStopped(cl_ord_id=self.spec.cl_ord_id))
+        p.tell_quietly(self.deps.supervisor, p.OrderStopped(cl_ord_id=self.spec.cl_ord_id))
 
     def on_receive(self, message: Any) -> Any:
         model = self.model
@@ -346,10 +353,10 @@ class OrderActor(pykka.ThreadingActor):
                     )
             case om.Finished():
                 deps.supervisor.tell(p.OrderFinished(cl_ord_id=spec.cl_ord_id))
-                if self.model.txid is not None:
-                    deps.gateway.tell(
-                        p.OrderReleased(pair=spec.symbol or spec.pair, cl_ord_id=spec.cl_ord_id)
-                    )
+                # Always: the gateway may count a placement whose outcome was never confirmed.
+                deps.gateway.tell(
+                    p.OrderReleased(pair=spec.symbol or spec.pair, cl_ord_id=spec.cl_ord_id)
+                )
                 self._start_timer("linger", deps.linger_s)
 
     def _start_timer(self, name: str, delay: float) -> None:

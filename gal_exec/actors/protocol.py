@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 import msgspec
+import pykka
 
 __all__ = [
     "AmendOrder",
@@ -27,6 +28,7 @@ __all__ = [
     "LookupOrder",
     "LookupResult",
     "OpenOrdersResult",
+    "OrderAdopted",
     "OrderReleased",
     "PlaceOrder",
     "PlaceResult",
@@ -121,6 +123,13 @@ class CancelAllAfter(_Msg, kw_only=True):
 
 class OrderReleased(_Msg, kw_only=True):
     """An order that was open on the exchange is now terminal (open-orders-per-pair bookkeeping)."""
+
+    pair: str
+    cl_ord_id: str
+
+
+class OrderAdopted(_Msg, kw_only=True):
+    """An order recovered after a restart is open on the exchange: count it against the pair."""
 
     pair: str
     cl_ord_id: str
@@ -369,3 +378,12 @@ class HttpDone(_Msg, kw_only=True):
     error: Any = None
     started: float = 0.0
     finished: float = 0.0
+
+
+def tell_quietly(ref: Any, message: Any) -> bool:
+    """Tell ``ref`` unless it has stopped (during shutdown); True if the message was delivered."""
+    try:
+        ref.tell(message)
+    except pykka.ActorDeadError:
+        return False
+    return True

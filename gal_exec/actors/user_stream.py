@@ -53,8 +53,8 @@ class UserStream(pykka.ThreadingActor):
         ref = self.actor_ref
         self.client = client_factory(
             url,
-            on_message=lambda message: ref.tell(_Incoming(message=message)),
-            on_event=ref.tell,
+            on_message=lambda message: p.tell_quietly(ref, _Incoming(message=message)),
+            on_event=lambda event: p.tell_quietly(ref, event),
             token_provider=token_provider,
             subscriptions=[ExecutionsSubscription()],
             clock=clock,

@@ -337,7 +337,8 @@ class OrderModel:
         elif status is ExchangeStatus.FILLED:
             effects += self._event(E.FULL_FILL)
         elif status is ExchangeStatus.CANCELED:
-            effects += self._event(E.CANCELED, reason=update.reason or self.cancel_wanted)
+            # Our own reason (timeout, CancelSignal, OCO) says more than Kraken's "User requested".
+            effects += self._event(E.CANCELED, reason=self.cancel_wanted or update.reason)
         elif status is ExchangeStatus.EXPIRED:
             effects += self._event(E.EXPIRED, reason=update.reason)
         return effects

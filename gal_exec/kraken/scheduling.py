@@ -16,8 +16,9 @@ Rules it applies, in order:
   pairs or the other counter.
 - Placements on one pair are coalesced into AddOrderBatch (2 to 15, cost n/2) when enabled;
   status queries into QueryOrders of up to 50 txids.
-- A placement on a pair whose open orders are at the tier's maximum is rejected locally with
-  Kraken's own ``EOrder:Orders limit exceeded``: Kraken would refuse it the same way.
+- A placement on a pair whose open orders are at the tier's maximum waits, in order, until one of
+  them ends (the gateway is told OrderReleased); Kraken would refuse it with
+  ``EOrder:Orders limit exceeded``.
 - Circuit breakers hold kinds of traffic (see :data:`HELD_BY`); half-open lets through
   ``half_open_max_calls`` trial calls per category.
 
@@ -203,6 +204,10 @@ class RequestScheduler:
             ids.add(cl_ord_id)
             self.open_orders.opened(pair)
 
+    def adopt(self, pair: str, cl_ord_id: str) -> None:
+        """Count an order that is open on the exchange but was placed before a restart."""
+        self._reserve(pair, cl_ord_id)
+
     def open_counts(self) -> dict[str, int]:
         return {pair: self.open_orders.count(pair) for pair in sorted(self._open_ids)}
 
@@ -213,6 +218,7 @@ class RequestScheduler:
         now = self._clock.monotonic()
         held = {kind: self._is_held(kind) for kind in JobKind}
         blocked_pairs: set[str] = set()
+        full_pairs: set[str] = set()
         rest_blocked = False
         wake = math.inf
         for lane in Lane:
@@ -222,7 +228,10 @@ class RequestScheduler:
             for index, job in enumerate(queue):
                 if rest_blocked and lane is Lane.QUERY:
                     break  # every query needs the REST counter: nothing further can fit
-                if held[job.kind] or (job.kind is JobKind.PLACE and job.pair in blocked_pairs):
+                if held[job.kind] or (
+                    job.kind is JobKind.PLACE
+                    and (job.pair in blocked_pairs or job.pair in full_pairs)
+                ):
                     continue
                 if job.not_before > now:
                     wake = min(wake, job.not_before - now)
@@ -234,8 +243,10 @@ class RequestScheduler:
                 if (rest_cost > 0 and rest_blocked) or (uses_trading and job.pair in blocked_pairs):
                     continue
                 if job.kind is JobKind.PLACE and not self.open_orders.can_open(job.pair):
-                    del queue[index]
-                    return self._orders_limit(job)
+                    # The pair is at the tier's open-order maximum: placements on it wait for an
+                    # order to end (OrderReleased), in order, rather than being refused.
+                    full_pairs.add(job.pair)  # type: ignore[arg-type]
+                    continue
                 rest_wait = self._rest_wait(rest_cost)
                 trading_wait = self._trading_wait(job.pair, trade_cost) if uses_trading else 0.0
                 if rest_wait > 0 or trading_wait > 0:
@@ -246,14 +257,6 @@ class RequestScheduler:
                     continue
                 return self._build(queue, index, job, now, rest_cost, trade_cost)
         return Idle(None if math.isinf(wake) else wake)
-
-    def _orders_limit(self, job: Job) -> LocalRejection:
-        pair = job.pair
-        raw = (
-            f"EOrder:Orders limit exceeded (local model: {self.open_orders.count(pair)} open "
-            f"on {pair}, tier maximum {self.open_orders.maximum})"
-        )
-        return LocalRejection(job, "EOrder:Orders limit exceeded", raw)
 
     def _trading_cost(self, job: Job, now: float) -> float:
         if job.kind is JobKind.PLACE:
@@ -318,7 +321,8 @@ class RequestScheduler:
             self.trading.record(head.pair, trade_cost)
         if kind is JobKind.PLACE:
             for job in jobs:
-                self._reserve(job.pair, job.cl_ord_id)  # type: ignore[arg-type]
+                if not getattr(job.order, "validate", False):  # validate-only never rests
+                    self._reserve(job.pair, job.cl_ord_id)  # type: ignore[arg-type]
         trials = self.half_open_categories(kind)
         for category in trials:
             self._trials_left[category] = self._trials_left.get(category, 0) - 1

@@ -15,13 +15,17 @@ from gal_exec.timers import TimerService
 DEFAULT_TIMEOUT_S = 5.0
 
 
+_SYNC = object()
+
+
 class _RecordingActor(pykka.ThreadingActor):
     def __init__(self, inbox: queue.Queue[Any]) -> None:
         super().__init__()
         self._inbox = inbox
 
     def on_receive(self, message: Any) -> None:
-        self._inbox.put(message)
+        if message is not _SYNC:
+            self._inbox.put(message)
 
 
 class Recorder:
@@ -57,7 +61,11 @@ class Recorder:
         return [self.next(kind, timeout) for _ in range(count)]
 
     def pending(self) -> list[Any]:
-        """Messages already delivered and not yet read (does not wait)."""
+        """Messages told to this recorder so far and not yet read.
+
+        A round trip through the actor first makes sure everything already told is recorded.
+        """
+        self.ref.ask(_SYNC, timeout=DEFAULT_TIMEOUT_S)
         found = []
         while True:
             try:

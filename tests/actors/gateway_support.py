@@ -100,12 +100,20 @@ class MockKraken:
         self._lock = threading.Lock()
         self._txids = itertools.count(1)
         self.gates: dict[str, threading.Event] = {}
+        """Calls to a method with a gate wait (in the worker) until the test sets it."""
+        self.arrivals = threading.Semaphore(0)
+        """Released once per call as it arrives, before any gate."""
         rsps.add_callback(responses.POST, _PRIVATE, callback=self._callback)
 
     def script(self, method: str, *replies: Any) -> None:
         """The next replies of ``method``: a dict (JSON body), an int (HTTP status), an exception."""
         with self._lock:
             self._scripts[method].extend(replies)
+
+    def wait_for_calls(self, count: int, timeout: float = 5.0) -> None:
+        """Block until ``count`` more calls have arrived."""
+        for _ in range(count):
+            assert self.arrivals.acquire(timeout=timeout), "an expected call never arrived"
 
     def calls_to(self, method: str) -> list[dict[str, str]]:
         with self._lock:
@@ -122,6 +130,7 @@ class MockKraken:
         with self._lock:
             self.calls.append((method, params))
             scripted = self._scripts[method].popleft() if self._scripts[method] else None
+        self.arrivals.release()
         gate = self.gates.get(method)
         if gate is not None:
             assert gate.wait(10), f"test gate for {method} never opened"

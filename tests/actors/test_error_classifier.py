@@ -9,6 +9,7 @@ from gal_exec.actors.error_classifier import ErrorClassifier, halt_reason
 from gal_exec.actors.protocol import (
     BreakerChanged,
     ErrorObserved,
+    GetHealth,
     HaltRequested,
     Subscribe,
     SuccessObserved,
@@ -142,3 +143,11 @@ def test_halt_reasons_name_the_error_and_what_to_check():
     assert halt_reason("EAuth:Something new") == (
         "EAuth:Something new: the exchange refused the API key"
     )
+
+
+def test_get_health_is_answered_with_the_stats_as_a_dict(config, clock, timers):
+    classifier = ErrorClassifier.start(config, clock=clock, timers=timers)
+    classifier.tell(_error("EOrder:Insufficient funds"))
+    answer = classifier.ask(GetHealth(), timeout=5)
+    assert answer["by_code"] == {"EOrder:Insufficient funds": 1}
+    assert answer["halt_requested"] is False

@@ -3,6 +3,7 @@ priority, coalescing, and mapping results back to each requester."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from decimal import Decimal
 
@@ -10,6 +11,8 @@ import pykka
 import pytest
 import responses
 
+from gal_exec.actors.gateway import KrakenGateway
+from gal_exec.actors.http_worker import HttpWorker
 from gal_exec.actors.protocol import (
     AmendOrder,
     AmendResult,
@@ -18,6 +21,7 @@ from gal_exec.actors.protocol import (
     CancelAllAfterResult,
     CancelOrder,
     CancelResult,
+    GetHealth,
     ListOpenOrders,
     LookupOrder,
     LookupResult,
@@ -27,7 +31,11 @@ from gal_exec.actors.protocol import (
     QueryOrderStatus,
     StatusResult,
 )
+from gal_exec.kraken.auth import Credentials
+from gal_exec.kraken.rest import KrakenRestClient
 from tests.actors.gateway_support import (
+    BASE_URL,
+    SECRET,
     MockKraken,
     health,
     make_config,
@@ -248,3 +256,40 @@ def test_health_reports_status_calls_in_the_last_minute(kraken, clock, timers, r
     snapshot = health(gateway)
     assert snapshot.status_calls_last_minute == 0
     assert snapshot.calls == {"QueryOrders": 1, "OpenOrders": 1, "ClosedOrders": 1}
+
+
+@pytest.mark.parametrize(("nonce_window", "concurrent"), [(0, 1), (5_000_000, 2)])
+def test_private_calls_overlap_only_with_a_nonce_window(
+    kraken, clock, timers, recorder, nonce_window, concurrent
+):
+    kraken.gates["OpenOrders"] = gate = threading.Event()
+    gateway = start_gateway(make_config(nonce_window=nonce_window), clock, timers, workers=2)
+    gateway.tell(ListOpenOrders(request_id=1, reply_to=recorder.ref))
+    gateway.tell(ListOpenOrders(request_id=2, reply_to=recorder.ref))
+    kraken.wait_for_calls(concurrent)
+    snapshot = health(gateway)
+    assert (snapshot.in_flight, snapshot.queued["query"]) == (concurrent, 2 - concurrent)
+    gate.set()
+    assert {result.request_id for result in recorder.take(2, OpenOrdersResult)} == {1, 2}
+
+
+def test_workers_may_be_given_as_a_factory(kraken, clock, timers, recorder):
+    def workers():
+        client = KrakenRestClient(BASE_URL, Credentials("test-key", SECRET), clock=clock)
+        return [HttpWorker.start(client, clock=clock)]
+
+    gateway = KrakenGateway.start(make_config(), clock=clock, timers=timers, workers=workers)
+    gateway.tell(ListOpenOrders(request_id=9, reply_to=recorder.ref))
+    assert recorder.next(OpenOrdersResult).request_id == 9
+    assert health(gateway).workers == 1
+
+
+def test_get_health_is_answered_with_a_plain_dict(kraken, clock, timers, recorder):
+    gateway = start_gateway(make_config(), clock, timers)
+    gateway.tell(place(recorder.ref, "h1"))
+    recorder.next(PlaceResult)
+    answer = gateway.ask(GetHealth(), timeout=5)
+    assert answer["calls"] == {"AddOrder": 1}
+    assert answer["queued"] == {"cancel": 0, "place": 0, "query": 0}
+    assert answer["trading_headroom"] == {"XBTUSD": 59.0}
+    assert answer["last_error"] is None

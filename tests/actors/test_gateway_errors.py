@@ -11,6 +11,8 @@ import requests
 import responses
 
 from gal_exec.actors.error_classifier import ErrorClassifier
+from gal_exec.actors.gateway import KrakenGateway
+from gal_exec.actors.http_worker import HttpWorker
 from gal_exec.actors.protocol import (
     AmendOrder,
     AmendResult,
@@ -301,3 +303,29 @@ def test_an_auth_error_requests_one_halt_naming_the_error(wired, kraken, recorde
     assert len(kraken.calls_to("QueryOrders")) == 2  # never retried
     assert stats.halt_requested and stats.by_code == {"EAPI:Invalid key": 2}
     assert not [m for m in supervisor.pending() if isinstance(m, HaltRequested)]
+
+
+def test_add_order_without_a_txid_is_unknown_unless_it_was_validate_only(
+    kraken, clock, timers, recorder
+):
+    empty = {"error": [], "result": {"descr": {"order": "buy 0.01 XBTUSD @ limit 30000"}}}
+    kraken.script("AddOrder", empty, empty)
+    gateway = start_gateway(make_config(), clock, timers)
+    gateway.tell(place(recorder.ref, "n1"))
+    unclear = recorder.next(PlaceResult)
+    gateway.tell(place(recorder.ref, "v1", validate=True))
+    validated = recorder.next(PlaceResult)
+    assert (unclear.txid, unclear.error.category) == (None, "outcome_unknown")
+    assert (validated.txid, validated.error) == (None, None)
+    assert kraken.calls_to("AddOrder")[1]["validate"] == "true"
+
+
+def test_requests_are_answered_when_no_http_worker_is_left(kraken, clock, timers, recorder):
+    dead = HttpWorker.start(object(), clock=clock)
+    dead.stop()
+    gateway = KrakenGateway.start(make_config(), clock=clock, timers=timers, workers=[dead])
+    gateway.tell(place(recorder.ref, "d1"))
+    result = recorder.next(PlaceResult)
+    assert (result.error.category, result.error.code) == ("permanent", "gateway")
+    assert health(gateway).open_orders == {"XBTUSD": 0}  # nothing was sent
+    assert kraken.methods() == []

@@ -68,16 +68,24 @@ def test_a_coalesced_burst_uses_batches_within_the_counter(kraken, clock, timers
     gateway = start_gateway(make_config(coalesce=True), clock, timers, tier="starter")
     for index in range(200):
         gateway.tell(place(recorder.ref, f"o{index}"))
-    # The open-order maximum (60 at starter) caps placements on the pair; the rest are refused
-    # locally with Kraken's own error rather than sent to fail.
-    results = recorder.take(200, PlaceResult)
-    placed = [result for result in results if result.txid]
-    refused = [result for result in results if result.error is not None]
-    assert len(placed) == 60 and len(refused) == 140
-    assert {result.error.code for result in refused} == {"EOrder:Orders limit exceeded"}
+    # The open-order maximum (60 at starter) caps placements on the pair: the rest wait, in order,
+    # until orders end; none is refused and none is sent to fail.
+    placed = recorder.take(60, PlaceResult)
+    assert all(result.txid for result in placed)
+    assert recorder.pending() == []
     assert kraken.trading.max_level <= 60.0
     # Batches cost n/2: 60 orders fit in far fewer calls and points than 60 single adds.
     assert kraken.methods().count("AddOrder") + kraken.methods().count("AddOrderBatch") < 60
+    snapshot = health(gateway)
+    assert snapshot.open_orders == {"XBTUSD": 60}
+    assert snapshot.queued["place"] == 140
+    # Ten orders end: ten more go (after the trading counter has room again).
+    for result in placed[:10]:
+        gateway.tell(OrderReleased(pair="XBTUSD", cl_ord_id=result.cl_ord_id))
+    clock.advance(30.0)
+    more = recorder.take(10, PlaceResult)
+    assert [r.cl_ord_id for r in more] == [f"o{index}" for index in range(60, 70)]
+    assert all(result.txid for result in more)
     assert health(gateway).open_orders == {"XBTUSD": 60}
 
 

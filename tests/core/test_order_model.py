@@ -117,7 +117,7 @@ def test_timeout_after_partial_fill_keeps_the_filled_part():
     assert model.state is OrderState.CANCELED
     assert model.ledger.filled_quantity == D("0.5")
     emit = next(e for e in effects if isinstance(e, om.Emit))
-    assert emit.reason == "User requested"
+    assert emit.reason == "timeout after 30 s"  # our reason, not the exchange's "User requested"
     assert "Finished" in kinds(effects)
 
 

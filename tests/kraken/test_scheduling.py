@@ -129,15 +129,30 @@ def test_a_batch_is_sized_to_the_headroom_and_orders_with_a_deadline_go_alone(cl
     ]
 
 
-def test_a_placement_over_the_open_order_limit_is_rejected_locally(clock):
+def test_a_placement_over_the_open_order_limit_waits_for_a_release(clock):
     scheduler = _scheduler(clock, coalesce_batches=False)
-    scheduler.open_orders.reset("XBTUSD", 60)
+    for index in range(60):
+        scheduler.adopt("XBTUSD", f"old{index}")
     scheduler.submit(place("P1"))
-    rejection = scheduler.take()
-    assert isinstance(rejection, LocalRejection)
-    assert rejection.code == "EOrder:Orders limit exceeded"
-    assert "60 open on XBTUSD" in rejection.raw
-    assert isinstance(scheduler.take(), Idle)
+    scheduler.submit(place("E1", pair="ETHUSD"))
+    scheduler.submit(cancel("old0", age=400.0))
+    steps = drain(scheduler)
+    # The cancel and the other pair's placement go; P1 waits without a wake-up of its own.
+    assert [step.jobs[0].cl_ord_id for step in steps] == ["old0", "E1"]
+    idle = scheduler.take()
+    assert isinstance(idle, Idle) and idle.wake_in is None
+    assert scheduler.release("XBTUSD", "old0")
+    (step,) = drain(scheduler)
+    assert step.endpoint == "AddOrder" and step.jobs[0].cl_ord_id == "P1"
+    assert scheduler.open_orders.count("XBTUSD") == 60
+
+
+def test_validate_only_placements_take_no_open_order_slot(clock):
+    scheduler = _scheduler(clock)
+    scheduler.submit(place("V1", validate=True))
+    (step,) = drain(scheduler)
+    assert step.endpoint == "AddOrder"
+    assert scheduler.open_orders.count("XBTUSD") == 0
 
 
 def test_released_orders_free_their_slot_once(clock):
