@@ -329,6 +329,7 @@ class Engine:
             parent_cl_ord_id=record.parent_cl_ord_id,
             pair=rules.wsname,
             symbol=rules.altname,
+            price_decimals=rules.pair_decimals,
             side=record.side,
             order_type=record.order_type,
             quantity=record.quantity,

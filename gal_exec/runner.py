@@ -219,13 +219,13 @@ def _summary(engine: Engine, elapsed: float) -> str:
 
 
 def _headroom(gateway: Any) -> str:
+    """REST counter and per-pair trading counter headroom, from the gateway's health."""
     if not isinstance(gateway, dict):
         return ""
     parts = []
-    rest = gateway.get("rest_counter")
-    if isinstance(rest, dict) and "level" in rest and "maximum" in rest:
-        parts.append(f"REST {rest['maximum'] - rest['level']:.1f}/{rest['maximum']:g}")
-    for pair, figures in sorted((gateway.get("trading") or {}).items()):
-        if isinstance(figures, dict) and "headroom" in figures:
-            parts.append(f"{pair} {figures['headroom']:.1f}/{figures.get('threshold', '?')}")
+    level, maximum = gateway.get("rest_level"), gateway.get("rest_max")
+    if isinstance(level, int | float) and isinstance(maximum, int | float):
+        parts.append(f"REST {maximum - level:.1f}/{maximum:g}")
+    for pair, headroom in sorted((gateway.get("trading_headroom") or {}).items()):
+        parts.append(f"{pair} {headroom:.1f}")
     return ", ".join(parts)

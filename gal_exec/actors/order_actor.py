@@ -17,7 +17,7 @@ import pykka
 
 from gal_exec.actors import protocol as p
 from gal_exec.core import order as om
-from gal_exec.core.ledger import Fill
+from gal_exec.core.ledger import Fill, quantized
 from gal_exec.core.order_state import TERMINAL_STATES, OrderState
 from gal_exec.core.timers import TimerFired
 from gal_exec.journal import OrderRecord
@@ -389,6 +389,8 @@ class OrderActor(pykka.ThreadingActor):
         self.sequence += 1
         fill = emit.fill
         average = ledger.average_price
+        if average is not None and spec.price_decimals is not None:
+            average = quantized(average, spec.price_decimals + 2)
         report = ExecutionReport(
             signal_id=spec.signal_id,
             client_order_id=spec.cl_ord_id,

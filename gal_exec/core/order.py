@@ -53,6 +53,7 @@ class OrderSpec(msgspec.Struct, frozen=True, kw_only=True):
     parent_cl_ord_id: str | None = None
     pair: str  # the pair's display name, e.g. "XBT/USD"
     symbol: str = ""  # the exchange's name for the pair in requests, e.g. "XBTUSD"
+    price_decimals: int | None = None  # the pair's price decimals (reports round averages to +2)
     side: str
     order_type: str
     quantity: Decimal

@@ -416,7 +416,7 @@ class KrakenWsClient:
             reason=reason,
             time=self._clock.time(),
         )
-        if kind in ("disconnected", "error"):
+        if kind in ("disconnected", "error") and reason != "stopped":
             logger.warning("%s: %s %s", self.name, kind, reason)
         try:
             self._on_event(event)

@@ -1,0 +1,148 @@
+"""ReportSink (journal first, then file and callbacks, in order) and UserStream (stream to messages)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from decimal import Decimal
+
+from gal_exec.actors import protocol as p
+from gal_exec.actors.report_sink import GetStats, ReportSink, Subscribe
+from gal_exec.actors.user_stream import UserStream
+from gal_exec.core.updates import ExchangeStatus, UpdateSource
+from gal_exec.journal import Journal, JournalWriter, OrderRecord
+from gal_exec.kraken.ws import WsEvent
+from gal_exec.kraken.ws_codec import decode_message
+from gal_exec.messages import ExecutionReport
+
+D = Decimal
+
+
+def report(sequence: int, status: str = "open", **fields) -> ExecutionReport:
+    return ExecutionReport(
+        signal_id="s1",
+        client_order_id="g-1",
+        pair="XBT/USD",
+        side="buy",
+        order_type="limit",
+        status=status,
+        quantity=D("1"),
+        sequence=sequence,
+        **fields,
+    )
+
+
+def test_reports_are_journaled_before_they_are_delivered(tmp_path):
+    journal = Journal.open(tmp_path / "j.sqlite")
+    writer = JournalWriter(journal)
+    writer.start()
+    writer.call(
+        lambda j: j.record_intent(
+            OrderRecord(
+                cl_ord_id="g-1",
+                signal_id="s1",
+                pair="XBT/USD",
+                side="buy",
+                order_type="limit",
+                quantity=D("1"),
+            )
+        )
+    )
+    delivered: list[tuple[int, str | None]] = []
+    done = threading.Event()
+
+    def callback(item: ExecutionReport) -> None:
+        # At delivery time the journal already holds this report.
+        reader = Journal.open(tmp_path / "j.sqlite", read_only=True)
+        try:
+            stored = [r.sequence for r in reader.reports("g-1")]
+        finally:
+            reader.close()
+        delivered.append((item.sequence, "journaled" if item.sequence in stored else None))
+        if item.sequence == 5:
+            done.set()
+
+    sink = ReportSink.start(writer=writer, path=tmp_path / "reports.jsonl")
+    sink.tell(Subscribe(callback=callback))
+    for sequence in range(1, 6):
+        status = "filled" if sequence == 5 else "partially_filled"
+        sink.tell(report(sequence, status, fee=D("0.1") * sequence, fee_asset="USD"))
+    assert done.wait(10)
+    assert delivered == [(n, "journaled") for n in range(1, 6)]
+    stats = sink.ask(GetStats(), timeout=5)
+    assert stats.reports == 5
+    assert stats.final_by_status_role == {"filled/entry": 1}
+    assert stats.fees == {"USD": "0.5"}
+    sink.stop()
+    lines = (tmp_path / "reports.jsonl").read_text().splitlines()
+    assert [json.loads(line)["sequence"] for line in lines] == [1, 2, 3, 4, 5]
+    writer.stop()
+    journal.close()
+
+
+class FakeClient:
+    """Stands in for KrakenWsClient: the test calls the callbacks the reader thread would."""
+
+    instances: list[FakeClient] = []
+
+    def __init__(self, url, *, on_message, on_event, **_options):
+        self.url = url
+        self.on_message = on_message
+        self.on_event = on_event
+        self.started = False
+        FakeClient.instances.append(self)
+
+    def start(self):
+        self.started = True
+
+    def stop(self):
+        self.started = False
+
+
+def event(kind: str, session: int) -> WsEvent:
+    return WsEvent(kind=kind, url="ws://x", attempt=1, session=session, reason="", time=0.0)
+
+
+def test_user_stream_turns_executions_into_updates_and_gaps(make_recorder, clock):
+    supervisor, gateway = make_recorder(), make_recorder()
+    FakeClient.instances.clear()
+    stream = UserStream.start(
+        url="ws://x",
+        token_provider=lambda: "t",
+        supervisor=supervisor.ref,
+        gateway=gateway.ref,
+        clock=clock,
+        symbol_to_pair={"BTC/USD": "XBTUSD"},
+        client_factory=FakeClient,
+    )
+    client = FakeClient.instances[-1]
+    assert client.started
+    client.on_event(event("connected", 1))
+    assert supervisor.next(p.StreamStatus) == p.StreamStatus(up=True, gap=False)
+    trade = (
+        b'{"channel":"executions","type":"update","sequence":3,"data":[{"order_id":"OTX-1",'
+        b'"cl_ord_id":"g-1","exec_id":"E1","exec_type":"trade","trade_id":77,"symbol":"BTC/USD",'
+        b'"side":"buy","last_qty":0.25,"last_price":65000.5,"cost":16250.125,"order_status":'
+        b'"partially_filled","cum_qty":0.25,"cum_cost":16250.125,"avg_price":65000.5,'
+        b'"fees":[{"asset":"USD","qty":0.65}],"ratecount":3.5,'
+        b'"timestamp":"2026-01-22T06:06:27.552281Z"}]}'
+    )
+    client.on_message(decode_message(trade))
+    (update,) = supervisor.next(p.ExchangeUpdates).updates
+    assert (update.source, update.txid, update.cl_ord_id) == (UpdateSource.STREAM, "OTX-1", "g-1")
+    assert update.status is ExchangeStatus.OPEN
+    assert (update.fill.trade_id, update.fill.quantity, update.fill.price) == (
+        "77",
+        D("0.25"),
+        D("65000.5"),
+    )
+    assert (update.fill.fee, update.fill.fee_asset) == (D("0.65"), "USD")
+    assert gateway.next(p.RateCounterReading) == p.RateCounterReading(pair="XBTUSD", level=3.5)
+    client.on_event(event("disconnected", 1))
+    assert supervisor.next(p.StreamStatus).up is False
+    client.on_event(event("connected", 2))
+    assert supervisor.next(p.StreamStatus) == p.StreamStatus(up=True, gap=True)
+    health = stream.ask(p.GetHealth(), timeout=5)
+    assert health["connected"] and health["sessions"] == 2 and health["messages"] == 1
+    stream.stop()
+    assert not client.started
