@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import tomllib
 import typing
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -24,9 +25,11 @@ __all__ = [
     "ExchangeConfig",
     "JournalConfig",
     "LoggingConfig",
+    "MarketDataConfig",
     "OrdersConfig",
     "ReportsConfig",
     "RetryConfig",
+    "RiskConfig",
     "SimConfig",
     "load_config",
 ]
@@ -128,6 +131,36 @@ class SimConfig(_Section):
     price_csv: str = ""
 
 
+class MarketDataConfig(_Section):
+    enabled: bool = False
+    pairs: list[str] = msgspec.field(default_factory=list)
+    stale_after_s: Positive = 10.0
+    max_unchanged_s: NonNegative = 0.0
+    rest_poll_interval_s: Positive = 2.0
+    event_trigger: Literal["trades", "bbo"] = "bbo"
+    volatility_windows_s: list[Annotated[float, msgspec.Meta(gt=0)]] = msgspec.field(
+        default_factory=lambda: [60.0, 300.0, 3600.0]
+    )
+    volatility_sample_s: Positive = 1.0
+    liveness_timeout_s: Positive = 10.0
+
+
+_Amount = Annotated[str, msgspec.Meta(pattern=r"^\d+(\.\d+)?$")]
+
+
+class RiskConfig(_Section):
+    quantize: bool = False
+    price_band_pct: NonNegative = 0.0
+    price_band_vol_units: NonNegative = 0.0
+    band_vol_window: str = "5m"
+    market_notional_cap: _Amount = "0"
+    max_exposure_per_pair: _Amount = "0"
+    max_exposure_total: _Amount = "0"
+    max_batch_notional: _Amount = "0"
+    batch_mode: Literal["all_or_nothing", "best_effort"] = "all_or_nothing"
+    max_batch_signals: PositiveInt = 100
+
+
 class Config(_Section):
     exchange: ExchangeConfig = msgspec.field(default_factory=ExchangeConfig)
     engine: EngineConfig = msgspec.field(default_factory=EngineConfig)
@@ -138,6 +171,8 @@ class Config(_Section):
     reports: ReportsConfig = msgspec.field(default_factory=ReportsConfig)
     logging: LoggingConfig = msgspec.field(default_factory=LoggingConfig)
     sim: SimConfig = msgspec.field(default_factory=SimConfig)
+    market_data: MarketDataConfig = msgspec.field(default_factory=MarketDataConfig)
+    risk: RiskConfig = msgspec.field(default_factory=RiskConfig)
 
 
 _SECRET_KEYS = {"api_key", "api_secret", "secret", "key", "password", "token"}
@@ -156,7 +191,39 @@ def _cross_checks(config: Config) -> tuple[str, str] | None:
             f"must be below engine.dead_man_timeout_s ({config.engine.dead_man_timeout_s}); "
             f"got {config.engine.dead_man_refresh_s}"
         )
+    risk = config.risk
+    needs_prices = (
+        risk.price_band_pct
+        or risk.price_band_vol_units
+        or any(
+            Decimal(amount)
+            for amount in (
+                risk.market_notional_cap,
+                risk.max_exposure_per_pair,
+                risk.max_exposure_total,
+                risk.max_batch_notional,
+            )
+        )
+    )
+    if needs_prices and not config.market_data.enabled:
+        return "market_data.enabled", (
+            "must be true when a [risk] limit that needs prices is set (price band, notional "
+            "or exposure limits)"
+        )
+    labels = {_window_label(w) for w in config.market_data.volatility_windows_s}
+    if risk.price_band_vol_units and risk.band_vol_window not in labels:
+        return "risk.band_vol_window", (
+            f"must name one of market_data.volatility_windows_s ({', '.join(sorted(labels))}); "
+            f"got {risk.band_vol_window!r}"
+        )
     return None
+
+
+def _window_label(seconds: float) -> str:
+    """60 -> "1m", 300 -> "5m", 3600 -> "1h", 90 -> "90s" (as gal_exec.core.market labels them)."""
+    from gal_exec.core.market import window_label
+
+    return window_label(seconds)
 
 
 def _describe(error: msgspec.ValidationError) -> tuple[str, str]:
@@ -188,6 +255,8 @@ def _literal_choices(path: str) -> tuple[str, ...] | None:
         "reports": ReportsConfig,
         "logging": LoggingConfig,
         "sim": SimConfig,
+        "market_data": MarketDataConfig,
+        "risk": RiskConfig,
     }.get(section)
     if struct is None or not key:
         return None

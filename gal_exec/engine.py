@@ -29,13 +29,17 @@ from gal_exec.actors.dead_man import DeadMansSwitch
 from gal_exec.actors.error_classifier import ErrorClassifier
 from gal_exec.actors.gateway import KrakenGateway
 from gal_exec.actors.http_worker import HttpWorker
+from gal_exec.actors.market_data import MarketData
+from gal_exec.actors.market_protocol import MarketDataSettings
 from gal_exec.actors.report_sink import GetStats, ReportSink, SinkStats, Subscribe
 from gal_exec.actors.supervisor import ExecutionSupervisor, RestoreOrder, SupervisorSettings
 from gal_exec.actors.user_stream import UserStream
+from gal_exec.batch import BatchTracker
 from gal_exec.config import Config
 from gal_exec.core import order as om
 from gal_exec.core.ledger import Fill
 from gal_exec.core.order_state import OrderState
+from gal_exec.core.risk import RiskLimits
 from gal_exec.journal import Journal, JournalError, JournalWriter, OrderRecord
 from gal_exec.kraken.auth import Credentials, load_credentials
 from gal_exec.kraken.errors import CredentialsError, KrakenError
@@ -87,6 +91,8 @@ class Engine:
         self.supervisor: pykka.ActorRef
         self.stream: pykka.ActorRef | None = None
         self.dead_man: pykka.ActorRef | None = None
+        self.market_data: pykka.ActorRef | None = None
+        self.batches: BatchTracker | None = None
         self.recovered = 0
         self._stopped = False
 
@@ -185,7 +191,10 @@ class Engine:
             classifier=self.classifier,
             tier=exchange.tier,
         )
+        self.batches = BatchTracker(clock=self.clock, on_report=self.sink.tell)
+        self.sink.tell(Subscribe(callback=self.batches.observe))
         orders = config.orders
+        risk = config.risk
         settings = SupervisorSettings(
             max_live_orders=config.engine.max_live_orders,
             limit_timeout_s=orders.limit_timeout_s,
@@ -196,6 +205,20 @@ class Engine:
                 resolve_attempts=orders.resolve_attempts,
                 cancel_retry_s=orders.cancel_retry_s,
             ),
+            risk=RiskLimits(
+                price_band_pct=risk.price_band_pct,
+                price_band_vol_units=risk.price_band_vol_units,
+                band_vol_window=risk.band_vol_window,
+                market_notional_cap=Decimal(risk.market_notional_cap),
+                max_exposure_per_pair=Decimal(risk.max_exposure_per_pair),
+                max_exposure_total=Decimal(risk.max_exposure_total),
+                max_batch_notional=Decimal(risk.max_batch_notional),
+                batch_mode=risk.batch_mode,
+                quantize=risk.quantize,
+            ),
+            max_batch_signals=risk.max_batch_signals,
+            stale_after_s=config.market_data.stale_after_s,
+            max_unchanged_s=config.market_data.max_unchanged_s,
         )
         self.supervisor = ExecutionSupervisor.start(
             settings=settings,
@@ -207,6 +230,7 @@ class Engine:
             writer=self.writer,
             seen_signals=seen,
             validate_only=exchange.validate_only,
+            batches=self.batches,
         )
         self.classifier.tell(p.Subscribe(ref=self.gateway))
         self.classifier.tell(p.Subscribe(ref=self.supervisor))
@@ -222,6 +246,8 @@ class Engine:
                 liveness_timeout_s=config.engine.stream_silence_s,
                 symbol_to_pair={rules.symbol: rules.altname for rules in self.pairs},
             )
+        if config.market_data.enabled:
+            self.market_data = self._start_market_data(config)
         if self._dead_man_wanted(config):
             self.dead_man = DeadMansSwitch.start(
                 gateway=self.gateway,
@@ -229,6 +255,33 @@ class Engine:
                 timeout_s=config.engine.dead_man_timeout_s,
                 refresh_s=config.engine.dead_man_refresh_s,
             )
+
+    def _start_market_data(self, config: Config) -> pykka.ActorRef:
+        market = config.market_data
+        rules = []
+        for name in market.pairs:
+            found = self.pairs.get(name)
+            if found is None:
+                raise EngineError(f"market_data.pairs: unknown pair {name!r}")
+            rules.append(found)
+        settings = MarketDataSettings(
+            stale_after_s=market.stale_after_s,
+            max_unchanged_s=market.max_unchanged_s,
+            rest_poll_interval_s=market.rest_poll_interval_s,
+            volatility_windows_s=tuple(market.volatility_windows_s),
+            volatility_sample_s=market.volatility_sample_s,
+            event_trigger=market.event_trigger,
+            liveness_timeout_s=market.liveness_timeout_s,
+        )
+        return MarketData.start(
+            ws_url=self.endpoints.ws_url,
+            pairs=rules,
+            clock=self.clock,
+            timers=self.timers,
+            settings=settings,
+            rest_client=KrakenRestClient(self.endpoints.rest_url, None, clock=self.clock),
+            subscribers=[self.supervisor],
+        )
 
     def _exchange_endpoints(self, config: Config) -> Endpoints:
         if config.exchange.mode == "sim":
@@ -350,9 +403,12 @@ class Engine:
         """Hand a signal, CancelSignal, Halt or Resume to the supervisor."""
         self.supervisor.tell(message)
 
-    def subscribe(self, callback: Callable[[ExecutionReport], None]) -> None:
-        """Call ``callback`` with every ExecutionReport, in order, after it is journaled."""
-        self.sink.tell(Subscribe(callback=callback))
+    def subscribe(
+        self, callback: Callable[[ExecutionReport], None], *, batches: bool = False
+    ) -> None:
+        """Call ``callback`` with every ExecutionReport, in order, after it is journaled; with
+        ``batches``, with every BatchReport (one per BatchSubmit, once all its orders settled)."""
+        self.sink.tell(Subscribe(callback=callback, batches=batches))
 
     def health(self) -> dict[str, Any]:
         """Stream, breakers, rate-limit headroom, live orders, last error (asked at the edge)."""
@@ -366,6 +422,8 @@ class Engine:
         health["errors"] = msgspec.to_builtins(classifier) if classifier is not None else None
         if self.dead_man is not None:
             health["dead_man_switch"] = self.dead_man.ask(p.GetHealth(), timeout=_ASK_TIMEOUT_S)
+        if self.market_data is not None:
+            health["market_data"] = self.market_data.ask(p.GetHealth(), timeout=_ASK_TIMEOUT_S)
         return health
 
     def stats(self) -> SinkStats:
@@ -401,7 +459,7 @@ class Engine:
 
     def _teardown(self) -> None:
         self._stopped = True
-        for name in ("stream", "dead_man"):
+        for name in ("stream", "dead_man", "market_data"):
             ref = getattr(self, name, None)
             if ref is not None:
                 _stop(ref)

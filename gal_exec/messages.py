@@ -14,6 +14,7 @@ import msgspec
 
 __all__ = [
     "ORDER_TYPES",
+    "BatchSubmit",
     "CancelSignal",
     "ExecutionReport",
     "Halt",
@@ -101,7 +102,18 @@ class Resume(_Inbound, tag=True):
     """Lift a Halt."""
 
 
-InboundMessage = TradeSignalApproved | CancelSignal | Halt | Resume
+class BatchSubmit(_Inbound, tag=True):
+    """Several signals checked as a whole (exposure, all-or-nothing or best-effort), then placed.
+
+    ``mode`` None takes the configured default (risk.batch_mode).
+    """
+
+    batch_id: str
+    signals: list[TradeSignalApproved]
+    mode: Literal["all_or_nothing", "best_effort"] | None = None
+
+
+InboundMessage = TradeSignalApproved | CancelSignal | Halt | Resume | BatchSubmit
 
 
 class ExecutionReport(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=False):
@@ -164,7 +176,7 @@ def _humanise(text: str) -> str:
         kind = text.split("'")[1] if "'" in text else text
         return (
             f"unknown message type {kind!r}; expected one of TradeSignalApproved, CancelSignal, "
-            "Halt, Resume"
+            "Halt, Resume, BatchSubmit"
         )
     return text[0].lower() + text[1:]
 

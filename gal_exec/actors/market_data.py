@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from decimal import Decimal
 from typing import Any, Literal
 
 import msgspec
@@ -19,8 +18,17 @@ import pykka
 
 from gal_exec.actors import protocol as p
 from gal_exec.actors.http_worker import HttpWorker
+from gal_exec.actors.market_protocol import (
+    GetQuote,
+    MarketDataSettings,
+    QuoteReply,
+    QuotesConfirmed,
+    QuoteUpdate,
+    RestTicker,
+    SubscribeQuotes,
+    pair_limits,
+)
 from gal_exec.core.market import PriceCache, Quote, RollingVolatility, Stale, session_at
-from gal_exec.core.risk import PairLimits
 from gal_exec.core.timers import TimerFired
 from gal_exec.kraken.pairs import PairRules
 from gal_exec.kraken.ws import KrakenWsClient, TickerSubscription, WsEvent
@@ -42,68 +50,8 @@ log = logging.getLogger("gal_exec.market_data")
 _POLL_KEY = "market_data:rest_poll"
 
 
-class MarketDataSettings(msgspec.Struct, frozen=True, kw_only=True):
-    """The ``[market_data]`` settings (see the proposed config section)."""
-
-    stale_after_s: float = 10.0
-    max_unchanged_s: float = 0.0
-    rest_poll_interval_s: float = 2.0
-    volatility_windows_s: tuple[float, ...] = (60.0, 300.0, 3600.0)
-    volatility_sample_s: float = 1.0
-    event_trigger: Literal["trades", "bbo"] = "bbo"
-    liveness_timeout_s: float = 10.0
-
-
-# ---- messages ---------------------------------------------------------------------------------
-
-
-class GetQuote(msgspec.Struct, frozen=True, kw_only=True):
-    """Ask for a pair's price (any of Kraken's names). With ``reply_to`` the answer is told as a
-    QuoteReply; without, it is returned (an ask at the edge)."""
-
-    pair: str
-    reply_to: Any = None
-    request_id: int = 0
-
-
-class QuoteReply(msgspec.Struct, frozen=True, kw_only=True):
-    request_id: int
-    pair: str
-    result: Quote | Stale
-
-
-class QuoteUpdate(msgspec.Struct, frozen=True, kw_only=True):
-    """A new price, for subscribers to put in their PriceCache."""
-
-    quote: Quote
-
-
-class QuotesConfirmed(msgspec.Struct, frozen=True, kw_only=True):
-    """The live subscription vouches that these pairs' prices are current at ``time``."""
-
-    pairs: tuple[str, ...]
-    time: float
-
-
-class SubscribeQuotes(msgspec.Struct, frozen=True, kw_only=True):
-    """Tell ``ref`` every QuoteUpdate and QuotesConfirmed from now on."""
-
-    ref: Any
-
-
 class _Incoming(msgspec.Struct, frozen=True, kw_only=True):
     message: Any
-
-
-def pair_limits(rules: PairRules) -> PairLimits:
-    """A pair's grid and minimums for gal_exec.core.risk, keyed by its WS v2 symbol."""
-    return PairLimits(
-        pair=rules.symbol,
-        tick_size=rules.tick_size,
-        lot_step=rules.lot_step,
-        ordermin=rules.ordermin,
-        costmin=rules.costmin,
-    )
 
 
 # ---- the actor --------------------------------------------------------------------------------
@@ -256,6 +204,7 @@ class MarketData(pykka.ThreadingActor):
             return
         if ack.success and result.symbol:
             self.subscribed.add(result.symbol)
+            self._maybe_stop_polling()
 
     def _tickers(self, message: TickerMessage) -> None:
         now = self.clock.time()
@@ -264,8 +213,13 @@ class MarketData(pykka.ThreadingActor):
                 self._record(ticker.symbol, ticker, now, "stream")
         if not self.streaming:
             self.streaming = True
-            if self.polling:
-                log.info("ticker stream live: REST polling stops")
+            self._maybe_stop_polling()
+
+    def _maybe_stop_polling(self) -> None:
+        """Polling stops once the stream delivers and every pair's subscription is confirmed;
+        a pair the stream refused stays on REST."""
+        if self.streaming and self.polling and self.subscribed.issuperset(self.symbols):
+            log.info("ticker stream live: REST polling stops")
             self._stop_polling()
 
     def _heartbeat(self) -> None:
@@ -354,9 +308,9 @@ class MarketData(pykka.ThreadingActor):
         now = self.clock.time()
         for name, info in (done.result or {}).items():
             symbol = self.aliases.get(str(name).upper())
-            if symbol is None:
-                continue
-            self._record(symbol, _RestTicker.of(info), now, "rest")
+            if symbol is None or (self.streaming and symbol in self.subscribed):
+                continue  # the stream's prices are newer than this reply
+            self._record(symbol, RestTicker.of(info), now, "rest")
 
     # ---- answers -------------------------------------------------------------------------------
 
@@ -411,18 +365,3 @@ class MarketData(pykka.ThreadingActor):
             **self.counts,
             "pairs": pairs,
         }
-
-
-class _RestTicker(msgspec.Struct, frozen=True, kw_only=True):
-    """REST Ticker's a/b/c lists as the bid/ask/last the WS ticker has."""
-
-    bid: Decimal | None
-    ask: Decimal | None
-    last: Decimal | None
-
-    @classmethod
-    def of(cls, info: Any) -> _RestTicker:
-        def first(values: list[Decimal]) -> Decimal | None:
-            return values[0] if values else None
-
-        return cls(bid=first(info.b), ask=first(info.a), last=first(info.c))

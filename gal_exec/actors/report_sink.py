@@ -17,6 +17,7 @@ from typing import IO, Any
 import msgspec
 import pykka
 
+from gal_exec.batch import BatchReport
 from gal_exec.messages import ExecutionReport, encode
 
 __all__ = ["ReportSink", "SinkStats", "Subscribe"]
@@ -27,9 +28,13 @@ _TERMINAL = {"filled", "canceled", "expired", "rejected"}
 
 
 class Subscribe(msgspec.Struct, frozen=True, kw_only=True):
-    """Register a callback that receives every ExecutionReport (on the sink's thread)."""
+    """Register a callback that receives every ExecutionReport (on the sink's thread).
+
+    With ``batches`` it receives each BatchReport instead.
+    """
 
     callback: Any
+    batches: bool = False
 
 
 class GetStats(msgspec.Struct, frozen=True, kw_only=True):
@@ -63,6 +68,7 @@ class ReportSink(pykka.ThreadingActor):
         self.path = Path(path) if path else None
         self.stdout = stdout
         self.callbacks = list(callbacks or ())
+        self.batch_callbacks: list[Callable[[BatchReport], None]] = []
         self.file: IO[bytes] | None = None
         self.reports = 0
         self.fills = 0
@@ -92,6 +98,10 @@ class ReportSink(pykka.ThreadingActor):
                         "journal could not store report of %s: %s", report.client_order_id, error
                     )
                 self._deliver(report)
+            case BatchReport():
+                self._deliver_batch(message)
+            case Subscribe(callback=callback, batches=True):
+                self.batch_callbacks.append(callback)
             case Subscribe(callback=callback):
                 self.callbacks.append(callback)
             case GetStats():
@@ -132,6 +142,21 @@ class ReportSink(pykka.ThreadingActor):
                 callback(report)
             except Exception:
                 log.exception("a report callback failed")
+
+    def _deliver_batch(self, report: BatchReport) -> None:
+        """A batch's aggregate outcome: one JSON line (it has a batch_id, no client_order_id)."""
+        line = encode(report) + b"\n"
+        if self.file is not None:
+            self.file.write(line)
+            self.file.flush()
+        if self.stdout:
+            sys.stdout.buffer.write(line)
+            sys.stdout.buffer.flush()
+        for callback in self.batch_callbacks:
+            try:
+                callback(report)
+            except Exception:
+                log.exception("a batch report callback failed")
 
     def _stats(self) -> SinkStats:
         fees: dict[str, Decimal] = {}

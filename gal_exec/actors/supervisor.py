@@ -17,14 +17,20 @@ import msgspec
 import pykka
 
 from gal_exec.actors import protocol as p
+from gal_exec.actors.market_protocol import QuotesConfirmed, QuoteUpdate, pair_limits
 from gal_exec.actors.order_actor import OrderActor, OrderDeps
+from gal_exec.batch import BatchTracker, plan_batch
 from gal_exec.core import order as om
+from gal_exec.core.exposure import Exposure
 from gal_exec.core.ids import child_client_order_id, new_client_order_id
 from gal_exec.core.ledger import Fill
+from gal_exec.core.market import PriceCache
 from gal_exec.core.order_state import OrderState
+from gal_exec.core.risk import BatchEntry, RiskLimits, check_signal, order_price, quantize_fields
 from gal_exec.core.timers import TimerFired
-from gal_exec.kraken.pairs import PairRegistry, validate_order
+from gal_exec.kraken.pairs import PairRegistry, PairRules, validate_order
 from gal_exec.messages import (
+    BatchSubmit,
     CancelSignal,
     ExecutionReport,
     Halt,
@@ -46,6 +52,10 @@ class SupervisorSettings(msgspec.Struct, frozen=True, kw_only=True):
     limit_timeout_s: float = 300.0
     audit_interval_s: float = 30.0
     order: om.OrderSettings = msgspec.field(default_factory=om.OrderSettings)
+    risk: RiskLimits = msgspec.field(default_factory=lambda: RiskLimits(quantize=False))
+    max_batch_signals: int = 100
+    stale_after_s: float = 10.0
+    max_unchanged_s: float = 0.0
 
 
 class RestoreOrder(msgspec.Struct, frozen=True, kw_only=True):
@@ -85,6 +95,7 @@ class ExecutionSupervisor(pykka.ThreadingActor):
         writer: Any = None,
         seen_signals: set[str] | None = None,
         validate_only: bool = False,
+        batches: BatchTracker | None = None,
     ) -> None:
         super().__init__()
         self.settings = settings
@@ -107,6 +118,21 @@ class ExecutionSupervisor(pykka.ThreadingActor):
         self.breakers: dict[str, str] = {}
         self.unrouted: dict[str, list[Any]] = {}
         self.counts = {"signals": 0, "rejected_signals": 0, "orders": 0, "finished": 0}
+        self.batches = batches
+        # Prices arrive by message from MarketData (never asked for); exposure counts live entries.
+        self.prices = PriceCache(
+            stale_after_s=settings.stale_after_s, max_unchanged_s=settings.max_unchanged_s
+        )
+        self.exposure = Exposure()
+        risk = settings.risk
+        self.risk_active = bool(
+            risk.price_band_pct
+            or risk.price_band_vol_units
+            or risk.market_notional_cap
+            or risk.max_exposure_per_pair
+            or risk.max_exposure_total
+            or risk.max_batch_notional
+        )
         self.deps: OrderDeps | None = None
         self._audit_generation: int | None = None
         self._request_id = 0
@@ -126,6 +152,13 @@ class ExecutionSupervisor(pykka.ThreadingActor):
         match message:
             case TradeSignalApproved():
                 self._signal(message)
+            case BatchSubmit():
+                self._batch(message)
+            case QuoteUpdate(quote=quote):
+                self.prices.put(quote)
+                self.exposure.mark(quote.pair, quote.last)
+            case QuotesConfirmed(pairs=pairs, time=time):
+                self.prices.touch(pairs, time)
             case p.ExchangeUpdates(updates=updates):
                 for update in updates:
                     self._route(update)
@@ -170,39 +203,77 @@ class ExecutionSupervisor(pykka.ThreadingActor):
 
     def _signal(self, signal: TradeSignalApproved) -> None:
         self.counts["signals"] += 1
+        prepared = self._prepare(signal)
+        if isinstance(prepared, str):
+            self._reject(signal, prepared)
+            return
+        if self.risk_active:
+            violations = check_signal(
+                prepared.order,
+                rules=prepared.rules,
+                quote=prepared.quote,
+                exposure=self.exposure,
+                limits=self.settings.risk,
+            )
+            if violations:
+                self._reject(prepared.order, "; ".join(violations))
+                return
+        self._place(prepared)
+
+    def _prepare(self, signal: TradeSignalApproved) -> BatchEntry | str:
+        """Every check that needs no other signal: halt, duplicates, the signal itself, the pair's
+        rules (optionally quantizing onto its grid). Returns the entry to place or the reason."""
         if self.halted is not None:
-            self._reject(signal, f"halted: {self.halted}")
-            return
+            return f"halted: {self.halted}"
         if signal.signal_id in self.seen_signals:
-            self._reject(signal, f"duplicate signal_id {signal.signal_id!r}: it was placed already")
-            return
+            return f"duplicate signal_id {signal.signal_id!r}: it was placed already"
         problems = signal_problems(signal, now=self.clock.time())
         rules = self.pairs.get(signal.pair)
         if rules is None:
             problems.append(f"unknown pair {signal.pair!r}")
-        elif not problems:
-            kind = signal.order_type
-            takes_limit = kind == "limit" or kind.endswith("-limit")
-            problems += validate_order(
-                rules,
-                signal.side,
-                kind,
-                signal.quantity,
-                signal.limit_price if takes_limit else None,
-                signal.trigger_price,
-                post_only=signal.post_only,
-                reduce_only=signal.reduce_only,
-            )
-            for label, value in (("sl_price", signal.sl_price), ("tp_price", signal.tp_price)):
-                if value is not None and value % rules.tick_size != 0:
-                    problems.append(
-                        f"{label} {value} not a multiple of tick_size {rules.tick_size} "
-                        f"for {rules.wsname}"
-                    )
         if problems:
-            self._reject(signal, "; ".join(problems))
-            return
+            return "; ".join(problems)
         assert rules is not None
+        limits = pair_limits(rules)
+        if self.settings.risk.quantize:
+            changes, notes = quantize_fields(signal, limits)
+            if changes:
+                log.info("signal %s quantized: %s", signal.signal_id, "; ".join(notes))
+                signal = msgspec.structs.replace(signal, **changes)
+        problems = self._pair_problems(signal, rules)
+        if problems:
+            return "; ".join(problems)
+        return BatchEntry(
+            order=signal,
+            rules=limits,
+            quote=self.prices.quote(limits.pair, self.clock.time()),
+            context=rules,
+        )
+
+    def _pair_problems(self, signal: TradeSignalApproved, rules: PairRules) -> list[str]:
+        kind = signal.order_type
+        takes_limit = kind == "limit" or kind.endswith("-limit")
+        problems = validate_order(
+            rules,
+            signal.side,
+            kind,
+            signal.quantity,
+            signal.limit_price if takes_limit else None,
+            signal.trigger_price,
+            post_only=signal.post_only,
+            reduce_only=signal.reduce_only,
+        )
+        for label, value in (("sl_price", signal.sl_price), ("tp_price", signal.tp_price)):
+            if value is not None and value % rules.tick_size != 0:
+                problems.append(
+                    f"{label} {value} not a multiple of tick_size {rules.tick_size} "
+                    f"for {rules.wsname}"
+                )
+        return problems
+
+    def _place(self, entry: BatchEntry) -> None:
+        signal: TradeSignalApproved = entry.order
+        rules: PairRules = entry.context
         self.seen_signals.add(signal.signal_id)
         if self.writer is not None:
             raw = msgspec.json.encode(signal)
@@ -230,7 +301,33 @@ class ExecutionSupervisor(pykka.ThreadingActor):
             sl_price=signal.sl_price,
             tp_price=signal.tp_price,
         )
+        price = order_price(signal, entry.quote)
+        if price is not None:
+            self.exposure.add(spec.cl_ord_id, entry.rules.pair, signal.quantity, price)
         self._launch(spec, {})
+
+    def _batch(self, batch: BatchSubmit) -> None:
+        """Check a batch as a whole, then place what it accepts (the gateway coalesces per pair)."""
+        self.counts["signals"] += len(batch.signals)
+        plan = plan_batch(
+            batch,
+            prepare=self._prepare,
+            exposure=self.exposure,
+            limits=self.settings.risk,
+            max_signals=self.settings.max_batch_signals,
+        )
+        by_id = {signal.signal_id: signal for signal in batch.signals}
+        if self.batches is not None:
+            try:
+                self.batches.open(plan.batch_id, plan.mode, plan.signal_ids, plan.rejected)
+            except ValueError as exc:
+                for signal in batch.signals:
+                    self._reject(signal, f"batch {batch.batch_id}: {exc}")
+                return
+        for signal_id, reason in plan.rejected.items():
+            self._reject(by_id[signal_id], reason)
+        for entry in plan.accepted:
+            self._place(entry)
 
     def _reject(self, signal: TradeSignalApproved, reason: str) -> None:
         self.counts["rejected_signals"] += 1
@@ -372,6 +469,7 @@ class ExecutionSupervisor(pykka.ThreadingActor):
         entry.finished = True
         self.live -= 1
         self.counts["finished"] += 1
+        self.exposure.release(cl_ord_id)
         self._drain_queue()
 
     def _stopped(self, cl_ord_id: str) -> None:
@@ -547,6 +645,7 @@ class ExecutionSupervisor(pykka.ThreadingActor):
 
     def _health(self) -> dict[str, Any]:
         return {
+            "exposure_total": str(self.exposure.notional()),
             "halted": self.halted,
             "stream_up": self.stream_up,
             "live_orders": self.live,
