@@ -66,6 +66,8 @@ from gal_exec.actors.protocol import (
     QueryOrderStatus,
     RateCounterReading,
     SuccessObserved,
+    WithdrawPlacement,
+    WithdrawResult,
 )
 from gal_exec.config import Config
 from gal_exec.core.backoff import Backoff
@@ -204,6 +206,11 @@ class KrakenGateway(pykka.ThreadingActor):
             self._scheduler.release(message.pair, message.cl_ord_id)
         elif isinstance(message, OrderAdopted):
             self._scheduler.adopt(message.pair, message.cl_ord_id)
+        elif isinstance(message, WithdrawPlacement):
+            job = self._scheduler.withdraw(message.cl_ord_id)
+            message.reply_to.tell(
+                WithdrawResult(cl_ord_id=message.cl_ord_id, withdrawn=job is not None)
+            )
         elif isinstance(message, RateCounterReading):
             self._scheduler.observe_trading_level(message.pair, message.level)
         elif isinstance(message, BreakerChanged):

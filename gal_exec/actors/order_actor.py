@@ -150,6 +150,7 @@ class OrderActor(pykka.ThreadingActor):
         self._pending: dict[int, str] = {}  # request id -> what it was
         self._told_sibling = Decimal(0)
         self._identified = False
+        self._status_pending = False
 
     # ---- Pykka hooks -----------------------------------------------------------------------
 
@@ -202,7 +203,10 @@ class OrderActor(pykka.ThreadingActor):
                     log.warning("amend of %s failed: %s", self.spec.cl_ord_id, error.raw)
                 effects = model.amend_result(error is None, now)
             case p.StatusResult():
+                self._status_pending = False
                 effects = self._status_result(message, now)
+            case p.WithdrawResult(withdrawn=withdrawn):
+                effects = model.withdraw_result(withdrawn)
             case p.LookupResult():
                 effects = self._lookup_result(message, now)
             case TimerFired(key=key, generation=generation):
@@ -323,6 +327,9 @@ class OrderActor(pykka.ThreadingActor):
                 if self.model.txid is None:
                     self._do(om.Lookup())
                     return
+                if self._status_pending:
+                    return  # one status query at a time: its answer serves both
+                self._status_pending = True
                 deps.gateway.tell(
                     p.QueryOrderStatus(
                         request_id=next(_request_ids),
@@ -330,6 +337,10 @@ class OrderActor(pykka.ThreadingActor):
                         txid=self.model.txid,
                         reply_to=self.actor_ref,
                     )
+                )
+            case om.Withdraw():
+                deps.gateway.tell(
+                    p.WithdrawPlacement(cl_ord_id=spec.cl_ord_id, reply_to=self.actor_ref)
                 )
             case om.Lookup():
                 deps.gateway.tell(

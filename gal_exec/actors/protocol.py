@@ -128,6 +128,20 @@ class OrderReleased(_Msg, kw_only=True):
     cl_ord_id: str
 
 
+class WithdrawPlacement(_Msg, kw_only=True):
+    """Take back a placement that has not left yet (the order was cancelled while queued)."""
+
+    cl_ord_id: str
+    reply_to: Any
+
+
+class WithdrawResult(_Msg, kw_only=True):
+    """``withdrawn`` True: the AddOrder never left and never will; False: it left already."""
+
+    cl_ord_id: str
+    withdrawn: bool
+
+
 class OrderAdopted(_Msg, kw_only=True):
     """An order recovered after a restart is open on the exchange: count it against the pair."""
 

@@ -77,10 +77,12 @@ class UserStream(pykka.ThreadingActor):
                     self._executions(incoming)
             case WsEvent(kind="connected", session=session):
                 self.sessions = session
-                self.connected = True
+            case WsEvent(kind="subscribed", reason=reason) if reason.startswith("executions"):
+                # Up only once subscribed: updates before the subscription are not ours to see.
                 # A reconnect is a gap: the snapshot that follows shows open orders, and each
                 # order catches up on the rest with one batched status query.
-                self.supervisor.tell(p.StreamStatus(up=True, gap=session > 1))
+                self.connected = True
+                self.supervisor.tell(p.StreamStatus(up=True, gap=self.sessions > 1))
             case WsEvent(kind="disconnected", reason=reason):
                 if self.connected:
                     log.warning("executions stream disconnected: %s", reason)

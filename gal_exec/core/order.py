@@ -38,6 +38,7 @@ __all__ = [
     "QueryStatus",
     "StartTimer",
     "StopTimer",
+    "Withdraw",
 ]
 
 S = OrderState
@@ -104,6 +105,10 @@ class Amend(Effect):
     quantity: Decimal
 
 
+class Withdraw(Effect):
+    """Take back the placement if it has not left the gateway yet."""
+
+
 class QueryStatus(Effect):
     """Ask the exchange for the order's record by txid (batched QueryOrders)."""
 
@@ -161,6 +166,7 @@ class OrderModel:
         self.placed_at: float | None = None  # when the exchange took it, or last amended
         self.cancel_wanted: str | None = None  # reason, while a cancel waits for an ack
         self.cancel_in_flight = False
+        self.withdraw_asked = False
         self.amend_in_flight: Decimal | None = None
         self.resolve_attempts = 0
         self.finished = False
@@ -437,6 +443,10 @@ class OrderModel:
         if self.state is S.PENDING_SUBMIT:
             # Not on the exchange (never sent, waiting to be sent again, or waiting for quantity).
             return self._event(E.CANCELED, reason=reason)
+        if self.state is S.SUBMITTED and not self.withdraw_asked:
+            # It may still be queued in the gateway: take it back before it is ever sent.
+            self.withdraw_asked = True
+            return [Withdraw()]
         if self.state in (S.SUBMITTED, S.SUBMIT_UNKNOWN):
             return []  # held until the outcome is known (see _after_ack / lookup_result)
         if self.cancel_in_flight:
@@ -446,6 +456,12 @@ class OrderModel:
     def _request_cancel(self, reason: str) -> list[Effect]:
         self.cancel_in_flight = True
         return [*self._event(E.CANCEL_REQUESTED, reason=reason), Cancel()]
+
+    def withdraw_result(self, withdrawn: bool) -> list[Effect]:
+        """The gateway's answer to Withdraw: True means the AddOrder never left."""
+        if withdrawn and self.state is S.SUBMITTED:
+            return self._event(E.CANCELED, reason=self.cancel_wanted or "withdrawn before sending")
+        return []  # it left: the cancel waits for the acknowledgement
 
     def cancel_result(self, ok: bool, *, unknown_order: bool = False) -> list[Effect]:
         self.cancel_in_flight = False

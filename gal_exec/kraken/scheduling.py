@@ -99,6 +99,16 @@ class RequestScheduler:
             self.pairs_seen.add(job.pair)
         self._lanes[job.lane].append(job)
 
+    def withdraw(self, cl_ord_id: str) -> Job | None:
+        """Take a placement that has not been sent out of the queue; None if it is not queued
+        (it left already, or was never here)."""
+        for queue in self._lanes.values():
+            for index, job in enumerate(queue):
+                if job.kind is JobKind.PLACE and job.cl_ord_id == cl_ord_id:
+                    del queue[index]
+                    return job
+        return None
+
     def requeue(self, job: Job, *, delay_s: float = 0.0) -> None:
         """Put a job back in its original turn (by arrival), not before ``delay_s`` from now."""
         job.not_before = self._clock.monotonic() + max(0.0, delay_s)

@@ -99,8 +99,8 @@ class FakeClient:
         self.started = False
 
 
-def event(kind: str, session: int) -> WsEvent:
-    return WsEvent(kind=kind, url="ws://x", attempt=1, session=session, reason="", time=0.0)
+def event(kind: str, session: int, reason: str = "") -> WsEvent:
+    return WsEvent(kind=kind, url="ws://x", attempt=1, session=session, reason=reason, time=0.0)
 
 
 def test_user_stream_turns_executions_into_updates_and_gaps(make_recorder, clock):
@@ -118,7 +118,10 @@ def test_user_stream_turns_executions_into_updates_and_gaps(make_recorder, clock
     client = FakeClient.instances[-1]
     assert client.started
     client.on_event(event("connected", 1))
+    # up only once the executions subscription is acknowledged
+    client.on_event(event("subscribed", 1, "executions"))
     assert supervisor.next(p.StreamStatus) == p.StreamStatus(up=True, gap=False)
+    assert supervisor.pending() == []
     trade = (
         b'{"channel":"executions","type":"update","sequence":3,"data":[{"order_id":"OTX-1",'
         b'"cl_ord_id":"g-1","exec_id":"E1","exec_type":"trade","trade_id":77,"symbol":"BTC/USD",'
@@ -141,6 +144,7 @@ def test_user_stream_turns_executions_into_updates_and_gaps(make_recorder, clock
     client.on_event(event("disconnected", 1))
     assert supervisor.next(p.StreamStatus).up is False
     client.on_event(event("connected", 2))
+    client.on_event(event("subscribed", 2, "executions"))
     assert supervisor.next(p.StreamStatus) == p.StreamStatus(up=True, gap=True)
     health = stream.ask(p.GetHealth(), timeout=5)
     assert health["connected"] and health["sessions"] == 2 and health["messages"] == 1

@@ -195,7 +195,8 @@ def test_cancel_before_ack_is_held_until_ack():
     model = om.OrderModel(spec())
     model.start()
     model.intent_durable()
-    assert model.cancel("user") == []
+    assert model.cancel("user") == [om.Withdraw()]  # take it back if it has not left
+    assert model.withdraw_result(False) == []  # it had left: hold the cancel
     effects = model.placed("OTX-1", now=1.0)
     assert "Cancel" in kinds(effects)
     assert model.state is OrderState.PENDING_CANCEL
@@ -337,3 +338,15 @@ def test_any_interleaving_ends_in_the_exchange_state(quantities, duplicates, can
     model.exchange_update(status(ExchangeStatus.FILLED), now=3.0)
     assert model.ledger.filled_quantity == total
     assert model.state is OrderState.FILLED
+
+
+def test_cancel_of_a_placement_still_queued_withdraws_it():
+    model = om.OrderModel(spec())
+    model.start()
+    model.intent_durable()
+    assert model.cancel("CancelSignal") == [om.Withdraw()]
+    assert model.cancel("again") == []  # asked once
+    effects = model.withdraw_result(True)
+    assert model.state is OrderState.CANCELED
+    assert next(e for e in effects if isinstance(e, om.Emit)).reason == "CancelSignal"
+    assert "Finished" in kinds(effects)
