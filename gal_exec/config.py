@@ -26,6 +26,7 @@ __all__ = [
     "JournalConfig",
     "LoggingConfig",
     "MarketDataConfig",
+    "MetricsConfig",
     "OrdersConfig",
     "ReportsConfig",
     "RetryConfig",
@@ -161,6 +162,12 @@ class RiskConfig(_Section):
     max_batch_signals: PositiveInt = 100
 
 
+class MetricsConfig(_Section):
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: Port = 9464
+
+
 class Config(_Section):
     exchange: ExchangeConfig = msgspec.field(default_factory=ExchangeConfig)
     engine: EngineConfig = msgspec.field(default_factory=EngineConfig)
@@ -173,6 +180,7 @@ class Config(_Section):
     sim: SimConfig = msgspec.field(default_factory=SimConfig)
     market_data: MarketDataConfig = msgspec.field(default_factory=MarketDataConfig)
     risk: RiskConfig = msgspec.field(default_factory=RiskConfig)
+    metrics: MetricsConfig = msgspec.field(default_factory=MetricsConfig)
 
 
 _SECRET_KEYS = {"api_key", "api_secret", "secret", "key", "password", "token"}
@@ -257,6 +265,7 @@ def _literal_choices(path: str) -> tuple[str, ...] | None:
         "sim": SimConfig,
         "market_data": MarketDataConfig,
         "risk": RiskConfig,
+        "metrics": MetricsConfig,
     }.get(section)
     if struct is None or not key:
         return None

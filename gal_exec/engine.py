@@ -92,6 +92,8 @@ class Engine:
         self.stream: pykka.ActorRef | None = None
         self.dead_man: pykka.ActorRef | None = None
         self.market_data: pykka.ActorRef | None = None
+        self.metrics: Any = None
+        self.metrics_port: int | None = None
         self.batches: BatchTracker | None = None
         self.recovered = 0
         self._stopped = False
@@ -173,11 +175,15 @@ class Engine:
             seen, live, orphans = self.writer.call(_load_recovery, timeout=60.0)
 
         threading.stack_size(config.engine.actor_stack_kib * 1024)
+        callbacks = list(callbacks or ())
+        if config.metrics.enabled:
+            self.metrics = self._start_metrics(config)
+            callbacks.insert(0, self.metrics.observe_report)
         self.sink = ReportSink.start(
             writer=self.writer,
             path=reports_path or config.reports.path or None,
             stdout=config.reports.stdout,
-            callbacks=list(callbacks or ()),
+            callbacks=callbacks,
         )
         self.classifier = ErrorClassifier.start(config, clock=self.clock, timers=self.timers)
         self.workers = [
@@ -190,6 +196,7 @@ class Engine:
             workers=self.workers,
             classifier=self.classifier,
             tier=exchange.tier,
+            metrics=self.metrics,
         )
         self.batches = BatchTracker(clock=self.clock, on_report=self.sink.tell)
         self.sink.tell(Subscribe(callback=self.batches.observe))
@@ -255,6 +262,25 @@ class Engine:
                 timeout_s=config.engine.dead_man_timeout_s,
                 refresh_s=config.engine.dead_man_refresh_s,
             )
+
+    def _start_metrics(self, config: Config) -> Any:
+        from gal_exec.metrics import Metrics, MetricsUnavailable
+
+        def errors() -> dict[str, int]:
+            stats = self.classifier.ask(p.GetHealth(), timeout=_ASK_TIMEOUT_S)
+            return dict(stats.get("by_category", {})) if isinstance(stats, dict) else {}
+
+        try:
+            metrics = Metrics(clock=self.clock, errors=errors)
+            self.metrics_port = metrics.serve(config.metrics.host, config.metrics.port)
+        except MetricsUnavailable as exc:
+            raise EngineError(str(exc)) from None
+        except OSError as exc:
+            raise EngineError(
+                f"metrics: cannot listen on {config.metrics.host}:{config.metrics.port}: "
+                f"{exc.strerror or exc}"
+            ) from None
+        return metrics
 
     def _start_market_data(self, config: Config) -> pykka.ActorRef:
         market = config.market_data
@@ -491,6 +517,9 @@ class Engine:
         if self.journal is not None:
             self.journal.close()
             self.journal = None
+        if self.metrics is not None:
+            self.metrics.close()
+            self.metrics = None
         timers = getattr(self, "timers", None)
         if timers is not None:
             timers.stop()

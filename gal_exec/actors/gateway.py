@@ -116,6 +116,7 @@ class KrakenGateway(pykka.ThreadingActor):
         workers: Sequence[Any] | Callable[[], Sequence[Any]],
         classifier: Any = None,
         tier: str | None = None,
+        metrics: Any = None,
         safety_margin: float = 1.0,
         rng: random.Random | None = None,
         name: str = "kraken-gateway",
@@ -126,6 +127,7 @@ class KrakenGateway(pykka.ThreadingActor):
         self._timers = timers
         self._workers_source = workers
         self._classifier = classifier
+        self._metrics = metrics  # gal_exec.metrics.Metrics, or None
         self._scheduler = RequestScheduler(
             tier or config.exchange.tier,
             clock,
@@ -298,6 +300,11 @@ class KrakenGateway(pykka.ThreadingActor):
             return
         self._free_workers.append(flight.worker)
         dispatch = flight.dispatch
+        if self._metrics is not None and dispatch.kind is JobKind.PLACE:
+            for job in dispatch.jobs:
+                received = getattr(job.request, "enqueued_at", 0.0)
+                if received:
+                    self._metrics.observe_signal_to_wire(done.started - received)
         failure: ClassifiedError | None = None
         if done.error is None:
             self._on_success(dispatch, done.result, flight.sent_at)

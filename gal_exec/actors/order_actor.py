@@ -297,7 +297,7 @@ class OrderActor(pykka.ThreadingActor):
                         pair=spec.symbol or spec.pair,
                         order=request,
                         reply_to=self.actor_ref,
-                        enqueued_at=deps.clock.monotonic(),
+                        enqueued_at=spec.received_at or deps.clock.monotonic(),
                     )
                 )
             case om.Cancel():

@@ -300,6 +300,7 @@ class ExecutionSupervisor(pykka.ThreadingActor):
             timeout_s=timeout,
             sl_price=signal.sl_price,
             tp_price=signal.tp_price,
+            received_at=self.clock.monotonic(),
         )
         price = order_price(signal, entry.quote)
         if price is not None:

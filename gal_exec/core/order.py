@@ -55,6 +55,7 @@ class OrderSpec(msgspec.Struct, frozen=True, kw_only=True):
     pair: str  # the pair's display name, e.g. "XBT/USD"
     symbol: str = ""  # the exchange's name for the pair in requests, e.g. "XBTUSD"
     price_decimals: int | None = None  # the pair's price decimals (reports round averages to +2)
+    received_at: float = 0.0  # monotonic time the signal arrived (signal-to-wire latency)
     side: str
     order_type: str
     quantity: Decimal
