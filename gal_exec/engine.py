@@ -31,7 +31,7 @@ from gal_exec.actors.gateway import KrakenGateway
 from gal_exec.actors.http_worker import HttpWorker
 from gal_exec.actors.market_data import MarketData
 from gal_exec.actors.market_protocol import MarketDataSettings
-from gal_exec.actors.report_sink import GetStats, ReportSink, SinkStats, Subscribe
+from gal_exec.actors.report_sink import GetStats, Redeliver, ReportSink, SinkStats, Subscribe
 from gal_exec.actors.supervisor import ExecutionSupervisor, RestoreOrder, SupervisorSettings
 from gal_exec.actors.user_stream import UserStream
 from gal_exec.batch import BatchTracker
@@ -163,8 +163,7 @@ class Engine:
 
         self.pairs = self._load_pairs(rest_client())
         seen: set[str] = set()
-        live: list[tuple[OrderRecord, list[Any]]] = []
-        orphans: list[OrderRecord] = []
+        plan = _RecoveryPlan()
         if config.journal.enabled:
             try:
                 self.journal = Journal.open(journal_file, synchronous=config.journal.synchronous)
@@ -172,7 +171,7 @@ class Engine:
                 raise EngineError(str(exc)) from None
             self.writer = JournalWriter(self.journal)
             self.writer.start()
-            seen, live, orphans = self.writer.call(_load_recovery, timeout=60.0)
+            seen, plan = self.writer.call(_load_recovery, timeout=60.0)
 
         threading.stack_size(config.engine.actor_stack_kib * 1024)
         callbacks = list(callbacks or ())
@@ -185,6 +184,11 @@ class Engine:
             stdout=config.reports.stdout,
             callbacks=callbacks,
         )
+        if self.writer is not None:
+            undelivered = self.writer.call(lambda journal: journal.undelivered_reports())
+            if undelivered:
+                log.info("delivering %d reports journaled before a crash", len(undelivered))
+                self.sink.tell(Redeliver(reports=undelivered))
         self.classifier = ErrorClassifier.start(config, clock=self.clock, timers=self.timers)
         self.workers = [
             HttpWorker.start(rest_client(), clock=self.clock) for _ in range(exchange.http_workers)
@@ -241,7 +245,7 @@ class Engine:
         )
         self.classifier.tell(p.Subscribe(ref=self.gateway))
         self.classifier.tell(p.Subscribe(ref=self.supervisor))
-        self._recover(live, orphans)
+        self._recover(plan)
         if stream:
             token_client = rest_client()
             self.stream = UserStream.start(
@@ -354,31 +358,43 @@ class Engine:
 
     # ---- recovery --------------------------------------------------------------------------
 
-    def _recover(
-        self, live: list[tuple[OrderRecord, list[Any]]], orphans: list[OrderRecord]
-    ) -> None:
-        """Respawn every order that was not terminal, and protect filled entries left bare."""
-        records = {record.cl_ord_id: record for record, _ in live}
-        for record, fills in live:
+    def _recover(self, plan: _RecoveryPlan) -> None:
+        """Respawn every order that was not terminal, and protect filled entries left bare.
+
+        A protective child learns the position it covers from its entry (whatever the entry's
+        state), whether that entry is finished, and what its OCO sibling has already closed.
+        """
+        for item in plan.live:
+            record = item.record
             spec = self._spec(record)
             if spec is None:
                 continue
             position = None
+            entry_final = False
             if record.parent_cl_ord_id is not None:
-                parent = records.get(record.parent_cl_ord_id)
+                parent = item.parent
                 position = parent.filled_quantity if parent is not None else record.quantity
+                entry_final = parent is None or parent.is_terminal
+            sibling = item.sibling
             self.supervisor.tell(
                 RestoreOrder(
                     spec=spec,
                     state=OrderState(record.status),
                     txid=record.txid,
-                    fills=_ledger_fills(record, fills),
+                    fills=_ledger_fills(record, item.fills),
                     sequence=record.last_sequence or 0,
                     position=position,
+                    entry_final=entry_final,
+                    sibling_filled=(
+                        sibling.filled_quantity
+                        if sibling is not None and sibling.is_terminal
+                        else Decimal(0)
+                    ),
                 )
             )
             self.recovered += 1
-        for record in [*orphans, *(r for r, _ in live)]:
+        bare = [(item.record, item.fills) for item in plan.live] + plan.orphans
+        for record, fills in bare:
             spec = self._spec(record)
             if spec is None or record.role != "entry" or record.filled_quantity <= 0:
                 continue
@@ -386,7 +402,13 @@ class Engine:
                 continue
             if record.is_terminal:
                 self.supervisor.tell(
-                    RestoreOrder(spec=spec, state=OrderState(record.status), txid=record.txid)
+                    RestoreOrder(
+                        spec=spec,
+                        state=OrderState(record.status),
+                        txid=record.txid,
+                        fills=_ledger_fills(record, fills),
+                        sequence=record.last_sequence or 0,
+                    )
                 )
             self.supervisor.tell(
                 p.Protect(
@@ -535,23 +557,61 @@ def _stop(ref: pykka.ActorRef) -> None:
         pass
 
 
-def _load_recovery(
-    journal: Journal,
-) -> tuple[set[str], list[tuple[OrderRecord, list[Any]]], list[OrderRecord]]:
-    """Seen signal ids, the live orders with their fills, and filled bracket entries without
-    children (the engine died between the entry's fill and its protection's intent)."""
-    seen = {signal.signal_id for signal in journal.signals()}
-    live = [(record, journal.fills(record.cl_ord_id)) for record in journal.live_orders()]
-    orphans = [
-        record
-        for record in journal.orders()
-        if record.role == "entry"
-        and record.is_terminal
-        and record.filled_quantity > 0
-        and (record.sl_price is not None or record.tp_price is not None)
-        and not journal.children(record.cl_ord_id)
-    ]
-    return seen, live, orphans
+class _LiveOrder(msgspec.Struct, frozen=True, kw_only=True):
+    record: OrderRecord
+    fills: list[Any]
+    parent: OrderRecord | None = None
+    sibling: OrderRecord | None = None
+
+
+class _RecoveryPlan(msgspec.Struct, kw_only=True):
+    live: list[_LiveOrder] = msgspec.field(default_factory=list)
+    orphans: list[tuple[OrderRecord, list[Any]]] = msgspec.field(default_factory=list)
+
+
+def _load_recovery(journal: Journal) -> tuple[set[str], _RecoveryPlan]:
+    """What start-up needs from the journal (read on the writer thread).
+
+    Seen signals are those with an order: a signal journaled without its intent (a kill between
+    the two commits) never reached the exchange and may be placed again. Orphans are filled
+    bracket entries without children (the engine died between the fill and the children's intents).
+    """
+    everything = journal.orders()
+    by_id = {record.cl_ord_id: record for record in everything}
+    children: dict[str, list[OrderRecord]] = {}
+    for record in everything:
+        if record.parent_cl_ord_id is not None:
+            children.setdefault(record.parent_cl_ord_id, []).append(record)
+    plan = _RecoveryPlan()
+    for record in everything:
+        if record.is_terminal:
+            if (
+                record.role == "entry"
+                and record.filled_quantity > 0
+                and (record.sl_price is not None or record.tp_price is not None)
+                and not children.get(record.cl_ord_id)
+            ):
+                plan.orphans.append((record, journal.fills(record.cl_ord_id)))
+            continue
+        parent = sibling = None
+        if record.parent_cl_ord_id is not None:
+            parent = by_id.get(record.parent_cl_ord_id)
+            siblings = [
+                other
+                for other in children.get(record.parent_cl_ord_id, ())
+                if other.cl_ord_id != record.cl_ord_id
+            ]
+            sibling = siblings[0] if siblings else None
+        plan.live.append(
+            _LiveOrder(
+                record=record,
+                fills=journal.fills(record.cl_ord_id),
+                parent=parent,
+                sibling=sibling,
+            )
+        )
+    seen = {record.signal_id for record in everything}
+    return seen, plan
 
 
 def _ledger_fills(record: OrderRecord, fills: list[Any]) -> list[Fill]:

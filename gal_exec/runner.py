@@ -19,6 +19,7 @@ from typing import IO, Any
 import msgspec
 
 from gal_exec.config import Config
+from gal_exec.core.ids import new_client_order_id
 from gal_exec.engine import Engine, EngineError
 from gal_exec.logs import setup_logging
 from gal_exec.messages import ExecutionReport, MessageDecodeError, decode_inbound
@@ -146,7 +147,7 @@ def _line_rejected(engine: Engine, number: int, text: str, problem: str) -> Exec
         pass
     return ExecutionReport(
         signal_id=signal_id,
-        client_order_id="",
+        client_order_id=new_client_order_id(clock=engine.clock),
         status="rejected",
         reason=f"line {number}: {problem}",
         engine_time=engine.clock.time(),

@@ -135,6 +135,8 @@ class OrderActor(pykka.ThreadingActor):
         position: Decimal | None = None,
         recover: tuple[OrderState, str | None, list[Fill], int] | None = None,
         stream_up: bool = False,
+        sibling_filled: Decimal = Decimal(0),
+        entry_final: bool = False,
     ) -> None:
         super().__init__()
         self.spec = spec
@@ -143,6 +145,8 @@ class OrderActor(pykka.ThreadingActor):
         self.model.stream_up = stream_up
         if position is not None:
             self.model.position = position
+        self.model.sibling_filled = sibling_filled
+        self.model.entry_final = entry_final
         self._recover = recover
         self.sequence = recover[3] if recover else 0
         self.sibling: Any = None

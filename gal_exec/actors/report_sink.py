@@ -20,7 +20,7 @@ import pykka
 from gal_exec.batch import BatchReport
 from gal_exec.messages import ExecutionReport, encode
 
-__all__ = ["ReportSink", "SinkStats", "Subscribe"]
+__all__ = ["Redeliver", "ReportSink", "SinkStats", "Subscribe"]
 
 log = logging.getLogger("gal_exec.reports")
 
@@ -41,8 +41,15 @@ class GetStats(msgspec.Struct, frozen=True, kw_only=True):
     """Asked at the edge: counts for the summary."""
 
 
+class Redeliver(msgspec.Struct, frozen=True, kw_only=True):
+    """Reports journaled before a crash but never delivered: deliver them first, once."""
+
+    reports: list[ExecutionReport]
+
+
 class _Durable(msgspec.Struct, frozen=True, kw_only=True):
     report: ExecutionReport
+    fresh: bool = True  # False: the journal already held this (order, sequence)
     error: str | None = None
 
 
@@ -91,6 +98,13 @@ class ReportSink(pykka.ThreadingActor):
         match message:
             case ExecutionReport():
                 self._accept(message)
+            case _Durable(report=report, fresh=False, error=None):
+                # The same (order, sequence) was journaled and delivered before: never twice.
+                log.warning(
+                    "report %s #%d was already journaled; not delivered again",
+                    report.client_order_id,
+                    report.sequence,
+                )
             case _Durable(report=report, error=error):
                 if error is not None:
                     self.journal_errors += 1
@@ -98,6 +112,9 @@ class ReportSink(pykka.ThreadingActor):
                         "journal could not store report of %s: %s", report.client_order_id, error
                     )
                 self._deliver(report)
+            case Redeliver(reports=reports):
+                for report in reports:
+                    self._deliver(report)
             case BatchReport():
                 self._deliver_batch(message)
             case Subscribe(callback=callback, batches=True):
@@ -117,7 +134,7 @@ class ReportSink(pykka.ThreadingActor):
         ref = self.actor_ref
         self.writer.submit(
             lambda journal: journal.apply_report(report),
-            on_durable=lambda _result: ref.tell(_Durable(report=report)),
+            on_durable=lambda fresh: ref.tell(_Durable(report=report, fresh=fresh is not False)),
             on_error=lambda exc: ref.tell(_Durable(report=report, error=str(exc))),
         )
 
@@ -142,6 +159,10 @@ class ReportSink(pykka.ThreadingActor):
                 callback(report)
             except Exception:
                 log.exception("a report callback failed")
+        if self.writer is not None:
+            # At least once: a crash before this marker commits re-delivers the report at start.
+            cl_ord_id, sequence = report.client_order_id, report.sequence
+            self.writer.submit(lambda journal: journal.mark_delivered(cl_ord_id, sequence))
 
     def _deliver_batch(self, report: BatchReport) -> None:
         """A batch's aggregate outcome: one JSON line (it has a batch_id, no client_order_id)."""

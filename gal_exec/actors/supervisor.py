@@ -68,6 +68,7 @@ class RestoreOrder(msgspec.Struct, frozen=True, kw_only=True):
     sequence: int = 0
     position: Decimal | None = None
     sibling_filled: Decimal = Decimal(0)
+    entry_final: bool = False
 
 
 class _Entry:
@@ -542,6 +543,8 @@ class ExecutionSupervisor(pykka.ThreadingActor):
             options["position"] = (
                 message.position if message.position is not None else spec.quantity
             )
+            options["sibling_filled"] = message.sibling_filled
+            options["entry_final"] = message.entry_final
         if self.orders.get(spec.cl_ord_id) is None:
             self.orders[spec.cl_ord_id] = _Entry(spec, None)
         self._spawn(spec, options)
@@ -565,7 +568,7 @@ class ExecutionSupervisor(pykka.ThreadingActor):
             self.sink.tell(
                 ExecutionReport(
                     signal_id=signal_id,
-                    client_order_id="",
+                    client_order_id=new_client_order_id(clock=self.clock),
                     status="rejected",
                     reason=f"CancelSignal: no order of signal_id {signal_id!r} is known",
                     engine_time=self.clock.time(),

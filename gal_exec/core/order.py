@@ -239,7 +239,8 @@ class OrderModel:
                 effects.append(StartTimer(name=TIMEOUT, delay_s=self.spec.timeout_s))
             if not self.stream_up:
                 effects.append(StartTimer(name=POLL, delay_s=self.settings.poll_interval_s))
-            return effects
+            # A child may have missed a change of its position or of its sibling while down.
+            return effects + self._resize()
         # It may or may not have reached the exchange: resolve by cl_ord_id, never re-send blind.
         if self.state is S.PENDING_SUBMIT:
             self.state = S.SUBMITTED
@@ -250,6 +251,9 @@ class OrderModel:
         quantity = self.spec.quantity
         if self.is_child:
             quantity = self.target_quantity()
+            if quantity <= 0 and self.sibling_filled > 0:
+                # The other order closed the position before this one was ever placed.
+                return self._event(E.CANCELED, reason="position closed by the other order")
             if quantity < self.settings.min_quantity or quantity <= 0:
                 self.waiting_for_quantity = True
                 if self.entry_final:

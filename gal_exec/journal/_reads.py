@@ -82,6 +82,14 @@ class JournalReads:
         )
         return [_report_decoder.decode(body) for (body,) in rows]
 
+    def undelivered_reports(self) -> list[ExecutionReport]:
+        """Reports journaled after the last one marked delivered (``mark_delivered``), in the
+        order they were journaled: what a crash kept from the reports file and callbacks."""
+        marker = self._read("SELECT value FROM meta WHERE key = 'delivered_rowid'")
+        after = int(marker[0][0]) if marker else 0
+        rows = self._read("SELECT body FROM reports WHERE rowid > ? ORDER BY rowid", (after,))
+        return [_report_decoder.decode(body) for (body,) in rows]
+
     def last_sequence(self, cl_ord_id: str) -> int | None:
         """The sequence of the last report applied to the order; None if none (or no order)."""
         rows = self._read("SELECT last_sequence FROM orders WHERE cl_ord_id = ?", (cl_ord_id,))

@@ -307,12 +307,14 @@ class Journal(JournalReads):
                 self._event("stale_report", f"sequence {report.sequence}", cl_ord_id=cl_ord_id)
                 return True
             self._conn.execute(
-                "UPDATE orders SET status = ?, txid = COALESCE(?, txid), filled_quantity = ?, "
+                "UPDATE orders SET status = ?, quantity = ?, txid = COALESCE(?, txid), "
+                "filled_quantity = ?, "
                 "average_price = COALESCE(?, average_price), fee = ?, "
                 "fee_asset = COALESCE(?, fee_asset), reason = ?, last_sequence = ?, "
                 "updated_at = ? WHERE cl_ord_id = ?",
                 (
                     report.status,
+                    rec.decimal_text("quantity", report.quantity),
                     report.exchange_order_id,
                     rec.decimal_text("filled_quantity", report.filled_quantity),
                     rec.decimal_text("average_price", report.average_price),
@@ -330,6 +332,17 @@ class Journal(JournalReads):
                     detail += f": {report.reason}"
                 self._event("status", detail, cl_ord_id=cl_ord_id, signal_id=report.signal_id)
             return True
+
+    def mark_delivered(self, cl_ord_id: str, sequence: int) -> None:
+        """Remember that this report (and every one journaled before it) reached the sinks."""
+        with self.transaction():
+            self._conn.execute(
+                "INSERT INTO meta (key, value) "
+                "SELECT 'delivered_rowid', rowid FROM reports WHERE cl_ord_id = ? AND sequence = ? "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value "
+                "WHERE CAST(excluded.value AS INTEGER) > CAST(meta.value AS INTEGER)",
+                (cl_ord_id, sequence),
+            )
 
     def record_fill(self, fill: FillRecord) -> bool:
         """Journal one fill directly (e.g. found by recovery); False if (order, trade) is known."""
