@@ -32,7 +32,13 @@ from gal_exec.actors.http_worker import HttpWorker
 from gal_exec.actors.market_data import MarketData
 from gal_exec.actors.market_protocol import MarketDataSettings
 from gal_exec.actors.report_sink import GetStats, Redeliver, ReportSink, SinkStats, Subscribe
-from gal_exec.actors.supervisor import ExecutionSupervisor, RestoreOrder, SupervisorSettings
+from gal_exec.actors.supervisor import (
+    BracketState,
+    ExecutionSupervisor,
+    RestoreOrder,
+    SupervisorSettings,
+)
+from gal_exec.actors.supervisor_protection import child_generation
 from gal_exec.actors.user_stream import UserStream
 from gal_exec.batch import BatchTracker
 from gal_exec.config import Config
@@ -359,10 +365,12 @@ class Engine:
     # ---- recovery --------------------------------------------------------------------------
 
     def _recover(self, plan: _RecoveryPlan) -> None:
-        """Respawn every order that was not terminal, and protect filled entries left bare.
+        """Respawn every order that was not terminal, and complete the protection of every
+        filled entry.
 
         A protective child learns the position it covers from its entry (whatever the entry's
-        state), whether that entry is finished, and what its OCO sibling has already closed.
+        state) less what earlier generations closed, whether the entry is finished, and what its
+        OCO sibling has already closed.
         """
         for item in plan.live:
             record = item.record
@@ -373,7 +381,8 @@ class Engine:
             entry_final = False
             if record.parent_cl_ord_id is not None:
                 parent = item.parent
-                position = parent.filled_quantity if parent is not None else record.quantity
+                filled = parent.filled_quantity if parent is not None else record.quantity
+                position = filled - item.closed_before
                 entry_final = parent is None or parent.is_terminal
             sibling = item.sibling
             self.supervisor.tell(
@@ -390,31 +399,48 @@ class Engine:
                         if sibling is not None and sibling.is_terminal
                         else Decimal(0)
                     ),
+                    generation=item.generation,
+                    closed_before=item.closed_before,
                 )
             )
             self.recovered += 1
-        bare = [(item.record, item.fills) for item in plan.live] + plan.orphans
-        for record, fills in bare:
-            spec = self._spec(record)
-            if spec is None or record.role != "entry" or record.filled_quantity <= 0:
+        for bracket in plan.brackets:
+            entry = bracket.entry
+            spec = self._spec(entry)
+            if spec is None:
                 continue
-            if record.sl_price is None and record.tp_price is None:
-                continue
-            if record.is_terminal:
+            finished_generation = bracket.generation and not bracket.live
+            if entry.is_terminal:
+                if (
+                    bracket.live
+                    or (bracket.generation and bracket.closed >= entry.filled_quantity)
+                    or (finished_generation and bracket.last_closed <= 0)
+                ):
+                    continue  # protection working, position closed, or protection cancelled
                 self.supervisor.tell(
                     RestoreOrder(
                         spec=spec,
-                        state=OrderState(record.status),
-                        txid=record.txid,
-                        fills=_ledger_fills(record, fills),
-                        sequence=record.last_sequence or 0,
+                        state=OrderState(entry.status),
+                        txid=entry.txid,
+                        fills=_ledger_fills(entry, bracket.fills),
+                        sequence=entry.last_sequence or 0,
+                    )
+                )
+            if finished_generation:
+                self.supervisor.tell(
+                    BracketState(
+                        parent_cl_ord_id=entry.cl_ord_id,
+                        generation=bracket.generation,
+                        closed=bracket.closed,
+                        # A generation that closed nothing was cancelled: do not place it again.
+                        cancelled=bracket.last_closed <= 0,
                     )
                 )
             self.supervisor.tell(
                 p.Protect(
-                    parent_cl_ord_id=record.cl_ord_id,
-                    filled_quantity=record.filled_quantity,
-                    final=record.is_terminal,
+                    parent_cl_ord_id=entry.cl_ord_id,
+                    filled_quantity=entry.filled_quantity,
+                    final=entry.is_terminal,
                 )
             )
 
@@ -562,44 +588,67 @@ class _LiveOrder(msgspec.Struct, frozen=True, kw_only=True):
     fills: list[Any]
     parent: OrderRecord | None = None
     sibling: OrderRecord | None = None
+    generation: int = 1
+    closed_before: Decimal = Decimal(0)
+
+
+class _Bracket(msgspec.Struct, frozen=True, kw_only=True):
+    """A filled entry with protection: the newest generation of its children and what all of
+    them closed (``live`` if that generation still has an order working)."""
+
+    entry: OrderRecord
+    fills: list[Any]
+    generation: int
+    closed: Decimal
+    last_closed: Decimal
+    live: bool
 
 
 class _RecoveryPlan(msgspec.Struct, kw_only=True):
     live: list[_LiveOrder] = msgspec.field(default_factory=list)
-    orphans: list[tuple[OrderRecord, list[Any]]] = msgspec.field(default_factory=list)
+    brackets: list[_Bracket] = msgspec.field(default_factory=list)
 
 
 def _load_recovery(journal: Journal) -> tuple[set[str], _RecoveryPlan]:
     """What start-up needs from the journal (read on the writer thread).
 
     Seen signals are those with an order: a signal journaled without its intent (a kill between
-    the two commits) never reached the exchange and may be placed again. Orphans are filled
-    bracket entries without children (the engine died between the fill and the children's intents).
+    the two commits) never reached the exchange and may be placed again. Every filled entry with
+    stop-loss / take-profit prices is listed with the state of its protection, so protection that
+    was never placed (a kill between the fill and the children's intents) or that must be
+    succeeded by a new generation is placed at start.
     """
     everything = journal.orders()
     by_id = {record.cl_ord_id: record for record in everything}
-    children: dict[str, list[OrderRecord]] = {}
+    children: dict[str, list[tuple[int, OrderRecord]]] = {}
     for record in everything:
         if record.parent_cl_ord_id is not None:
-            children.setdefault(record.parent_cl_ord_id, []).append(record)
+            generation = child_generation(record.parent_cl_ord_id, record.cl_ord_id) or 1
+            children.setdefault(record.parent_cl_ord_id, []).append((generation, record))
     plan = _RecoveryPlan()
     for record in everything:
-        if record.is_terminal:
-            if (
-                record.role == "entry"
-                and record.filled_quantity > 0
-                and (record.sl_price is not None or record.tp_price is not None)
-                and not children.get(record.cl_ord_id)
+        if record.role == "entry":
+            if record.filled_quantity > 0 and (
+                record.sl_price is not None or record.tp_price is not None
             ):
-                plan.orphans.append((record, journal.fills(record.cl_ord_id)))
+                plan.brackets.append(_bracket(record, journal, children.get(record.cl_ord_id, [])))
+            if record.is_terminal:
+                continue
+        elif record.is_terminal:
             continue
         parent = sibling = None
+        generation, closed_before = 1, Decimal(0)
         if record.parent_cl_ord_id is not None:
             parent = by_id.get(record.parent_cl_ord_id)
+            family = children.get(record.parent_cl_ord_id, [])
+            generation = next(g for g, child in family if child.cl_ord_id == record.cl_ord_id)
+            closed_before = sum(
+                (child.filled_quantity for g, child in family if g < generation), Decimal(0)
+            )
             siblings = [
-                other
-                for other in children.get(record.parent_cl_ord_id, ())
-                if other.cl_ord_id != record.cl_ord_id
+                child
+                for g, child in family
+                if g == generation and child.cl_ord_id != record.cl_ord_id
             ]
             sibling = siblings[0] if siblings else None
         plan.live.append(
@@ -608,10 +657,26 @@ def _load_recovery(journal: Journal) -> tuple[set[str], _RecoveryPlan]:
                 fills=journal.fills(record.cl_ord_id),
                 parent=parent,
                 sibling=sibling,
+                generation=generation,
+                closed_before=closed_before,
             )
         )
     seen = {record.signal_id for record in everything}
     return seen, plan
+
+
+def _bracket(
+    entry: OrderRecord, journal: Journal, family: list[tuple[int, OrderRecord]]
+) -> _Bracket:
+    newest = max((g for g, _ in family), default=0)
+    return _Bracket(
+        entry=entry,
+        fills=journal.fills(entry.cl_ord_id) if entry.is_terminal else [],
+        generation=newest,
+        closed=sum((child.filled_quantity for _, child in family), Decimal(0)),
+        last_closed=sum((child.filled_quantity for g, child in family if g == newest), Decimal(0)),
+        live=any(g == newest and not child.is_terminal for g, child in family),
+    )
 
 
 def _ledger_fills(record: OrderRecord, fills: list[Any]) -> list[Fill]:

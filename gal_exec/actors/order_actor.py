@@ -367,7 +367,12 @@ class OrderActor(pykka.ThreadingActor):
                         )
                     )
             case om.Finished():
-                deps.supervisor.tell(p.OrderFinished(cl_ord_id=spec.cl_ord_id))
+                deps.supervisor.tell(
+                    p.OrderFinished(
+                        cl_ord_id=spec.cl_ord_id,
+                        filled_quantity=self.model.ledger.filled_quantity,
+                    )
+                )
                 # Always: the gateway may count a placement whose outcome was never confirmed.
                 deps.gateway.tell(
                     p.OrderReleased(pair=spec.symbol or spec.pair, cl_ord_id=spec.cl_ord_id)

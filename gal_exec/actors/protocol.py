@@ -323,6 +323,7 @@ class OrderFinished(_Msg, kw_only=True):
     """The order reached a terminal state and was reported."""
 
     cl_ord_id: str
+    filled_quantity: Decimal = Decimal(0)
 
 
 class OrderStopped(_Msg, kw_only=True):

@@ -19,13 +19,15 @@ import pykka
 from gal_exec.actors import protocol as p
 from gal_exec.actors.market_protocol import QuotesConfirmed, QuoteUpdate, pair_limits
 from gal_exec.actors.order_actor import OrderActor, OrderDeps
+from gal_exec.actors.supervisor_protection import Protection
 from gal_exec.batch import BatchTracker, plan_batch
 from gal_exec.core import order as om
+from gal_exec.core.bracket import BracketBook
 from gal_exec.core.exposure import Exposure
-from gal_exec.core.ids import child_client_order_id, new_client_order_id
+from gal_exec.core.ids import new_client_order_id
 from gal_exec.core.ledger import Fill
 from gal_exec.core.market import PriceCache
-from gal_exec.core.order_state import OrderState
+from gal_exec.core.order_state import TERMINAL_STATES, OrderState
 from gal_exec.core.risk import BatchEntry, RiskLimits, check_signal, order_price, quantize_fields
 from gal_exec.core.timers import TimerFired
 from gal_exec.kraken.pairs import PairRegistry, PairRules, validate_order
@@ -39,7 +41,7 @@ from gal_exec.messages import (
     signal_problems,
 )
 
-__all__ = ["ExecutionSupervisor", "RestoreOrder", "SupervisorSettings"]
+__all__ = ["BracketState", "ExecutionSupervisor", "RestoreOrder", "SupervisorSettings"]
 
 log = logging.getLogger("gal_exec.supervisor")
 
@@ -69,6 +71,17 @@ class RestoreOrder(msgspec.Struct, frozen=True, kw_only=True):
     position: Decimal | None = None
     sibling_filled: Decimal = Decimal(0)
     entry_final: bool = False
+    generation: int = 1  # a child's generation of protection (gal_exec.core.bracket)
+    closed_before: Decimal = Decimal(0)  # what earlier generations closed
+
+
+class BracketState(msgspec.Struct, frozen=True, kw_only=True):
+    """At start-up: an entry's newest protection generation is finished; what all closed."""
+
+    parent_cl_ord_id: str
+    generation: int
+    closed: Decimal
+    cancelled: bool = False
 
 
 class _Entry:
@@ -83,7 +96,7 @@ class _Entry:
         self.finished = False
 
 
-class ExecutionSupervisor(pykka.ThreadingActor):
+class ExecutionSupervisor(Protection, pykka.ThreadingActor):
     def __init__(
         self,
         *,
@@ -111,7 +124,8 @@ class ExecutionSupervisor(pykka.ThreadingActor):
         self.orders: dict[str, _Entry] = {}
         self.by_txid: dict[str, str] = {}
         self.by_signal: dict[str, list[str]] = {}
-        self.children: dict[str, dict[str, str]] = {}  # parent -> role -> child cl_ord_id
+        self.brackets = BracketBook()
+        self.restored_pairs: dict[tuple[str, int], list[str]] = {}
         self.queue: deque[tuple[om.OrderSpec, dict[str, Any]]] = deque()
         self.live = 0
         self.halted: str | None = None
@@ -167,14 +181,18 @@ class ExecutionSupervisor(pykka.ThreadingActor):
                 self._identified(cl_ord_id, txid)
             case p.Protect():
                 self._protect(message)
-            case p.OrderFinished(cl_ord_id=cl_ord_id):
-                self._finished(cl_ord_id)
+            case p.OrderFinished(cl_ord_id=cl_ord_id, filled_quantity=filled):
+                self._finished(cl_ord_id, filled)
             case p.OrderStopped(cl_ord_id=cl_ord_id):
                 self._stopped(cl_ord_id)
             case p.OrderCrashed(cl_ord_id=cl_ord_id, error=error):
                 self._crashed(cl_ord_id, error)
             case RestoreOrder():
                 self._restore(message)
+            case BracketState(parent_cl_ord_id=parent, cancelled=True):
+                self.brackets.cancel(parent)
+            case BracketState(parent_cl_ord_id=parent, generation=generation, closed=closed):
+                self.brackets.load(parent, generation, closed)
             case CancelSignal(signal_id=signal_id):
                 self._cancel_signal(signal_id)
             case Halt(reason=reason, cancel_open=cancel_open):
@@ -384,55 +402,6 @@ class ExecutionSupervisor(pykka.ThreadingActor):
 
     # ---- protective children ---------------------------------------------------------------
 
-    def _protect(self, message: p.Protect) -> None:
-        parent = self.orders.get(message.parent_cl_ord_id)
-        if parent is None:
-            return
-        spec = parent.spec
-        known = self.children.get(spec.cl_ord_id)
-        if known is None:
-            if message.filled_quantity <= 0:
-                return
-            known = self.children[spec.cl_ord_id] = {}
-            opposite = "sell" if spec.side == "buy" else "buy"
-            refs = []
-            for role, tag, kind, price in (
-                ("stop_loss", "sl", "stop-loss", spec.sl_price),
-                ("take_profit", "tp", "take-profit", spec.tp_price),
-            ):
-                if price is None:
-                    continue
-                child = om.OrderSpec(
-                    cl_ord_id=child_client_order_id(spec.cl_ord_id, tag),
-                    signal_id=spec.signal_id,
-                    role=role,
-                    parent_cl_ord_id=spec.cl_ord_id,
-                    pair=spec.pair,
-                    symbol=spec.symbol,
-                    price_decimals=spec.price_decimals,
-                    side=opposite,
-                    order_type=kind,
-                    quantity=message.filled_quantity,
-                    trigger_price=price,
-                )
-                known[role] = child.cl_ord_id
-                self.by_signal.setdefault(spec.signal_id, []).append(child.cl_ord_id)
-                self._spawn(child, {"position": message.filled_quantity})
-                refs.append(self.orders[child.cl_ord_id].ref)
-            if len(refs) == 2:
-                refs[0].tell(p.Link(sibling=refs[1]))
-                refs[1].tell(p.Link(sibling=refs[0]))
-            if message.final:
-                for ref in refs:
-                    ref.tell(p.SetPosition(filled_quantity=message.filled_quantity, final=True))
-            return
-        for child_id in known.values():
-            entry = self.orders.get(child_id)
-            if entry is not None and entry.ref is not None and not entry.finished:
-                entry.ref.tell(
-                    p.SetPosition(filled_quantity=message.filled_quantity, final=message.final)
-                )
-
     # ---- routing ---------------------------------------------------------------------------
 
     def _route(self, update: Any) -> None:
@@ -464,7 +433,7 @@ class ExecutionSupervisor(pykka.ThreadingActor):
 
     # ---- endings and restarts --------------------------------------------------------------
 
-    def _finished(self, cl_ord_id: str) -> None:
+    def _finished(self, cl_ord_id: str, filled: Decimal = Decimal(0)) -> None:
         entry = self.orders.get(cl_ord_id)
         if entry is None or entry.finished:
             return
@@ -472,6 +441,7 @@ class ExecutionSupervisor(pykka.ThreadingActor):
         self.live -= 1
         self.counts["finished"] += 1
         self.exposure.release(cl_ord_id)
+        self._child_finished(entry.spec, filled)
         self._drain_queue()
 
     def _stopped(self, cl_ord_id: str) -> None:
@@ -550,14 +520,10 @@ class ExecutionSupervisor(pykka.ThreadingActor):
         self._spawn(spec, options)
         if message.txid:
             self._identified(spec.cl_ord_id, message.txid)
-        if spec.parent_cl_ord_id:
-            role_children = self.children.setdefault(spec.parent_cl_ord_id, {})
-            role_children[spec.role] = spec.cl_ord_id
-            if len(role_children) == 2:
-                refs = [self.orders[c].ref for c in role_children.values() if c in self.orders]
-                if len(refs) == 2 and all(r is not None for r in refs):
-                    refs[0].tell(p.Link(sibling=refs[1]))
-                    refs[1].tell(p.Link(sibling=refs[0]))
+        if spec.parent_cl_ord_id and message.state not in TERMINAL_STATES:
+            self._restored_child(
+                spec, message.generation, message.closed_before, message.sibling_filled
+            )
 
     # ---- cancel, halt, stream --------------------------------------------------------------
 
@@ -581,7 +547,11 @@ class ExecutionSupervisor(pykka.ThreadingActor):
 
     def _cancel_one(self, cl_ord_id: str, reason: str) -> None:
         entry = self.orders.get(cl_ord_id)
-        if entry is None or entry.finished:
+        if entry is None:
+            return
+        if entry.spec.role == "entry":
+            self.brackets.cancel(cl_ord_id)  # cancelled protection is not placed again
+        if entry.finished:
             return
         if entry.ref is None:
             # Still queued behind the cap: never spawned, never sent.

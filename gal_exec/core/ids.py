@@ -71,12 +71,16 @@ def is_valid_cl_ord_id(value: object) -> bool:
 def child_client_order_id(parent: str, role: str) -> str:
     """The cl_ord_id of `parent`'s stop-loss ("sl") or take-profit ("tp") child, deterministic.
 
+    Later generations of protection (see gal_exec.core.bracket) use "sl2".."sl9", "tp2".."tp9".
+
     Recovery recomputes it to find the children. A UUID parent gets a name-based UUID of the same
     form; a free-text parent of up to 15 characters gets "-sl"/"-tp" appended; a longer one keeps
     its first 7 characters, the role, and 8 base-36 digits of a hash of the whole parent.
     Generated parents never contain "-", so a child never equals a generated parent id.
     """
-    if role not in CHILD_ROLES:
+    if role not in CHILD_ROLES and not (
+        len(role) == 3 and role[:2] in CHILD_ROLES and role[2] in "23456789"
+    ):
         raise ValueError(f"child role must be one of {sorted(CHILD_ROLES)}, got {role!r}")
     if not is_valid_cl_ord_id(parent):
         raise ValueError(f"parent {parent!r} is not a valid cl_ord_id")

@@ -17,6 +17,7 @@ from typing import Any
 
 import msgspec
 
+from gal_exec.actors.supervisor_protection import child_generation
 from gal_exec.journal import FillRecord, Journal, OrderRecord
 from gal_exec.messages import ExecutionReport
 
@@ -95,8 +96,18 @@ def _intake(evidence: Evidence) -> list[str]:
         found.append(f"journal signals differ: missing {sorted(missing)}, extra {sorted(extra)}")
     per_role = Counter((order.signal_id, order.role) for order in evidence.orders)
     for (signal_id, role), count in sorted(per_role.items()):
-        if count != 1:
+        if role == "entry" and count != 1:
             found.append(f"{signal_id}: {count} journaled {role} orders")
+    entries = {o.signal_id: o.cl_ord_id for o in evidence.orders if o.role == "entry"}
+    for order in evidence.orders:
+        # Protection comes in generations (gal_exec.core.bracket): each child's id is its
+        # entry's, its role and its generation; never any other order.
+        if order.role != "entry":
+            parent = entries.get(order.signal_id)
+            if parent is None or order.parent_cl_ord_id != parent:
+                found.append(f"{order.cl_ord_id}: {order.role} without its entry")
+            elif child_generation(parent, order.cl_ord_id) is None:
+                found.append(f"{order.cl_ord_id}: not a {order.role} id of {parent}")
     for signal_id in wanted:
         if per_role[(signal_id, "entry")] == 0:
             found.append(f"{signal_id}: signal journaled but no entry order (lost)")
@@ -232,7 +243,18 @@ def _protection(evidence: Evidence, closed_positions: bool) -> list[str]:
     """One stop-loss and one take-profit at the exchange per filled bracket entry."""
     found = []
     sim_by_cl = {order["cl_ord_id"]: order for order in evidence.sim_orders}
-    orders_by_role = {(order.signal_id, order.role): order for order in evidence.orders}
+    orders_by_role = {
+        (order.signal_id, order.role): order
+        for order in evidence.orders
+        if order.role == "entry"
+        or child_generation(order.parent_cl_ord_id or "", order.cl_ord_id) == 1
+    }
+    later = [
+        order
+        for order in evidence.orders
+        if order.role != "entry"
+        and (child_generation(order.parent_cl_ord_id or "", order.cl_ord_id) or 1) > 1
+    ]
     for signal in evidence.signals:
         signal_id = signal["signal_id"]
         entry = orders_by_role.get((signal_id, "entry"))
@@ -262,6 +284,10 @@ def _protection(evidence: Evidence, closed_positions: bool) -> list[str]:
                     f"{signal_id}: {role} for {sim_child['vol']} > entry filled {entry_filled}"
                 )
             closed += Decimal(sim_child["vol_exec"])
+        for child in later:
+            sim_child = sim_by_cl.get(child.cl_ord_id)
+            if child.signal_id == signal_id and sim_child is not None:
+                closed += Decimal(sim_child["vol_exec"])
         bracket = entry_filled > 0 and signal.get("sl_price") is not None
         if closed_positions and bracket and closed != entry_filled:
             found.append(f"{signal_id}: children closed {closed} of a position of {entry_filled}")
