@@ -32,27 +32,20 @@ from gal_exec.actors.http_worker import HttpWorker
 from gal_exec.actors.market_data import MarketData
 from gal_exec.actors.market_protocol import MarketDataSettings
 from gal_exec.actors.report_sink import GetStats, Redeliver, ReportSink, SinkStats, Subscribe
-from gal_exec.actors.supervisor import (
-    BracketState,
-    ExecutionSupervisor,
-    RestoreOrder,
-    SupervisorSettings,
-)
-from gal_exec.actors.supervisor_protection import child_generation
+from gal_exec.actors.supervisor import ExecutionSupervisor, SupervisorSettings
 from gal_exec.actors.user_stream import UserStream
 from gal_exec.batch import BatchTracker
 from gal_exec.config import Config
 from gal_exec.core import order as om
-from gal_exec.core.ledger import Fill
-from gal_exec.core.order_state import OrderState
 from gal_exec.core.risk import RiskLimits
-from gal_exec.journal import Journal, JournalError, JournalWriter, OrderRecord
+from gal_exec.journal import Journal, JournalError, JournalWriter
 from gal_exec.kraken.auth import Credentials, load_credentials
 from gal_exec.kraken.errors import CredentialsError, KrakenError
 from gal_exec.kraken.nonce import NonceSequencer
 from gal_exec.kraken.pairs import PairRegistry
 from gal_exec.kraken.rest import KrakenRestClient
 from gal_exec.messages import ExecutionReport, InboundMessage
+from gal_exec.recovery import RecoveryPlan, load_recovery, recovery_messages
 from gal_exec.timers import SystemClock, TimerService
 
 __all__ = ["Endpoints", "Engine", "EngineError"]
@@ -169,7 +162,7 @@ class Engine:
 
         self.pairs = self._load_pairs(rest_client())
         seen: set[str] = set()
-        plan = _RecoveryPlan()
+        plan = RecoveryPlan()
         if config.journal.enabled:
             try:
                 self.journal = Journal.open(journal_file, synchronous=config.journal.synchronous)
@@ -177,7 +170,7 @@ class Engine:
                 raise EngineError(str(exc)) from None
             self.writer = JournalWriter(self.journal)
             self.writer.start()
-            seen, plan = self.writer.call(_load_recovery, timeout=60.0)
+            seen, plan = self.writer.call(load_recovery, timeout=60.0)
 
         threading.stack_size(config.engine.actor_stack_kib * 1024)
         callbacks = list(callbacks or ())
@@ -251,7 +244,9 @@ class Engine:
         )
         self.classifier.tell(p.Subscribe(ref=self.gateway))
         self.classifier.tell(p.Subscribe(ref=self.supervisor))
-        self._recover(plan)
+        for message in recovery_messages(plan, self.pairs, self.clock.time()):
+            self.supervisor.tell(message)
+        self.recovered = len(plan.live)
         if stream:
             token_client = rest_client()
             self.stream = UserStream.start(
@@ -364,113 +359,6 @@ class Engine:
 
     # ---- recovery --------------------------------------------------------------------------
 
-    def _recover(self, plan: _RecoveryPlan) -> None:
-        """Respawn every order that was not terminal, and complete the protection of every
-        filled entry.
-
-        A protective child learns the position it covers from its entry (whatever the entry's
-        state) less what earlier generations closed, whether the entry is finished, and what its
-        OCO sibling has already closed.
-        """
-        for item in plan.live:
-            record = item.record
-            spec = self._spec(record)
-            if spec is None:
-                continue
-            position = None
-            entry_final = False
-            if record.parent_cl_ord_id is not None:
-                parent = item.parent
-                filled = parent.filled_quantity if parent is not None else record.quantity
-                position = filled - item.closed_before
-                entry_final = parent is None or parent.is_terminal
-            sibling = item.sibling
-            self.supervisor.tell(
-                RestoreOrder(
-                    spec=spec,
-                    state=OrderState(record.status),
-                    txid=record.txid,
-                    fills=_ledger_fills(record, item.fills),
-                    sequence=record.last_sequence or 0,
-                    position=position,
-                    entry_final=entry_final,
-                    sibling_filled=(
-                        sibling.filled_quantity
-                        if sibling is not None and sibling.is_terminal
-                        else Decimal(0)
-                    ),
-                    generation=item.generation,
-                    closed_before=item.closed_before,
-                )
-            )
-            self.recovered += 1
-        for bracket in plan.brackets:
-            entry = bracket.entry
-            spec = self._spec(entry)
-            if spec is None:
-                continue
-            finished_generation = bracket.generation and not bracket.live
-            if entry.is_terminal:
-                if (
-                    bracket.live
-                    or (bracket.generation and bracket.closed >= entry.filled_quantity)
-                    or (finished_generation and bracket.last_closed <= 0)
-                ):
-                    continue  # protection working, position closed, or protection cancelled
-                self.supervisor.tell(
-                    RestoreOrder(
-                        spec=spec,
-                        state=OrderState(entry.status),
-                        txid=entry.txid,
-                        fills=_ledger_fills(entry, bracket.fills),
-                        sequence=entry.last_sequence or 0,
-                    )
-                )
-            if finished_generation:
-                self.supervisor.tell(
-                    BracketState(
-                        parent_cl_ord_id=entry.cl_ord_id,
-                        generation=bracket.generation,
-                        closed=bracket.closed,
-                        # A generation that closed nothing was cancelled: do not place it again.
-                        cancelled=bracket.last_closed <= 0,
-                    )
-                )
-            self.supervisor.tell(
-                p.Protect(
-                    parent_cl_ord_id=entry.cl_ord_id,
-                    filled_quantity=entry.filled_quantity,
-                    final=entry.is_terminal,
-                )
-            )
-
-    def _spec(self, record: OrderRecord) -> om.OrderSpec | None:
-        rules = self.pairs.get(record.pair)
-        if rules is None:
-            log.error("journal order %s has unknown pair %r", record.cl_ord_id, record.pair)
-            return None
-        return om.OrderSpec(
-            cl_ord_id=record.cl_ord_id,
-            signal_id=record.signal_id,
-            role=record.role,
-            parent_cl_ord_id=record.parent_cl_ord_id,
-            pair=rules.wsname,
-            symbol=rules.altname,
-            price_decimals=rules.pair_decimals,
-            side=record.side,
-            order_type=record.order_type,
-            quantity=record.quantity,
-            limit_price=record.limit_price,
-            trigger_price=record.trigger_price,
-            time_in_force=record.time_in_force,
-            expire_at=record.expire_at,
-            post_only=record.post_only,
-            reduce_only=record.reduce_only,
-            timeout_s=_remaining_timeout(record, self.clock.time()),
-            sl_price=record.sl_price,
-            tp_price=record.tp_price,
-        )
-
     # ---- use -------------------------------------------------------------------------------
 
     def submit(self, message: InboundMessage) -> None:
@@ -581,142 +469,3 @@ def _stop(ref: pykka.ActorRef) -> None:
         ref.stop(timeout=_ASK_TIMEOUT_S)
     except (pykka.ActorDeadError, pykka.Timeout):
         pass
-
-
-class _LiveOrder(msgspec.Struct, frozen=True, kw_only=True):
-    record: OrderRecord
-    fills: list[Any]
-    parent: OrderRecord | None = None
-    sibling: OrderRecord | None = None
-    generation: int = 1
-    closed_before: Decimal = Decimal(0)
-
-
-class _Bracket(msgspec.Struct, frozen=True, kw_only=True):
-    """A filled entry with protection: the newest generation of its children and what all of
-    them closed (``live`` if that generation still has an order working)."""
-
-    entry: OrderRecord
-    fills: list[Any]
-    generation: int
-    closed: Decimal
-    last_closed: Decimal
-    live: bool
-
-
-class _RecoveryPlan(msgspec.Struct, kw_only=True):
-    live: list[_LiveOrder] = msgspec.field(default_factory=list)
-    brackets: list[_Bracket] = msgspec.field(default_factory=list)
-
-
-def _load_recovery(journal: Journal) -> tuple[set[str], _RecoveryPlan]:
-    """What start-up needs from the journal (read on the writer thread).
-
-    Seen signals are those with an order: a signal journaled without its intent (a kill between
-    the two commits) never reached the exchange and may be placed again. Every filled entry with
-    stop-loss / take-profit prices is listed with the state of its protection, so protection that
-    was never placed (a kill between the fill and the children's intents) or that must be
-    succeeded by a new generation is placed at start.
-    """
-    everything = journal.orders()
-    by_id = {record.cl_ord_id: record for record in everything}
-    children: dict[str, list[tuple[int, OrderRecord]]] = {}
-    for record in everything:
-        if record.parent_cl_ord_id is not None:
-            generation = child_generation(record.parent_cl_ord_id, record.cl_ord_id) or 1
-            children.setdefault(record.parent_cl_ord_id, []).append((generation, record))
-    plan = _RecoveryPlan()
-    for record in everything:
-        if record.role == "entry":
-            if record.filled_quantity > 0 and (
-                record.sl_price is not None or record.tp_price is not None
-            ):
-                plan.brackets.append(_bracket(record, journal, children.get(record.cl_ord_id, [])))
-            if record.is_terminal:
-                continue
-        elif record.is_terminal:
-            continue
-        parent = sibling = None
-        generation, closed_before = 1, Decimal(0)
-        if record.parent_cl_ord_id is not None:
-            parent = by_id.get(record.parent_cl_ord_id)
-            family = children.get(record.parent_cl_ord_id, [])
-            generation = next(g for g, child in family if child.cl_ord_id == record.cl_ord_id)
-            closed_before = sum(
-                (child.filled_quantity for g, child in family if g < generation), Decimal(0)
-            )
-            siblings = [
-                child
-                for g, child in family
-                if g == generation and child.cl_ord_id != record.cl_ord_id
-            ]
-            sibling = siblings[0] if siblings else None
-        plan.live.append(
-            _LiveOrder(
-                record=record,
-                fills=journal.fills(record.cl_ord_id),
-                parent=parent,
-                sibling=sibling,
-                generation=generation,
-                closed_before=closed_before,
-            )
-        )
-    seen = {record.signal_id for record in everything}
-    return seen, plan
-
-
-def _bracket(
-    entry: OrderRecord, journal: Journal, family: list[tuple[int, OrderRecord]]
-) -> _Bracket:
-    newest = max((g for g, _ in family), default=0)
-    return _Bracket(
-        entry=entry,
-        fills=journal.fills(entry.cl_ord_id) if entry.is_terminal else [],
-        generation=newest,
-        closed=sum((child.filled_quantity for _, child in family), Decimal(0)),
-        last_closed=sum((child.filled_quantity for g, child in family if g == newest), Decimal(0)),
-        live=any(g == newest and not child.is_terminal for g, child in family),
-    )
-
-
-def _ledger_fills(record: OrderRecord, fills: list[Any]) -> list[Fill]:
-    """The fills to rebuild an order's ledger: the journaled trades, plus one synthetic fill for
-    quantity that was reported from cumulative figures only (no trade id)."""
-    ledger_fills = [
-        Fill(
-            trade_id=fill.trade_id,
-            quantity=fill.quantity,
-            price=fill.price if fill.price is not None else Decimal(0),
-            fee=fill.fee or Decimal(0),
-            fee_asset=fill.fee_asset or "",
-            time=fill.time or 0.0,
-        )
-        for fill in fills
-        if fill.quantity and fill.quantity > 0 and fill.price
-    ]
-    traded = sum((fill.quantity for fill in ledger_fills), Decimal(0))
-    missing = record.filled_quantity - traded
-    if missing > 0 and record.average_price:
-        cost = record.filled_quantity * record.average_price - sum(
-            (fill.quantity * fill.price for fill in ledger_fills), Decimal(0)
-        )
-        price = cost / missing if cost > 0 else record.average_price
-        ledger_fills.append(
-            Fill(
-                trade_id=f"cum:{record.filled_quantity.normalize():f}",
-                quantity=missing,
-                price=price,
-                fee=max(Decimal(0), record.fee - sum((f.fee for f in ledger_fills), Decimal(0))),
-                fee_asset=record.fee_asset or "",
-                synthetic=True,
-            )
-        )
-    return ledger_fills
-
-
-def _remaining_timeout(record: OrderRecord, now: float) -> float | None:
-    if not record.timeout_s:
-        return None
-    if record.deadline_at is None:
-        return record.timeout_s
-    return max(0.001, record.deadline_at - now)
