@@ -15,7 +15,7 @@ from typing import Any
 import msgspec
 
 from gal_exec.actors import protocol as p
-from gal_exec.actors.supervisor import BracketState, RestoreOrder
+from gal_exec.actors.supervisor import BracketState, CompleteGeneration, RestoreOrder
 from gal_exec.actors.supervisor_protection import child_generation
 from gal_exec.core import order as om
 from gal_exec.core.ledger import Fill
@@ -47,6 +47,7 @@ class _Bracket(msgspec.Struct, frozen=True, kw_only=True):
     closed: Decimal
     last_closed: Decimal
     live: bool
+    missing: tuple[str, ...] = ()  # roles of the newest generation never journaled
 
 
 class RecoveryPlan(msgspec.Struct, kw_only=True):
@@ -114,7 +115,12 @@ def _bracket(
     entry: OrderRecord, journal: Journal, family: list[tuple[int, OrderRecord]]
 ) -> _Bracket:
     newest = max((g for g, _ in family), default=0)
+    wanted = {"stop_loss"} if entry.sl_price is not None else set()
+    if entry.tp_price is not None:
+        wanted.add("take_profit")
+    present = {child.role for g, child in family if g == newest}
     return _Bracket(
+        missing=tuple(sorted(wanted - present)) if newest else (),
         entry=entry,
         fills=journal.fills(entry.cl_ord_id) if entry.is_terminal else [],
         generation=newest,
@@ -213,6 +219,28 @@ def recovery_messages(plan: RecoveryPlan, pairs: PairRegistry, now: float) -> li
         if spec is None:
             continue
         finished_generation = bracket.generation and not bracket.live
+        if bracket.live and bracket.missing:
+            # The engine died between the two children's intents: place the one never journaled.
+            if entry.is_terminal:
+                messages.append(
+                    RestoreOrder(
+                        spec=spec,
+                        state=OrderState(entry.status),
+                        txid=entry.txid,
+                        fills=_ledger_fills(entry, bracket.fills),
+                        sequence=entry.last_sequence or 0,
+                    )
+                )
+            messages.append(
+                CompleteGeneration(
+                    parent_cl_ord_id=entry.cl_ord_id,
+                    generation=bracket.generation,
+                    roles=bracket.missing,
+                    closed_before=bracket.closed - bracket.last_closed,
+                    entry_filled=entry.filled_quantity,
+                    entry_final=entry.is_terminal,
+                )
+            )
         if entry.is_terminal:
             if (
                 bracket.live

@@ -41,7 +41,13 @@ from gal_exec.messages import (
     TradeSignalApproved,
 )
 
-__all__ = ["BracketState", "ExecutionSupervisor", "RestoreOrder", "SupervisorSettings"]
+__all__ = [
+    "BracketState",
+    "CompleteGeneration",
+    "ExecutionSupervisor",
+    "RestoreOrder",
+    "SupervisorSettings",
+]
 
 log = logging.getLogger("gal_exec.supervisor")
 
@@ -82,6 +88,18 @@ class BracketState(msgspec.Struct, frozen=True, kw_only=True):
     generation: int
     closed: Decimal
     cancelled: bool = False
+
+
+class CompleteGeneration(msgspec.Struct, frozen=True, kw_only=True):
+    """At start-up: a generation of protection has a live child but its sibling was never
+    journaled (the engine died between the two intents): place the missing ``roles``."""
+
+    parent_cl_ord_id: str
+    generation: int
+    roles: tuple[str, ...]
+    closed_before: Decimal
+    entry_filled: Decimal
+    entry_final: bool
 
 
 class _Entry:
@@ -189,6 +207,8 @@ class ExecutionSupervisor(SignalIntake, Protection, pykka.ThreadingActor):
                 self._crashed(cl_ord_id, error)
             case RestoreOrder():
                 self._restore(message)
+            case CompleteGeneration():
+                self._complete_generation(message)
             case BracketState(parent_cl_ord_id=parent, cancelled=True):
                 self.brackets.cancel(parent)
             case BracketState(parent_cl_ord_id=parent, generation=generation, closed=closed):

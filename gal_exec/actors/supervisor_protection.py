@@ -13,7 +13,7 @@ from typing import Any
 from gal_exec.actors import protocol as p
 from gal_exec.core import order as om
 from gal_exec.core.bracket import BracketBook, Forward, Spawn, generation_tag
-from gal_exec.core.ids import child_client_order_id
+from gal_exec.core.ids import child_client_order_id, is_valid_cl_ord_id
 
 __all__ = ["Protection", "child_generation"]
 
@@ -25,6 +25,8 @@ _ROLES = (
 
 def child_generation(parent: str, child: str) -> int | None:
     """Which generation of ``parent``'s protection ``child`` belongs to (None: not a child)."""
+    if not is_valid_cl_ord_id(parent):
+        return None
     for generation in range(1, 10):
         for _role, tag, _kind in _ROLES:
             if child_client_order_id(parent, generation_tag(tag, generation)) == child:
@@ -67,16 +69,42 @@ class Protection:
 
     def _spawn_generation(self, spawn: Spawn) -> None:
         parent = self.orders[spawn.parent].spec
+        started = self._start_children(
+            parent, spawn.generation, ("stop_loss", "take_profit"), spawn.position, spawn.final
+        )
+        self.brackets.spawned(parent.cl_ord_id, spawn.generation, started)
+        self._link([self.orders[c].ref for c in started])
+
+    def _complete_generation(self, message: Any) -> None:
+        """Place the children of a generation that were never journaled (see recovery)."""
+        parent_entry = self.orders.get(message.parent_cl_ord_id)
+        if parent_entry is None:
+            return
+        position = message.entry_filled - message.closed_before
+        started = self._start_children(
+            parent_entry.spec, message.generation, message.roles, position, message.entry_final
+        )
+        for child_id in started:
+            self._restored_child(
+                self.orders[child_id].spec, message.generation, message.closed_before, Decimal(0)
+            )
+
+    def _start_children(
+        self,
+        parent: om.OrderSpec,
+        generation: int,
+        roles: tuple[str, ...],
+        position: Decimal,
+        final: bool,
+    ) -> list[str]:
         opposite = "sell" if parent.side == "buy" else "buy"
         started = []
         for role, tag, kind in _ROLES:
             price = parent.sl_price if tag == "sl" else parent.tp_price
-            if price is None:
+            if price is None or role not in roles:
                 continue
             child = om.OrderSpec(
-                cl_ord_id=child_client_order_id(
-                    parent.cl_ord_id, generation_tag(tag, spawn.generation)
-                ),
+                cl_ord_id=child_client_order_id(parent.cl_ord_id, generation_tag(tag, generation)),
                 signal_id=parent.signal_id,
                 role=role,
                 parent_cl_ord_id=parent.cl_ord_id,
@@ -85,14 +113,13 @@ class Protection:
                 price_decimals=parent.price_decimals,
                 side=opposite,
                 order_type=kind,
-                quantity=spawn.position,
+                quantity=position,
                 trigger_price=price,
             )
             self.by_signal.setdefault(parent.signal_id, []).append(child.cl_ord_id)
-            self._spawn(child, {"position": spawn.position, "entry_final": spawn.final})
+            self._spawn(child, {"position": position, "entry_final": final})
             started.append(child.cl_ord_id)
-        self.brackets.spawned(parent.cl_ord_id, spawn.generation, started)
-        self._link([self.orders[c].ref for c in started])
+        return started
 
     def _restored_child(
         self,

@@ -86,16 +86,29 @@ def forget_children(engine: EngineProcess, parent_cl_ord_id: str) -> None:
     between the commit of the entry's fill and the commit of its children's intents leaves."""
     connection = sqlite3.connect(engine.journal)
     try:
+        rows = connection.execute(
+            "SELECT cl_ord_id FROM orders WHERE parent_cl_ord_id = ?", (parent_cl_ord_id,)
+        ).fetchall()
+    finally:
+        connection.close()
+    forget_orders(engine, [cl_ord_id for (cl_ord_id,) in rows])
+
+
+def forget_orders(engine: EngineProcess, cl_ord_ids: list[str]) -> None:
+    """Remove orders from the journal and the reports file, as if never journaled."""
+    connection = sqlite3.connect(engine.journal)
+    try:
         with connection:
-            rows = connection.execute(
-                "SELECT cl_ord_id FROM orders WHERE parent_cl_ord_id = ?", (parent_cl_ord_id,)
-            ).fetchall()
-            children = {cl_ord_id for (cl_ord_id,) in rows}
-            for cl_ord_id in children:
+            for cl_ord_id in cl_ord_ids:
                 for table in ("orders", "reports", "fills", "events"):
                     connection.execute(f"DELETE FROM {table} WHERE cl_ord_id = ?", (cl_ord_id,))
+            # The delivery marker must not point past what is left.
+            connection.execute(
+                "UPDATE meta SET value = (SELECT coalesce(max(rowid), 0) FROM reports) "
+                "WHERE key = 'delivered_rowid'"
+            )
     finally:
         connection.close()
     lines = engine.reports.read_bytes().splitlines(keepends=True)
-    kept = [line for line in lines if json.loads(line)["client_order_id"] not in children]
+    kept = [line for line in lines if json.loads(line)["client_order_id"] not in cl_ord_ids]
     engine.reports.write_bytes(b"".join(kept))

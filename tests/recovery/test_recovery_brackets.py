@@ -21,6 +21,7 @@ from steps import (
     XBT_BASE,
     far_bracket,
     forget_children,
+    forget_orders,
     orders_by_type,
     reported,
     reported_fill,
@@ -31,6 +32,7 @@ from steps import (
 
 from gal_exec.core import order as om
 from gal_exec.core.order_state import OrderState
+from gal_exec.journal import Journal
 
 CHILDREN = ("stop-loss", "take-profit")
 _SIBLING_BUG = (
@@ -245,6 +247,52 @@ def test_filled_entry_whose_children_were_never_journaled_gets_them_after_restar
             forget_children(engine, entry["cl_ord_id"])
             engine.start()
             assert wait_until(lambda: len(sim.orders()) == 3, 5), sim.orders()
+            set_price(sim, "XBTUSD", XBT_BASE * Decimal("1.035"))  # the take-profit closes it
+            failure = engine.wait_for_end(RUN_TIMEOUT_S)
+            evidence = collect(signals, sim, engine.journal, engine.reports)
+        finally:
+            engine.kill()
+    found = ([failure] if failure else []) + problems(evidence)
+    assert not found, "\n".join(found)
+
+
+def test_child_whose_sibling_was_never_journaled_gets_its_sibling_after_restart(
+    tmp_path: Path,
+) -> None:
+    """The engine dies between the two children's intents: one child is journaled and working,
+    the other never was (here: refused by the exchange, then cut from the journal). The restart
+    must place the missing one in the same generation, linked as the working one's OCO sibling."""
+    signals = [signal("half-bracket", **far_bracket(XBT_BASE, "0.1"))]
+    signals_path = tmp_path / "signals.jsonl"
+    write_signals(signals_path, signals)
+    with SimProcess(tmp_path, seed=27, rate_limits=False) as sim:
+        set_price(sim, "XBTUSD", XBT_BASE)
+        refuse = {"endpoint": "AddOrder", "kind": "error", "message": "EOrder:Insufficient funds"}
+        set_faults(sim, {**refuse, "skip": 2, "next": 1})  # the second child never gets in
+        engine = EngineProcess(
+            tmp_path, sim, signals_path, settings={"engine": {"coalesce_batches": False}}
+        )
+        try:
+            engine.start()
+            assert wait_until(
+                lambda: (
+                    reported(engine, "stop_loss", "rejected")
+                    or reported(engine, "take_profit", "rejected")
+                ),
+                10,
+            )
+            engine.kill()
+            set_faults(sim)
+            on_exchange = {o["cl_ord_id"] for o in sim.orders()}
+            journal = Journal.open(engine.journal, read_only=True)
+            try:
+                missing = [o.cl_ord_id for o in journal.orders() if o.cl_ord_id not in on_exchange]
+            finally:
+                journal.close()
+            assert len(missing) == 1, missing
+            forget_orders(engine, missing)
+            engine.start()
+            assert wait_until(lambda: len(sim.orders()) == 3, 10), sim.orders()
             set_price(sim, "XBTUSD", XBT_BASE * Decimal("1.035"))  # the take-profit closes it
             failure = engine.wait_for_end(RUN_TIMEOUT_S)
             evidence = collect(signals, sim, engine.journal, engine.reports)
