@@ -137,6 +137,7 @@ class OrderActor(pykka.ThreadingActor):
         stream_up: bool = False,
         sibling_filled: Decimal = Decimal(0),
         entry_final: bool = False,
+        intent_submitted: bool = False,
     ) -> None:
         super().__init__()
         self.spec = spec
@@ -148,6 +149,7 @@ class OrderActor(pykka.ThreadingActor):
         self.model.sibling_filled = sibling_filled
         self.model.entry_final = entry_final
         self._recover = recover
+        self._intent_submitted = intent_submitted  # the supervisor journals the intent
         self.sequence = recover[3] if recover else 0
         self.sibling: Any = None
         self._timers: dict[str, int] = {}
@@ -170,7 +172,10 @@ class OrderActor(pykka.ThreadingActor):
                 )
             self._run(self.model.recover(state, txid, fills, now))
         else:
-            self._run(self.model.start())
+            effects = self.model.start()
+            if self._intent_submitted:
+                effects = [e for e in effects if not isinstance(e, om.JournalIntent)]
+            self._run(effects)
 
     def on_failure(self, exception_type, exception_value, traceback) -> None:  # type: ignore[override]
         log.error(

@@ -18,7 +18,7 @@ import pykka
 
 from gal_exec.actors import protocol as p
 from gal_exec.actors.market_protocol import QuotesConfirmed, QuoteUpdate
-from gal_exec.actors.order_actor import OrderActor, OrderDeps
+from gal_exec.actors.order_actor import OrderActor, OrderDeps, intent_record
 from gal_exec.actors.supervisor_intake import SignalIntake
 from gal_exec.actors.supervisor_protection import Protection
 from gal_exec.batch import BatchTracker
@@ -240,8 +240,12 @@ class ExecutionSupervisor(SignalIntake, Protection, pykka.ThreadingActor):
 
     # ---- spawning (signal intake: supervisor_intake.py; protection: supervisor_protection.py)
 
-    def _launch(self, spec: om.OrderSpec, options: dict[str, Any]) -> None:
+    def _launch(
+        self, spec: om.OrderSpec, options: dict[str, Any], *, signal_json: bytes | None = None
+    ) -> None:
         self.by_signal.setdefault(spec.signal_id, []).append(spec.cl_ord_id)
+        if signal_json is not None:
+            options = {**options, "signal_json": signal_json}
         if self.live >= self.settings.max_live_orders and spec.role == "entry":
             self.queue.append((spec, options))
             self.orders[spec.cl_ord_id] = _Entry(spec, None)
@@ -254,7 +258,16 @@ class ExecutionSupervisor(SignalIntake, Protection, pykka.ThreadingActor):
             rules = self.pairs.get(spec.symbol or spec.pair)
             if rules is not None:
                 settings = msgspec.structs.replace(settings, min_quantity=rules.ordermin)
-        ref = OrderActor.start(spec, settings, self.deps, stream_up=self.stream_up, **options)
+        options = dict(options)
+        signal_json = options.pop("signal_json", None)
+        fresh = "recover" not in options and self.writer is not None
+        ref = OrderActor.start(
+            spec, settings, self.deps, stream_up=self.stream_up, intent_submitted=fresh, **options
+        )
+        if fresh:
+            # The intent is committed here, while the actor's thread starts, not after: the
+            # actor sends nothing until it is told IntentDurable.
+            self._journal_intent(spec, ref, signal_json)
         entry = self.orders.get(spec.cl_ord_id)
         if entry is None:
             entry = self.orders[spec.cl_ord_id] = _Entry(spec, ref)
@@ -263,6 +276,21 @@ class ExecutionSupervisor(SignalIntake, Protection, pykka.ThreadingActor):
             entry.finished = False
         self.live += 1
         self.counts["orders"] += 1
+
+    def _journal_intent(self, spec: om.OrderSpec, ref: Any, signal_json: bytes | None) -> None:
+        now = self.clock.time()
+        record = intent_record(spec, now)
+
+        def write(journal: Any) -> None:
+            if signal_json is not None:
+                journal.record_signal(spec.signal_id, signal_json, now)
+            journal.record_intent(record)
+
+        self.writer.submit(
+            write,
+            on_durable=lambda _result: ref.tell(p.IntentDurable()),
+            on_error=lambda exc: ref.tell(p.JournalFailed(error=str(exc))),
+        )
 
     def _drain_queue(self) -> None:
         while self.queue and self.live < self.settings.max_live_orders:

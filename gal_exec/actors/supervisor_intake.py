@@ -118,10 +118,6 @@ class SignalIntake:
         signal: TradeSignalApproved = entry.order
         rules: PairRules = entry.context
         self.seen_signals.add(signal.signal_id)
-        if self.writer is not None:
-            raw = msgspec.json.encode(signal)
-            now = self.clock.time()
-            self.writer.submit(lambda journal: journal.record_signal(signal.signal_id, raw, now))
         timeout = signal.timeout_s
         if timeout is None and signal.order_type == "limit":
             timeout = self.settings.limit_timeout_s or None
@@ -148,7 +144,9 @@ class SignalIntake:
         price = order_price(signal, entry.quote)
         if price is not None:
             self.exposure.add(spec.cl_ord_id, entry.rules.pair, signal.quantity, price)
-        self._launch(spec, {})
+        # Journaled with the order's intent, in one transaction: never a seen signal without
+        # its order (a kill between two commits would lose the signal).
+        self._launch(spec, {}, signal_json=msgspec.json.encode(signal))
 
     def _batch(self, batch: BatchSubmit) -> None:
         """Check a batch as a whole, then place what it accepts (the gateway coalesces per pair)."""
@@ -193,5 +191,7 @@ class SignalIntake:
 
     # ---- spawning --------------------------------------------------------------------------
 
-    def _launch(self, spec: om.OrderSpec, options: dict[str, Any]) -> None:  # pragma: no cover
+    def _launch(
+        self, spec: om.OrderSpec, options: dict[str, Any], *, signal_json: bytes | None = None
+    ) -> None:  # pragma: no cover
         raise NotImplementedError
