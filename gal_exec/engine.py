@@ -425,13 +425,27 @@ class Engine:
             ref = getattr(self, name, None)
             if ref is not None:
                 _stop(ref)
+        timers = getattr(self, "timers", None)
+        if timers is not None:
+            timers.stop()  # no more wake-ups: order actors go quiet
         supervisor = getattr(self, "supervisor", None)
         if supervisor is not None:
             _stop(supervisor)
         from gal_exec.actors.order_actor import OrderActor
 
+        # Ask every order actor to stop at once, then wait: one by one takes minutes with
+        # thousands of them.
+        stopping = []
         for ref in pykka.ActorRegistry.get_by_class(OrderActor):
-            _stop(ref)
+            try:
+                stopping.append(ref.stop(block=False))
+            except pykka.ActorDeadError:
+                pass
+        for future in stopping:
+            try:
+                future.get(timeout=_ASK_TIMEOUT_S)
+            except (pykka.ActorDeadError, pykka.Timeout):
+                pass
         for name in ("gateway", "classifier"):
             ref = getattr(self, name, None)
             if ref is not None:
@@ -456,9 +470,6 @@ class Engine:
         if self.metrics is not None:
             self.metrics.close()
             self.metrics = None
-        timers = getattr(self, "timers", None)
-        if timers is not None:
-            timers.stop()
         if self.simulator is not None:
             self.simulator.stop()
             self.simulator = None

@@ -126,6 +126,10 @@ def intent_record(spec: om.OrderSpec, now: float) -> OrderRecord:
 class OrderActor(pykka.ThreadingActor):
     """Owns one client order from intent to a terminal state."""
 
+    # Daemon threads: starting one does not scan every live non-daemon thread (thousands of
+    # orders), and a forgotten one never keeps the process alive.
+    use_daemon_thread = True
+
     def __init__(
         self,
         spec: om.OrderSpec,
@@ -284,8 +288,9 @@ class OrderActor(pykka.ThreadingActor):
             self._do(effect)
         if self.model.txid is not None and not self._identified:
             self._identified = True
-            self.deps.supervisor.tell(
-                p.OrderIdentified(cl_ord_id=self.spec.cl_ord_id, txid=self.model.txid)
+            p.tell_quietly(
+                self.deps.supervisor,
+                p.OrderIdentified(cl_ord_id=self.spec.cl_ord_id, txid=self.model.txid),
             )
         self._tell_sibling()
 
@@ -366,17 +371,19 @@ class OrderActor(pykka.ThreadingActor):
                     deps.timers.cancel(self._timer_key(name))
             case om.PositionChanged(filled_quantity=quantity, final=final):
                 if spec.sl_price is not None or spec.tp_price is not None:
-                    deps.supervisor.tell(
+                    p.tell_quietly(
+                        deps.supervisor,
                         p.Protect(
                             parent_cl_ord_id=spec.cl_ord_id, filled_quantity=quantity, final=final
-                        )
+                        ),
                     )
             case om.Finished():
-                deps.supervisor.tell(
+                p.tell_quietly(
+                    deps.supervisor,
                     p.OrderFinished(
                         cl_ord_id=spec.cl_ord_id,
                         filled_quantity=self.model.ledger.filled_quantity,
-                    )
+                    ),
                 )
                 # Always: the gateway may count a placement whose outcome was never confirmed.
                 deps.gateway.tell(
@@ -403,8 +410,8 @@ class OrderActor(pykka.ThreadingActor):
         record = intent_record(self.spec, self.deps.clock.time())
         writer.submit(
             lambda journal: journal.record_intent(record),
-            on_durable=lambda _result: ref.tell(p.IntentDurable()),
-            on_error=lambda exc: ref.tell(p.JournalFailed(error=str(exc))),
+            on_durable=lambda _result: p.tell_quietly(ref, p.IntentDurable()),
+            on_error=lambda exc: p.tell_quietly(ref, p.JournalFailed(error=str(exc))),
         )
 
     def _emit(self, emit: om.Emit) -> None:

@@ -17,6 +17,7 @@ from typing import IO, Any
 import msgspec
 import pykka
 
+from gal_exec.actors.protocol import tell_quietly
 from gal_exec.batch import BatchReport
 from gal_exec.messages import ExecutionReport, encode
 
@@ -134,8 +135,10 @@ class ReportSink(pykka.ThreadingActor):
         ref = self.actor_ref
         self.writer.submit(
             lambda journal: journal.apply_report(report),
-            on_durable=lambda fresh: ref.tell(_Durable(report=report, fresh=fresh is not False)),
-            on_error=lambda exc: ref.tell(_Durable(report=report, error=str(exc))),
+            on_durable=lambda fresh: tell_quietly(
+                ref, _Durable(report=report, fresh=fresh is not False)
+            ),
+            on_error=lambda exc: tell_quietly(ref, _Durable(report=report, error=str(exc))),
         )
 
     def _deliver(self, report: ExecutionReport) -> None:

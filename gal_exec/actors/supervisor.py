@@ -288,8 +288,8 @@ class ExecutionSupervisor(SignalIntake, Protection, pykka.ThreadingActor):
 
         self.writer.submit(
             write,
-            on_durable=lambda _result: ref.tell(p.IntentDurable()),
-            on_error=lambda exc: ref.tell(p.JournalFailed(error=str(exc))),
+            on_durable=lambda _result: p.tell_quietly(ref, p.IntentDurable()),
+            on_error=lambda exc: p.tell_quietly(ref, p.JournalFailed(error=str(exc))),
         )
 
     def _drain_queue(self) -> None:
