@@ -19,23 +19,23 @@ CCXT = "ccxt create_order"
 # Causes found by profiling (see the report on the issue); shown beside a missed target.
 KNOWN_CAUSES = {
     "latency": (
-        "Before the wire the engine adds, in series: a thread spawn for the OrderActor "
-        "(~0.7 ms with the GIL hand-off), two journal commits one after the other (the "
-        "signal record, then the order's intent, ~0.4 ms each), three actor hops (~0.15 ms "
-        "each) and requests' own overhead (~1 ms CPU per call against ~0.35 ms for "
-        "http.client). Stage timings are in the report on the issue."
+        "Before the wire the engine adds, in series: validation in the supervisor, the "
+        "OrderActor's thread start (~0.7 ms with the GIL hand-off; the intent's journal commit "
+        "now runs alongside it), the commit itself (write-ahead: the intent is durable before "
+        "the request leaves), three actor hops (~0.15 ms each) and requests' own overhead "
+        "(~1 ms CPU per call against ~0.35 ms for http.client)."
     ),
     "throughput": (
         "The engine is CPU-bound, at several ms of CPU per IOC order in one process (8-11 ms "
         "measured under cProfile and py-spy on a busy 2-core machine): "
-        "websocket-client validates every frame's UTF-8 in pure Python (~1 ms per order), "
-        "requests costs ~1.3 ms per call, each order writes five journal operations, and the "
-        "gateway rebuilds its placement lane on every dispatch (quadratic in the backlog)."
+        "requests costs ~1.3 ms per call, each order writes several journal operations "
+        "(intent, one per report, delivery markers), and the gateway rebuilds its placement "
+        "lane on every dispatch (quadratic in the backlog)."
     ),
     "spawn": (
-        "OrderActor threads are not daemon threads, so every thread start runs "
-        "threading._maintain_shutdown_locks over all live non-daemon threads: spawning is "
-        "quadratic in the number of live orders."
+        "Each OrderActor is one thread (Pykka's model); thread start with the GIL shared "
+        "with the running orders sets the spawn rate (daemon threads since this session, so "
+        "no scan of all live threads per start)."
     ),
 }
 
