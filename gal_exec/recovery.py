@@ -18,9 +18,8 @@ from gal_exec.actors import protocol as p
 from gal_exec.actors.supervisor import BracketState, CompleteGeneration, RestoreOrder
 from gal_exec.actors.supervisor_protection import child_generation
 from gal_exec.core import order as om
-from gal_exec.core.ledger import Fill
 from gal_exec.core.order_state import OrderState
-from gal_exec.journal import Journal, OrderRecord
+from gal_exec.journal import Journal, OrderRecord, ledger_fills
 from gal_exec.kraken.pairs import PairRegistry
 
 __all__ = ["RecoveryPlan", "load_recovery", "recovery_messages"]
@@ -130,49 +129,6 @@ def _bracket(
     )
 
 
-def _ledger_fills(record: OrderRecord, fills: list[Any]) -> list[Fill]:
-    """The fills to rebuild an order's ledger: the journaled trades, plus one synthetic fill for
-    quantity that was reported from cumulative figures only (no trade id)."""
-    ledger_fills = [
-        Fill(
-            trade_id=fill.trade_id,
-            quantity=fill.quantity,
-            price=fill.price if fill.price is not None else Decimal(0),
-            fee=fill.fee or Decimal(0),
-            fee_asset=fill.fee_asset or "",
-            time=fill.time or 0.0,
-        )
-        for fill in fills
-        if fill.quantity and fill.quantity > 0 and fill.price
-    ]
-    traded = sum((fill.quantity for fill in ledger_fills), Decimal(0))
-    missing = record.filled_quantity - traded
-    if missing > 0 and record.average_price:
-        cost = record.filled_quantity * record.average_price - sum(
-            (fill.quantity * fill.price for fill in ledger_fills), Decimal(0)
-        )
-        price = cost / missing if cost > 0 else record.average_price
-        ledger_fills.append(
-            Fill(
-                trade_id=f"cum:{record.filled_quantity.normalize():f}",
-                quantity=missing,
-                price=price,
-                fee=max(Decimal(0), record.fee - sum((f.fee for f in ledger_fills), Decimal(0))),
-                fee_asset=record.fee_asset or "",
-                synthetic=True,
-            )
-        )
-    return ledger_fills
-
-
-def _remaining_timeout(record: OrderRecord, now: float) -> float | None:
-    if not record.timeout_s:
-        return None
-    if record.deadline_at is None:
-        return record.timeout_s
-    return max(0.001, record.deadline_at - now)
-
-
 def recovery_messages(plan: RecoveryPlan, pairs: PairRegistry, now: float) -> list[Any]:
     """Respawn every order that was not terminal, and complete the protection of every
     filled entry.
@@ -200,7 +156,7 @@ def recovery_messages(plan: RecoveryPlan, pairs: PairRegistry, now: float) -> li
                 spec=spec,
                 state=OrderState(record.status),
                 txid=record.txid,
-                fills=_ledger_fills(record, item.fills),
+                fills=ledger_fills(record, item.fills),
                 sequence=record.last_sequence or 0,
                 position=position,
                 entry_final=entry_final,
@@ -227,7 +183,7 @@ def recovery_messages(plan: RecoveryPlan, pairs: PairRegistry, now: float) -> li
                         spec=spec,
                         state=OrderState(entry.status),
                         txid=entry.txid,
-                        fills=_ledger_fills(entry, bracket.fills),
+                        fills=ledger_fills(entry, bracket.fills),
                         sequence=entry.last_sequence or 0,
                     )
                 )
@@ -253,7 +209,7 @@ def recovery_messages(plan: RecoveryPlan, pairs: PairRegistry, now: float) -> li
                     spec=spec,
                     state=OrderState(entry.status),
                     txid=entry.txid,
-                    fills=_ledger_fills(entry, bracket.fills),
+                    fills=ledger_fills(entry, bracket.fills),
                     sequence=entry.last_sequence or 0,
                 )
             )
@@ -299,7 +255,7 @@ def _spec(record: OrderRecord, pairs: PairRegistry, now: float) -> om.OrderSpec 
         expire_at=record.expire_at,
         post_only=record.post_only,
         reduce_only=record.reduce_only,
-        timeout_s=_remaining_timeout(record, now),
+        timeout_s=record.remaining_timeout(now),
         sl_price=record.sl_price,
         tp_price=record.tp_price,
     )

@@ -31,6 +31,7 @@ from gal_exec.core.market import PriceCache
 from gal_exec.core.order_state import TERMINAL_STATES, OrderState
 from gal_exec.core.risk import RiskLimits
 from gal_exec.core.timers import TimerFired
+from gal_exec.journal import ledger_fills
 from gal_exec.kraken.pairs import PairRegistry
 from gal_exec.messages import (
     BatchSubmit,
@@ -365,28 +366,22 @@ class ExecutionSupervisor(SignalIntake, Protection, pykka.ThreadingActor):
         ref = self.actor_ref
 
         def load(journal: Any) -> RestoreOrder:
+            # The same reconstruction as start-up recovery: journaled trades plus what was only
+            # known cumulatively, the amended size, the time left of the timeout.
             record = journal.order(cl_ord_id)
-            fills = [
-                Fill(
-                    trade_id=f.trade_id,
-                    quantity=f.quantity,
-                    price=f.price,
-                    fee=f.fee,
-                    fee_asset=f.fee_asset or "",
-                    time=f.time or 0.0,
-                    synthetic=f.trade_id.startswith("cum:"),
-                )
-                for f in journal.fills(cl_ord_id)
-            ]
-            state = OrderState(record.status) if record is not None else OrderState.SUBMITTED
-            if state is OrderState.PENDING_SUBMIT:
-                state = OrderState.SUBMITTED  # it may have left: resolve by cl_ord_id
+            if record is None:
+                return RestoreOrder(spec=spec, state=OrderState.SUBMITTED, txid=txid)
+            restored = msgspec.structs.replace(
+                spec,
+                quantity=record.quantity,
+                timeout_s=record.remaining_timeout(self.clock.time()),
+            )
             return RestoreOrder(
-                spec=spec,
-                state=state,
-                txid=(record.txid if record is not None else None) or txid,
-                fills=fills,
-                sequence=record.last_sequence if record is not None else 0,
+                spec=restored,
+                state=OrderState(record.status),  # pending_submit is resolved by cl_ord_id
+                txid=record.txid or txid,
+                fills=ledger_fills(record, journal.fills(cl_ord_id)),
+                sequence=record.last_sequence or 0,
             )
 
         self.writer.submit(

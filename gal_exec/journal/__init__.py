@@ -13,6 +13,7 @@ from gal_exec.journal._records import (
     FillRecord,
     OrderRecord,
     SignalRecord,
+    ledger_fills,
 )
 from gal_exec.journal._schema import (
     MIGRATIONS,
@@ -42,5 +43,6 @@ __all__ = [
     "SignalRecord",
     "UnknownOrderError",
     "format_orders",
+    "ledger_fills",
     "orders_command",
 ]

@@ -12,6 +12,7 @@ from typing import Any
 
 import msgspec
 
+from gal_exec.core.ledger import Fill
 from gal_exec.messages import OrderRole, OrderStatus
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "FillRecord",
     "OrderRecord",
     "SignalRecord",
+    "ledger_fills",
 ]
 
 TERMINAL_STATUSES: frozenset[str] = frozenset({"filled", "canceled", "expired", "rejected"})
@@ -63,6 +65,14 @@ class OrderRecord(msgspec.Struct, frozen=True, kw_only=True):
     updated_at: float = 0.0
     last_sequence: int | None = None
     reason: str | None = None
+
+    def remaining_timeout(self, now: float) -> float | None:
+        """What is left of a limit order's timeout at ``now`` (epoch); None: no timeout."""
+        if not self.timeout_s:
+            return None
+        if self.deadline_at is None:
+            return self.timeout_s
+        return max(0.001, self.deadline_at - now)
 
     @property
     def is_terminal(self) -> bool:
@@ -228,3 +238,39 @@ def signal_from_row(row: Sequence[object]) -> SignalRecord:
 def event_from_row(row: Sequence[object]) -> EventRecord:
     """An EventRecord from a row selected with EVENT_COLUMNS."""
     return EventRecord(**dict(zip(EVENT_COLUMNS, row, strict=True)))  # type: ignore[arg-type]
+
+
+def ledger_fills(record: OrderRecord, fills: list[Any]) -> list[Fill]:
+    """The fills that rebuild an order's ledger (start-up recovery, a crashed actor's restart):
+    the journaled trades, plus one synthetic fill for quantity that was reported from the
+    exchange's cumulative figures only (no trade id), so it is not reported again."""
+    ledger_fills = [
+        Fill(
+            trade_id=fill.trade_id,
+            quantity=fill.quantity,
+            price=fill.price if fill.price is not None else Decimal(0),
+            fee=fill.fee or Decimal(0),
+            fee_asset=fill.fee_asset or "",
+            time=fill.time or 0.0,
+        )
+        for fill in fills
+        if fill.quantity and fill.quantity > 0 and fill.price
+    ]
+    traded = sum((fill.quantity for fill in ledger_fills), Decimal(0))
+    missing = record.filled_quantity - traded
+    if missing > 0 and record.average_price:
+        cost = record.filled_quantity * record.average_price - sum(
+            (fill.quantity * fill.price for fill in ledger_fills), Decimal(0)
+        )
+        price = cost / missing if cost > 0 else record.average_price
+        ledger_fills.append(
+            Fill(
+                trade_id=f"cum:{record.filled_quantity.normalize():f}",
+                quantity=missing,
+                price=price,
+                fee=max(Decimal(0), record.fee - sum((f.fee for f in ledger_fills), Decimal(0))),
+                fee_asset=record.fee_asset or "",
+                synthetic=True,
+            )
+        )
+    return ledger_fills

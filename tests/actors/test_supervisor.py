@@ -187,3 +187,49 @@ def test_entry_fill_spawns_linked_protection(rig):
         child_client_order_id(place.cl_ord_id, "sl"),
         child_client_order_id(place.cl_ord_id, "tp"),
     }
+
+
+def test_a_crashed_order_restarts_from_the_journal_without_resending(
+    make_recorder, clock, timers, tmp_path
+):
+    from gal_exec.journal import Journal, JournalWriter
+
+    gateway, sink = make_recorder(), make_recorder()
+    journal = Journal.open(tmp_path / "j.sqlite")
+    writer = JournalWriter(journal)
+    writer.start()
+    # the sink's role here: journal each report, as the real ReportSink does first
+    sink_ref = sink.ref
+
+    class JournalingSink:
+        def tell(self, report):
+            writer.submit(
+                lambda j: j.apply_report(report), on_durable=lambda _: sink_ref.tell(report)
+            )
+
+    supervisor = ExecutionSupervisor.start(
+        settings=SupervisorSettings(),
+        pairs=PairRegistry([XBT]),
+        gateway=gateway.ref,
+        sink=JournalingSink(),
+        timers=timers,
+        clock=clock,
+        writer=writer,
+    )
+    try:
+        supervisor.tell(signal("crash-1"))
+        place = gateway.next(p.PlaceOrder)
+        place.reply_to.tell(
+            p.PlaceResult(request_id=place.request_id, cl_ord_id=place.cl_ord_id, txid="OTX-7")
+        )
+        while sink.next(ExecutionReport).status != "open":
+            pass
+        assert writer.flush(5)
+        place.reply_to.tell(p.ExchangeUpdate(update=None))  # the actor's handler fails
+        query = gateway.next(p.QueryOrderStatus)  # restarted: it asks, it does not re-send
+        assert (query.cl_ord_id, query.txid) == (place.cl_ord_id, "OTX-7")
+        assert [m for m in gateway.pending() if isinstance(m, p.PlaceOrder)] == []
+    finally:
+        supervisor.stop()
+        writer.stop()
+        journal.close()
