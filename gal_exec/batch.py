@@ -17,6 +17,7 @@ import msgspec
 
 from gal_exec.core.exposure import ExposureView
 from gal_exec.core.risk import BatchEntry, BatchMode, RiskLimits, check_batch
+from gal_exec.core.vocabulary import PLACEMENT_SETTLED
 from gal_exec.messages import BatchSubmit, TradeSignalApproved
 
 __all__ = [
@@ -32,9 +33,6 @@ __all__ = [
 ]
 
 MAX_BATCH_SIGNALS = 100
-
-# The first status that says how placing an entry order went; later steps are its ordinary life.
-_SETTLED = frozenset({"open", "partially_filled", "filled", "canceled", "expired", "rejected"})
 
 
 def batch_problems(batch: BatchSubmit, *, max_signals: int = MAX_BATCH_SIGNALS) -> list[str]:
@@ -205,7 +203,7 @@ class BatchTracker:
 
     def observe(self, report: Any) -> BatchReport | None:
         """Feed one ExecutionReport; returns (and emits) a BatchReport if it completed one."""
-        if getattr(report, "role", "entry") != "entry" or report.status not in _SETTLED:
+        if getattr(report, "role", "entry") != "entry" or report.status not in PLACEMENT_SETTLED:
             return None
         with self._lock:
             batch_id = self._by_signal.pop(report.signal_id, None)

@@ -31,12 +31,13 @@ from gal_exec.actors.gateway import KrakenGateway
 from gal_exec.actors.http_worker import HttpWorker
 from gal_exec.actors.market_data import MarketData
 from gal_exec.actors.market_protocol import MarketDataSettings
-from gal_exec.actors.report_sink import GetStats, Redeliver, ReportSink, SinkStats, Subscribe
+from gal_exec.actors.report_sink import GetStats, Redeliver, ReportSink, SinkStats, SubscribeReports
 from gal_exec.actors.supervisor import ExecutionSupervisor, SupervisorSettings
 from gal_exec.actors.user_stream import UserStream
 from gal_exec.batch import BatchTracker
 from gal_exec.config import Config
 from gal_exec.core import order as om
+from gal_exec.core.clock import SystemClock
 from gal_exec.core.risk import RiskLimits
 from gal_exec.journal import Journal, JournalError, JournalWriter
 from gal_exec.kraken.auth import Credentials, load_credentials
@@ -46,7 +47,7 @@ from gal_exec.kraken.pairs import PairRegistry
 from gal_exec.kraken.rest import KrakenRestClient
 from gal_exec.messages import ExecutionReport, InboundMessage
 from gal_exec.recovery import RecoveryPlan, load_recovery, recovery_messages
-from gal_exec.timers import SystemClock, TimerService
+from gal_exec.timers import TimerService
 
 __all__ = ["Endpoints", "Engine", "EngineError"]
 
@@ -202,7 +203,7 @@ class Engine:
             metrics=self.metrics,
         )
         self.batches = BatchTracker(clock=self.clock, on_report=self.sink.tell)
-        self.sink.tell(Subscribe(callback=self.batches.observe))
+        self.sink.tell(SubscribeReports(callback=self.batches.observe))
         orders = config.orders
         risk = config.risk
         settings = SupervisorSettings(
@@ -242,8 +243,8 @@ class Engine:
             validate_only=exchange.validate_only,
             batches=self.batches,
         )
-        self.classifier.tell(p.Subscribe(ref=self.gateway))
-        self.classifier.tell(p.Subscribe(ref=self.supervisor))
+        self.classifier.tell(p.SubscribeAlerts(ref=self.gateway))
+        self.classifier.tell(p.SubscribeAlerts(ref=self.supervisor))
         for message in recovery_messages(plan, self.pairs, self.clock.time()):
             self.supervisor.tell(message)
         self.recovered = len(plan.live)
@@ -370,7 +371,7 @@ class Engine:
     ) -> None:
         """Call ``callback`` with every ExecutionReport, in order, after it is journaled; with
         ``batches``, with every BatchReport (one per BatchSubmit, once all its orders settled)."""
-        self.sink.tell(Subscribe(callback=callback, batches=batches))
+        self.sink.tell(SubscribeReports(callback=callback, batches=batches))
 
     def health(self) -> dict[str, Any]:
         """Stream, breakers, rate-limit headroom, live orders, last error (asked at the edge)."""

@@ -12,6 +12,16 @@ from typing import Literal
 
 import msgspec
 
+from gal_exec.core.vocabulary import (
+    NEEDS_LIMIT_PRICE,
+    NEEDS_TRIGGER,
+    OrderStatus,
+    OrderType,
+    Role,
+    Side,
+    TimeInForce,
+)
+
 __all__ = [
     "ORDER_TYPES",
     "BatchSubmit",
@@ -20,9 +30,12 @@ __all__ = [
     "Halt",
     "InboundMessage",
     "MessageDecodeError",
-    "OrderRole",
     "OrderStatus",
+    "OrderType",
     "Resume",
+    "Role",
+    "Side",
+    "TimeInForce",
     "TradeSignalApproved",
     "decode_inbound",
     "encode",
@@ -30,32 +43,8 @@ __all__ = [
     "signal_problems",
 ]
 
-OrderType = Literal[
-    "market",
-    "limit",
-    "stop-loss",
-    "take-profit",
-    "stop-loss-limit",
-    "take-profit-limit",
-    "trailing-stop",
-    "trailing-stop-limit",
-]
-ORDER_TYPES: tuple[str, ...] = OrderType.__args__  # type: ignore[attr-defined]
-Side = Literal["buy", "sell"]
-TimeInForce = Literal["GTC", "IOC", "GTD"]
-OrderRole = Literal["entry", "stop_loss", "take_profit"]
-OrderStatus = Literal[
-    "pending_submit",
-    "submitted",
-    "submit_unknown",
-    "open",
-    "partially_filled",
-    "pending_cancel",
-    "filled",
-    "canceled",
-    "expired",
-    "rejected",
-]
+ORDER_TYPES: tuple[str, ...] = tuple(OrderType)
+"""The order types a signal may ask for, as their wire text."""
 
 
 class _Inbound(
@@ -76,7 +65,7 @@ class TradeSignalApproved(_Inbound, tag=True):
     trigger_price: Decimal | None = None
     sl_price: Decimal | None = None
     tp_price: Decimal | None = None
-    time_in_force: TimeInForce = "GTC"
+    time_in_force: TimeInForce = TimeInForce.GTC
     expire_at: float | None = None  # epoch seconds, for GTD
     timeout_s: float | None = (
         None  # cancel a resting limit order after this long; None: config default
@@ -123,11 +112,11 @@ class ExecutionReport(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=F
     client_order_id: str
     exchange_order_id: str | None = None
     parent_client_order_id: str | None = None
-    role: OrderRole = "entry"
+    role: Role = Role.ENTRY
     pair: str = ""
     side: str = ""
     order_type: str = ""
-    status: OrderStatus = "pending_submit"
+    status: OrderStatus = OrderStatus.PENDING_SUBMIT
     quantity: Decimal = Decimal(0)
     filled_quantity: Decimal = Decimal(0)
     last_fill_quantity: Decimal | None = None
@@ -203,17 +192,6 @@ def _finite_positive(name: str, value: Decimal | None, problems: list[str]) -> N
         problems.append(f"{name} must be positive; got {value}")
 
 
-_NEEDS_LIMIT = {"limit", "stop-loss-limit", "take-profit-limit", "trailing-stop-limit"}
-_NEEDS_TRIGGER = {
-    "stop-loss",
-    "take-profit",
-    "stop-loss-limit",
-    "take-profit-limit",
-    "trailing-stop",
-    "trailing-stop-limit",
-}
-
-
 def signal_problems(signal: TradeSignalApproved, *, now: float | None = None) -> list[str]:
     """Exchange-independent checks of a signal; each problem is a sentence a person can act on.
 
@@ -228,9 +206,9 @@ def signal_problems(signal: TradeSignalApproved, *, now: float | None = None) ->
     for name in ("limit_price", "trigger_price", "sl_price", "tp_price"):
         _finite_positive(name, getattr(signal, name), problems)
     kind = signal.order_type
-    if kind in _NEEDS_LIMIT and signal.limit_price is None:
+    if kind in NEEDS_LIMIT_PRICE and signal.limit_price is None:
         problems.append(f"order_type {kind} needs limit_price")
-    if kind in _NEEDS_TRIGGER and signal.trigger_price is None:
+    if kind in NEEDS_TRIGGER and signal.trigger_price is None:
         problems.append(f"order_type {kind} needs trigger_price")
     if kind == "market" and signal.limit_price is not None:
         problems.append("order_type market takes no limit_price")

@@ -11,13 +11,13 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from gal_exec.core.vocabulary import TERMINAL_STATUSES
 from gal_exec.messages import ExecutionReport
 
 __all__ = ["Metrics", "MetricsUnavailable"]
 
 log = logging.getLogger("gal_exec.metrics")
 
-_FINAL = {"filled", "canceled", "expired", "rejected"}
 _LATENCY_BUCKETS = (
     0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0,
 )  # fmt: skip
@@ -68,7 +68,7 @@ class Metrics:
 
     def observe_report(self, report: ExecutionReport) -> None:
         """A ReportSink callback: count final states and fills, time fill-to-report."""
-        if report.status in _FINAL:
+        if report.status in TERMINAL_STATUSES:
             self.orders.labels(status=report.status, role=report.role).inc()
         if report.last_fill_quantity is not None:
             self.fills.labels(pair=report.pair).inc()

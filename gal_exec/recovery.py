@@ -16,9 +16,9 @@ import msgspec
 
 from gal_exec.actors import protocol as p
 from gal_exec.actors.supervisor import BracketState, CompleteGeneration, RestoreOrder
-from gal_exec.actors.supervisor_protection import child_generation
 from gal_exec.core import order as om
-from gal_exec.core.order_state import OrderState
+from gal_exec.core.ids import child_generation
+from gal_exec.core.vocabulary import OrderStatus
 from gal_exec.journal import Journal, OrderRecord, ledger_fills
 from gal_exec.kraken.pairs import PairRegistry
 
@@ -68,7 +68,8 @@ def load_recovery(journal: Journal) -> tuple[set[str], RecoveryPlan]:
     children: dict[str, list[tuple[int, OrderRecord]]] = {}
     for record in everything:
         if record.parent_cl_ord_id is not None:
-            generation = child_generation(record.parent_cl_ord_id, record.cl_ord_id) or 1
+            found = child_generation(record.parent_cl_ord_id, record.cl_ord_id)
+            generation = found[1] if found else 1
             children.setdefault(record.parent_cl_ord_id, []).append((generation, record))
     plan = RecoveryPlan()
     for record in everything:
@@ -154,7 +155,7 @@ def recovery_messages(plan: RecoveryPlan, pairs: PairRegistry, now: float) -> li
         messages.append(
             RestoreOrder(
                 spec=spec,
-                state=OrderState(record.status),
+                state=OrderStatus(record.status),
                 txid=record.txid,
                 fills=ledger_fills(record, item.fills),
                 sequence=record.last_sequence or 0,
@@ -181,7 +182,7 @@ def recovery_messages(plan: RecoveryPlan, pairs: PairRegistry, now: float) -> li
                 messages.append(
                     RestoreOrder(
                         spec=spec,
-                        state=OrderState(entry.status),
+                        state=OrderStatus(entry.status),
                         txid=entry.txid,
                         fills=ledger_fills(entry, bracket.fills),
                         sequence=entry.last_sequence or 0,
@@ -207,7 +208,7 @@ def recovery_messages(plan: RecoveryPlan, pairs: PairRegistry, now: float) -> li
             messages.append(
                 RestoreOrder(
                     spec=spec,
-                    state=OrderState(entry.status),
+                    state=OrderStatus(entry.status),
                     txid=entry.txid,
                     fills=ledger_fills(entry, bracket.fills),
                     sequence=entry.last_sequence or 0,

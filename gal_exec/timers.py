@@ -1,4 +1,4 @@
-"""Runtime time: the machine's clock and the one timer thread every actor shares.
+"""The one timer thread every actor shares.
 
 Actors never sleep. They ask `TimerService.schedule(key, delay, self.actor_ref)` and get a
 `TimerFired(key, generation)` told to them when the delay passes; a generation they no longer
@@ -10,30 +10,17 @@ from __future__ import annotations
 import logging
 import math
 import threading
-import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
 from pykka import ActorDeadError
 
-from gal_exec.core.clock import Clock
+from gal_exec.core.clock import Clock, SystemClock
 from gal_exec.core.timers import DeadlineHeap, TimerFired
 
 __all__ = ["SystemClock", "TimerService", "TimerTarget"]
 
 logger = logging.getLogger("gal_exec.timers")
-
-
-class SystemClock:
-    """The machine's clock: `time.time()` and `time.monotonic()`."""
-
-    def time(self) -> float:
-        """Seconds since the Unix epoch."""
-        return time.time()
-
-    def monotonic(self) -> float:
-        """Seconds on the OS monotonic clock."""
-        return time.monotonic()
 
 
 class TimerTarget(Protocol):

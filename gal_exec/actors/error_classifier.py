@@ -25,7 +25,7 @@ from gal_exec.actors.protocol import (
     ErrorObserved,
     GetHealth,
     HaltRequested,
-    Subscribe,
+    SubscribeAlerts,
     SuccessObserved,
 )
 from gal_exec.config import Config
@@ -124,7 +124,7 @@ class ErrorClassifier(pykka.ThreadingActor):
                 self._changed(category, self._breakers.record_success(category))
         elif isinstance(message, TimerFired):
             self._on_timer(message)
-        elif isinstance(message, Subscribe):
+        elif isinstance(message, SubscribeAlerts):
             if message.ref not in self._subscribers:
                 self._subscribers.append(message.ref)
         else:

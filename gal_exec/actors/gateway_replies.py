@@ -17,7 +17,7 @@ from gal_exec.actors.protocol import (
     CancelAllAfterResult,
     CancelResult,
     LookupResult,
-    OpenOrdersResult,
+    OpenOrdersListed,
     PlaceResult,
     StatusResult,
 )
@@ -161,7 +161,7 @@ def error_reply(job: Job, error: ClassifiedError, *, sent_at: float = 0.0) -> An
         )
     if kind in (JobKind.LOOKUP_OPEN, JobKind.LOOKUP_CLOSED):
         return LookupResult(request_id=request.request_id, cl_ord_id=request.cl_ord_id, error=error)
-    return OpenOrdersResult(request_id=request.request_id, error=error)
+    return OpenOrdersListed(request_id=request.request_id, error=error)
 
 
 class SuccessOutcome:
@@ -223,7 +223,7 @@ def success_outcome(dispatch: Dispatch, result: Any, *, sent_at: float = 0.0) ->
                 info=result.get(request.txid),
             )
         elif job.kind is JobKind.LIST_OPEN:
-            reply = OpenOrdersResult(request_id=request.request_id, orders=dict(result.open))
+            reply = OpenOrdersListed(request_id=request.request_id, orders=dict(result.open))
         else:
             found = _find(result.open if job.kind is JobKind.LOOKUP_OPEN else result.closed, job)
             if found is None and job.kind is JobKind.LOOKUP_OPEN:

@@ -18,8 +18,8 @@ import pykka
 from gal_exec.actors import protocol as p
 from gal_exec.core import order as om
 from gal_exec.core.ledger import Fill, quantized
-from gal_exec.core.order_state import TERMINAL_STATES, OrderState
 from gal_exec.core.timers import TimerFired
+from gal_exec.core.vocabulary import NEEDS_TRIGGER, TERMINAL_STATUSES, TRAILING, OrderStatus
 from gal_exec.journal import OrderRecord
 from gal_exec.kraken.errors import is_unknown_order
 from gal_exec.kraken.orders import OrderRequest, RelativePrice
@@ -31,14 +31,6 @@ __all__ = ["OrderActor", "OrderDeps", "build_order_request", "intent_record"]
 log = logging.getLogger("gal_exec.order")
 _request_ids = itertools.count(1)
 
-_TRIGGERED = {
-    "stop-loss",
-    "take-profit",
-    "stop-loss-limit",
-    "take-profit-limit",
-    "trailing-stop",
-    "trailing-stop-limit",
-}
 _LINGER_S = 30.0  # stay reachable this long after the end, so a late fill is still accounted
 
 
@@ -64,13 +56,13 @@ def build_order_request(
     price2: Decimal | RelativePrice | None = None
     if kind == "limit":
         price = spec.limit_price
-    elif kind in ("trailing-stop", "trailing-stop-limit"):
+    elif kind in TRAILING:
         price = RelativePrice(offset=spec.trigger_price or Decimal(0), sign="+")
         if kind == "trailing-stop-limit":
             # The limit is an offset from the trigger, away from the market for a fill.
             sign = "+" if spec.side == "buy" else "-"
             price2 = RelativePrice(offset=spec.limit_price or Decimal(0), sign=sign)
-    elif kind in _TRIGGERED:
+    elif kind in NEEDS_TRIGGER:
         price = spec.trigger_price
         if kind.endswith("-limit"):
             price2 = spec.limit_price
@@ -137,7 +129,7 @@ class OrderActor(pykka.ThreadingActor):
         deps: OrderDeps,
         *,
         position: Decimal | None = None,
-        recover: tuple[OrderState, str | None, list[Fill], int] | None = None,
+        recover: tuple[OrderStatus, str | None, list[Fill], int] | None = None,
         stream_up: bool = False,
         sibling_filled: Decimal = Decimal(0),
         entry_final: bool = False,
@@ -168,7 +160,7 @@ class OrderActor(pykka.ThreadingActor):
         if self._recover is not None:
             state, txid, fills, _ = self._recover
             now = self.deps.clock.monotonic()
-            if txid is not None and state not in TERMINAL_STATES:
+            if txid is not None and state not in TERMINAL_STATUSES:
                 self.deps.gateway.tell(
                     p.OrderAdopted(
                         pair=self.spec.symbol or self.spec.pair, cl_ord_id=self.spec.cl_ord_id

@@ -27,7 +27,7 @@ __all__ = [
     "ListOpenOrders",
     "LookupOrder",
     "LookupResult",
-    "OpenOrdersResult",
+    "OpenOrdersListed",
     "OrderAdopted",
     "OrderReleased",
     "PlaceOrder",
@@ -35,7 +35,7 @@ __all__ = [
     "QueryOrderStatus",
     "RateCounterReading",
     "StatusResult",
-    "Subscribe",
+    "SubscribeAlerts",
     "SuccessObserved",
 ]
 
@@ -207,7 +207,7 @@ class LookupResult(_Msg, kw_only=True):
     error: Any = None
 
 
-class OpenOrdersResult(_Msg, kw_only=True):
+class OpenOrdersListed(_Msg, kw_only=True):
     """``orders`` maps txid to the exchange's order record."""
 
     request_id: int
@@ -362,7 +362,7 @@ class SuccessObserved(_Msg, kw_only=True):
     time: float
 
 
-class Subscribe(_Msg, kw_only=True):
+class SubscribeAlerts(_Msg, kw_only=True):
     """Ask the ErrorClassifier to tell ``ref`` every BreakerChanged and HaltRequested."""
 
     ref: Any

@@ -19,16 +19,15 @@ import pykka
 
 from gal_exec.actors.protocol import tell_quietly
 from gal_exec.batch import BatchReport
+from gal_exec.core.vocabulary import TERMINAL_STATUSES
 from gal_exec.messages import ExecutionReport, encode
 
-__all__ = ["Redeliver", "ReportSink", "SinkStats", "Subscribe"]
+__all__ = ["Redeliver", "ReportSink", "SinkStats", "SubscribeReports"]
 
 log = logging.getLogger("gal_exec.reports")
 
-_TERMINAL = {"filled", "canceled", "expired", "rejected"}
 
-
-class Subscribe(msgspec.Struct, frozen=True, kw_only=True):
+class SubscribeReports(msgspec.Struct, frozen=True, kw_only=True):
     """Register a callback that receives every ExecutionReport (on the sink's thread).
 
     With ``batches`` it receives each BatchReport instead.
@@ -118,9 +117,9 @@ class ReportSink(pykka.ThreadingActor):
                     self._deliver(report)
             case BatchReport():
                 self._deliver_batch(message)
-            case Subscribe(callback=callback, batches=True):
+            case SubscribeReports(callback=callback, batches=True):
                 self.batch_callbacks.append(callback)
-            case Subscribe(callback=callback):
+            case SubscribeReports(callback=callback):
                 self.callbacks.append(callback)
             case GetStats():
                 return self._stats()
@@ -145,7 +144,7 @@ class ReportSink(pykka.ThreadingActor):
         self.reports += 1
         if report.last_fill_quantity is not None:
             self.fills += 1
-        if report.status in _TERMINAL:
+        if report.status in TERMINAL_STATUSES:
             self.final[f"{report.status}/{report.role}"] += 1
         if report.fee_asset:
             # Fees are cumulative per order: count each order's latest total once.

@@ -28,9 +28,9 @@ from gal_exec.core.exposure import Exposure
 from gal_exec.core.ids import new_client_order_id
 from gal_exec.core.ledger import Fill
 from gal_exec.core.market import PriceCache
-from gal_exec.core.order_state import TERMINAL_STATES, OrderState
 from gal_exec.core.risk import RiskLimits
 from gal_exec.core.timers import TimerFired
+from gal_exec.core.vocabulary import TERMINAL_STATUSES, OrderStatus
 from gal_exec.journal import ledger_fills
 from gal_exec.kraken.pairs import PairRegistry
 from gal_exec.messages import (
@@ -71,7 +71,7 @@ class RestoreOrder(msgspec.Struct, frozen=True, kw_only=True):
     """Respawn an order from persisted state (after a crash, or at start-up recovery)."""
 
     spec: om.OrderSpec
-    state: OrderState
+    state: OrderStatus
     txid: str | None = None
     fills: list[Fill] = []
     sequence: int = 0
@@ -229,7 +229,7 @@ class ExecutionSupervisor(SignalIntake, Protection, pykka.ThreadingActor):
             case TimerFired(key=_AUDIT_KEY, generation=generation):
                 if generation == self._audit_generation:
                     self._audit()
-            case p.OpenOrdersResult():
+            case p.OpenOrdersListed():
                 self._audit_result(message)
             case p.BreakerChanged(category=category, state=state):
                 self.breakers[category] = state
@@ -361,7 +361,7 @@ class ExecutionSupervisor(SignalIntake, Protection, pykka.ThreadingActor):
         spec = entry.spec
         txid = entry.txid
         if self.writer is None:
-            self._restore(RestoreOrder(spec=spec, state=OrderState.SUBMITTED, txid=txid))
+            self._restore(RestoreOrder(spec=spec, state=OrderStatus.SUBMITTED, txid=txid))
             return
         ref = self.actor_ref
 
@@ -370,7 +370,7 @@ class ExecutionSupervisor(SignalIntake, Protection, pykka.ThreadingActor):
             # known cumulatively, the amended size, the time left of the timeout.
             record = journal.order(cl_ord_id)
             if record is None:
-                return RestoreOrder(spec=spec, state=OrderState.SUBMITTED, txid=txid)
+                return RestoreOrder(spec=spec, state=OrderStatus.SUBMITTED, txid=txid)
             restored = msgspec.structs.replace(
                 spec,
                 quantity=record.quantity,
@@ -378,7 +378,7 @@ class ExecutionSupervisor(SignalIntake, Protection, pykka.ThreadingActor):
             )
             return RestoreOrder(
                 spec=restored,
-                state=OrderState(record.status),  # pending_submit is resolved by cl_ord_id
+                state=OrderStatus(record.status),  # pending_submit is resolved by cl_ord_id
                 txid=record.txid or txid,
                 fills=ledger_fills(record, journal.fills(cl_ord_id)),
                 sequence=record.last_sequence or 0,
@@ -388,7 +388,7 @@ class ExecutionSupervisor(SignalIntake, Protection, pykka.ThreadingActor):
             load,
             on_durable=ref.tell,
             on_error=lambda exc: ref.tell(
-                RestoreOrder(spec=spec, state=OrderState.SUBMITTED, txid=txid)
+                RestoreOrder(spec=spec, state=OrderStatus.SUBMITTED, txid=txid)
             ),
         )
 
@@ -412,7 +412,7 @@ class ExecutionSupervisor(SignalIntake, Protection, pykka.ThreadingActor):
         self._spawn(spec, options)
         if message.txid:
             self._identified(spec.cl_ord_id, message.txid)
-        if spec.parent_cl_ord_id and message.state not in TERMINAL_STATES:
+        if spec.parent_cl_ord_id and message.state not in TERMINAL_STATUSES:
             self._restored_child(
                 spec, message.generation, message.closed_before, message.sibling_filled
             )
@@ -499,7 +499,7 @@ class ExecutionSupervisor(SignalIntake, Protection, pykka.ThreadingActor):
                 p.ListOpenOrders(request_id=self._request_id, reply_to=self.actor_ref)
             )
 
-    def _audit_result(self, result: p.OpenOrdersResult) -> None:
+    def _audit_result(self, result: p.OpenOrdersListed) -> None:
         if result.error is not None:
             return
         open_ids = set(result.orders)

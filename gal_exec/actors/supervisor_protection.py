@@ -12,26 +12,16 @@ from typing import Any
 
 from gal_exec.actors import protocol as p
 from gal_exec.core import order as om
-from gal_exec.core.bracket import BracketBook, Forward, Spawn, generation_tag
-from gal_exec.core.ids import child_client_order_id, is_valid_cl_ord_id
+from gal_exec.core.bracket import BracketBook, Forward, Spawn
+from gal_exec.core.ids import child_client_order_id, generation_tag
+from gal_exec.core.vocabulary import Role
 
-__all__ = ["Protection", "child_generation"]
+__all__ = ["Protection"]
 
 _ROLES = (
-    ("stop_loss", "sl", "stop-loss"),
-    ("take_profit", "tp", "take-profit"),
+    (Role.STOP_LOSS, "sl", "stop-loss"),
+    (Role.TAKE_PROFIT, "tp", "take-profit"),
 )
-
-
-def child_generation(parent: str, child: str) -> int | None:
-    """Which generation of ``parent``'s protection ``child`` belongs to (None: not a child)."""
-    if not is_valid_cl_ord_id(parent):
-        return None
-    for generation in range(1, 10):
-        for _role, tag, _kind in _ROLES:
-            if child_client_order_id(parent, generation_tag(tag, generation)) == child:
-                return generation
-    return None
 
 
 class Protection:
@@ -104,7 +94,7 @@ class Protection:
             if price is None or role not in roles:
                 continue
             child = om.OrderSpec(
-                cl_ord_id=child_client_order_id(parent.cl_ord_id, generation_tag(tag, generation)),
+                cl_ord_id=child_client_order_id(parent.cl_ord_id, generation_tag(role, generation)),
                 signal_id=parent.signal_id,
                 role=role,
                 parent_cl_ord_id=parent.cl_ord_id,

@@ -13,15 +13,11 @@ from decimal import Decimal
 
 import msgspec
 
-__all__ = ["BracketBook", "Forward", "Spawn", "generation_tag"]
+from gal_exec.core.vocabulary import MAX_GENERATIONS
+
+__all__ = ["BracketBook", "Forward", "Spawn"]
 
 _ZERO = Decimal(0)
-MAX_GENERATIONS = 9
-
-
-def generation_tag(role_tag: str, generation: int) -> str:
-    """The id tag of a child: "sl"/"tp" for the first generation, "sl2"... after."""
-    return role_tag if generation == 1 else f"{role_tag}{generation}"
 
 
 class Spawn(msgspec.Struct, frozen=True, kw_only=True):

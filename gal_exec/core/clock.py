@@ -1,7 +1,9 @@
-"""Injected time: the `Clock` protocol and a `ManualClock` that tests move by hand.
+"""Injected time: the `Clock` protocol, the machine's `SystemClock` and a `ManualClock` that tests
+move by hand.
 
-Pure code never reads the machine's clock; it asks a `Clock`. The runtime passes a
-`gal_exec.timers.SystemClock`; tests pass a `ManualClock` and advance it.
+Pure code never reads the machine's clock; it asks a `Clock` it was given. `SystemClock` is
+defined here only so that every layer (the runtime, the Kraken clients, the journal, the
+simulator) defaults to the same one; nothing in core calls it.
 """
 
 from __future__ import annotations
@@ -11,10 +13,11 @@ import math
 # The one thread primitive in core: a ManualClock is advanced by a test thread while
 # actor and timer threads read it, so its state needs a lock. Nothing here starts a thread.
 import threading
+import time
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Clock", "ManualClock"]
+__all__ = ["Clock", "ManualClock", "SystemClock"]
 
 
 @runtime_checkable
@@ -28,6 +31,18 @@ class Clock(Protocol):
     def monotonic(self) -> float:
         """Seconds on a clock that never goes backwards (use for deadlines and intervals)."""
         ...
+
+
+class SystemClock:
+    """The machine's clock: `time.time()` and `time.monotonic()`."""
+
+    def time(self) -> float:
+        """Seconds since the Unix epoch."""
+        return time.time()
+
+    def monotonic(self) -> float:
+        """Seconds on the OS monotonic clock."""
+        return time.monotonic()
 
 
 class ManualClock:

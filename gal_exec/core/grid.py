@@ -11,12 +11,10 @@ from typing import Any
 
 import msgspec
 
+from gal_exec.core.vocabulary import RESTING_LIMIT, TRAILING
+
 __all__ = ["RESTING_LIMIT", "TRAILING", "PairLimits", "quantize_fields"]
 
-# Order types whose prices are offsets from the market, not levels: no tick, band or notional.
-TRAILING = frozenset({"trailing-stop", "trailing-stop-limit"})
-# Limit prices that rest in the book and so may be rounded towards the passive side.
-RESTING_LIMIT = frozenset({"limit", "iceberg"})
 
 _ZERO = Decimal(0)
 

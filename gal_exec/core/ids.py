@@ -16,20 +16,33 @@ import re
 import uuid
 
 from gal_exec.core.clock import Clock
+from gal_exec.core.vocabulary import (
+    CHILD_ROLES,
+    MAX_FREE_TEXT_ID,
+    MAX_GENERATIONS,
+    Role,
+    is_long_uuid,
+    is_short_uuid,
+    is_valid_cl_ord_id,
+)
 
-__all__ = ["CHILD_ROLES", "child_client_order_id", "is_valid_cl_ord_id", "new_client_order_id"]
-
-MAX_FREE_TEXT_LENGTH = 18
-CHILD_ROLES = frozenset({"sl", "tp"})
+__all__ = [
+    "child_client_order_id",
+    "child_generation",
+    "generation_tag",
+    "is_valid_cl_ord_id",
+    "new_client_order_id",
+]
 
 _ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 _TIME_DIGITS = 8  # milliseconds since the epoch fit in 8 base-36 digits until 2059
 _MAX_PREFIX = 4
 _PREFIX_PATTERN = re.compile(r"[0-9A-Za-z]{0,4}")
-_LONG_UUID = re.compile(
-    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+_TAGS = frozenset(
+    tag if generation == 1 else f"{tag}{generation}"
+    for tag in CHILD_ROLES.values()
+    for generation in range(1, MAX_GENERATIONS + 1)
 )
-_SHORT_UUID = re.compile(r"[0-9a-fA-F]{32}")
 _system_random = random.SystemRandom()
 
 
@@ -50,22 +63,8 @@ def new_client_order_id(
     if clock is not None:
         milliseconds = int(clock.time() * 1000) % 36**_TIME_DIGITS
         time_part = _base36(milliseconds, _TIME_DIGITS)
-    random_digits = MAX_FREE_TEXT_LENGTH - len(prefix) - len(time_part)
+    random_digits = MAX_FREE_TEXT_ID - len(prefix) - len(time_part)
     return prefix + time_part + _base36(source.randrange(36**random_digits), random_digits)
-
-
-def is_valid_cl_ord_id(value: object) -> bool:
-    """True when Kraken accepts `value` as a cl_ord_id.
-
-    A long UUID, a short UUID, or 1..18 printable ASCII characters. We refuse the space (and
-    control characters) in free text: Kraken only says "ASCII", and an id with a space is easy
-    to mangle in logs and form bodies.
-    """
-    if not isinstance(value, str):
-        return False
-    if _LONG_UUID.fullmatch(value) or _SHORT_UUID.fullmatch(value):
-        return True
-    return 0 < len(value) <= MAX_FREE_TEXT_LENGTH and all("!" <= ch <= "~" for ch in value)
 
 
 def child_client_order_id(parent: str, role: str) -> str:
@@ -78,22 +77,37 @@ def child_client_order_id(parent: str, role: str) -> str:
     its first 7 characters, the role, and 8 base-36 digits of a hash of the whole parent.
     Generated parents never contain "-", so a child never equals a generated parent id.
     """
-    if role not in CHILD_ROLES and not (
-        len(role) == 3 and role[:2] in CHILD_ROLES and role[2] in "23456789"
-    ):
-        raise ValueError(f"child role must be one of {sorted(CHILD_ROLES)}, got {role!r}")
+    if role not in _TAGS:
+        raise ValueError(f"child role must be one of {sorted(_TAGS)}, got {role!r}")
     if not is_valid_cl_ord_id(parent):
         raise ValueError(f"parent {parent!r} is not a valid cl_ord_id")
-    if _LONG_UUID.fullmatch(parent):
+    if is_long_uuid(parent):
         return str(uuid.uuid5(uuid.UUID(parent), role))
-    if _SHORT_UUID.fullmatch(parent):
+    if is_short_uuid(parent):
         return uuid.uuid5(uuid.UUID(hex=parent), role).hex
     suffix = "-" + role
-    if len(parent) + len(suffix) <= MAX_FREE_TEXT_LENGTH:
+    if len(parent) + len(suffix) <= MAX_FREE_TEXT_ID:
         return parent + suffix
     digest = int.from_bytes(hashlib.sha256(parent.encode("ascii")).digest()[:8], "big")
-    head = MAX_FREE_TEXT_LENGTH - len(suffix) - 8
+    head = MAX_FREE_TEXT_ID - len(suffix) - 8
     return parent[:head] + suffix + _base36(digest % 36**8, 8)
+
+
+def generation_tag(role: Role, generation: int) -> str:
+    """The id tag of a protective child: "sl"/"tp" for the first generation, "sl2"... after."""
+    tag = CHILD_ROLES[role]
+    return tag if generation == 1 else f"{tag}{generation}"
+
+
+def child_generation(parent: str, child: str) -> tuple[Role, int] | None:
+    """The role and generation of ``parent``'s protective child ``child``; None if it is not one."""
+    if not is_valid_cl_ord_id(parent):
+        return None
+    for generation in range(1, MAX_GENERATIONS + 1):
+        for role in CHILD_ROLES:
+            if child_client_order_id(parent, generation_tag(role, generation)) == child:
+                return role, generation
+    return None
 
 
 def _base36(number: int, width: int) -> str:

@@ -19,8 +19,9 @@ from decimal import Decimal
 import msgspec
 
 from gal_exec.core.ledger import Fill, FillLedger, FillOutcome
-from gal_exec.core.order_state import TERMINAL_STATES, OrderEvent, OrderState, apply
+from gal_exec.core.order_state import OrderEvent, apply
 from gal_exec.core.updates import ExchangeStatus, OrderUpdate, UpdateSource
+from gal_exec.core.vocabulary import TERMINAL_STATUSES, OrderStatus
 
 __all__ = [
     "Amend",
@@ -41,7 +42,7 @@ __all__ = [
     "Withdraw",
 ]
 
-S = OrderState
+S = OrderStatus
 E = OrderEvent
 
 
@@ -182,7 +183,7 @@ class OrderModel:
 
     @property
     def terminal(self) -> bool:
-        return self.state in TERMINAL_STATES
+        return self.state in TERMINAL_STATUSES
 
     @property
     def is_child(self) -> bool:
@@ -214,7 +215,7 @@ class OrderModel:
         return self._place()
 
     def recover(
-        self, state: OrderState, txid: str | None, fills: list[Fill], now: float = 0.0
+        self, state: OrderStatus, txid: str | None, fills: list[Fill], now: float = 0.0
     ) -> list[Effect]:
         """Continue an order loaded from the journal: find out what happened while we were down.
 

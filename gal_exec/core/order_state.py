@@ -27,33 +27,17 @@ from enum import StrEnum
 
 import msgspec
 
+from gal_exec.core.vocabulary import TERMINAL_STATUSES, OrderStatus
+
 __all__ = [
-    "LIVE_STATES",
-    "TERMINAL_STATES",
     "TRANSITIONS",
     "IllegalTransition",
     "OrderEvent",
-    "OrderState",
     "Transition",
     "allowed_events",
     "apply",
     "transition_table_markdown",
 ]
-
-
-class OrderState(StrEnum):
-    """Where an order is in its life, as the engine knows it."""
-
-    PENDING_SUBMIT = "pending_submit"
-    SUBMITTED = "submitted"
-    SUBMIT_UNKNOWN = "submit_unknown"
-    OPEN = "open"
-    PARTIALLY_FILLED = "partially_filled"
-    PENDING_CANCEL = "pending_cancel"
-    FILLED = "filled"
-    CANCELED = "canceled"
-    EXPIRED = "expired"
-    REJECTED = "rejected"
 
 
 class OrderEvent(StrEnum):
@@ -71,26 +55,19 @@ class OrderEvent(StrEnum):
     CANCELED = "canceled"
     EXPIRED = "expired"
     REJECTED = "rejected"
+    VALIDATED = "validated"
 
 
-S = OrderState
+S = OrderStatus
 E = OrderEvent
 
-TERMINAL_STATES: frozenset[OrderState] = frozenset({S.FILLED, S.CANCELED, S.EXPIRED, S.REJECTED})
-"""States an order never leaves."""
 
-LIVE_STATES: frozenset[OrderState] = frozenset(
-    {S.SUBMITTED, S.SUBMIT_UNKNOWN, S.OPEN, S.PARTIALLY_FILLED, S.PENDING_CANCEL}
-)
-"""States in which the order may be working on the exchange (recovery must look these up)."""
-
-
-def _same(state: OrderState, *events: OrderEvent) -> dict[tuple[OrderState, OrderEvent], S]:
+def _same(state: OrderStatus, *events: OrderEvent) -> dict[tuple[OrderStatus, OrderEvent], S]:
     """Rows for events that are accepted without changing `state`."""
     return {(state, event): state for event in events}
 
 
-TRANSITIONS: dict[tuple[OrderState, OrderEvent], OrderState] = {
+TRANSITIONS: dict[tuple[OrderStatus, OrderEvent], OrderStatus] = {
     # Not sent yet. Exchange reports are believed (see the module docstring).
     (S.PENDING_SUBMIT, E.SUBMIT_SENT): S.SUBMITTED,
     (S.PENDING_SUBMIT, E.SUBMIT_REJECTED): S.REJECTED,  # refused locally before sending
@@ -109,6 +86,8 @@ TRANSITIONS: dict[tuple[OrderState, OrderEvent], OrderState] = {
     (S.SUBMITTED, E.CANCELED): S.CANCELED,
     (S.SUBMITTED, E.EXPIRED): S.EXPIRED,
     (S.SUBMITTED, E.REJECTED): S.REJECTED,
+    # validate_only: the exchange checked the order and placed nothing.
+    (S.SUBMITTED, E.VALIDATED): S.VALIDATED,
     # A definite "not placed" answer (a rate-limit rejection): it may be sent again later.
     (S.SUBMITTED, E.RESOLVED_ABSENT): S.PENDING_SUBMIT,
     # Sent, outcome unknown: only evidence moves it; never a blind re-send.
@@ -180,6 +159,7 @@ TRANSITIONS: dict[tuple[OrderState, OrderEvent], OrderState] = {
         E.CANCEL_REJECTED,
         E.EXPIRED,
     ),
+    **_same(S.VALIDATED, E.VALIDATED),
     **_same(
         S.REJECTED,
         E.SUBMIT_ACKED,  # a late ack after the exchange rejected it (e.g. WS pending_new first)
@@ -195,8 +175,8 @@ TRANSITIONS: dict[tuple[OrderState, OrderEvent], OrderState] = {
 class Transition(msgspec.Struct, frozen=True, kw_only=True):
     """A legal event: the state before and after, and whether it changed."""
 
-    previous: OrderState
-    state: OrderState
+    previous: OrderStatus
+    state: OrderStatus
     event: OrderEvent
     changed: bool
 
@@ -209,7 +189,7 @@ class Transition(msgspec.Struct, frozen=True, kw_only=True):
 class IllegalTransition(msgspec.Struct, frozen=True, kw_only=True):
     """An event the state machine refuses in `state`; `reason` says why, for a log or report."""
 
-    state: OrderState
+    state: OrderStatus
     event: OrderEvent
     reason: str
 
@@ -219,7 +199,7 @@ class IllegalTransition(msgspec.Struct, frozen=True, kw_only=True):
         return False
 
 
-_SPECIAL_REASONS: dict[tuple[OrderState, OrderEvent], str] = {
+_SPECIAL_REASONS: dict[tuple[OrderStatus, OrderEvent], str] = {
     (S.SUBMITTED, E.SUBMIT_SENT): "already sent; an order is never re-sent blind",
     (S.SUBMIT_UNKNOWN, E.SUBMIT_SENT): (
         "submission outcome is unknown; resolve it by cl_ord_id before sending again"
@@ -237,7 +217,7 @@ _SPECIAL_REASONS: dict[tuple[OrderState, OrderEvent], str] = {
 
 
 def apply(
-    state: OrderState, event: OrderEvent, *, has_fills: bool = False
+    state: OrderStatus, event: OrderEvent, *, has_fills: bool = False
 ) -> Transition | IllegalTransition:
     """Apply `event` to `state`; never raises for an illegal event.
 
@@ -245,7 +225,7 @@ def apply(
     then lands in `partially_filled` instead. Plain strings naming a state or event are
     accepted; a string that names neither raises ValueError (a bug, not an event).
     """
-    state, event = OrderState(state), OrderEvent(event)
+    state, event = OrderStatus(state), OrderEvent(event)
     target = TRANSITIONS.get((state, event))
     if target is None:
         return IllegalTransition(state=state, event=event, reason=_reason(state, event))
@@ -254,16 +234,16 @@ def apply(
     return Transition(previous=state, state=target, event=event, changed=target is not state)
 
 
-def allowed_events(state: OrderState) -> frozenset[OrderEvent]:
+def allowed_events(state: OrderStatus) -> frozenset[OrderEvent]:
     """The events `apply` accepts in `state`."""
     return frozenset(event for (from_state, event) in TRANSITIONS if from_state is state)
 
 
-def _reason(state: OrderState, event: OrderEvent) -> str:
+def _reason(state: OrderStatus, event: OrderEvent) -> str:
     special = _SPECIAL_REASONS.get((state, event))
     if special is not None:
         return special
-    if state in TERMINAL_STATES:
+    if state in TERMINAL_STATUSES:
         return f"order is already {state}; {event} cannot apply"
     return f"{event} is not expected while the order is {state}"
 
@@ -278,7 +258,7 @@ def transition_table_markdown() -> str:
         "| state \\ event | " + " | ".join(events) + " |",
         "|---|" + "---|" * len(events),
     ]
-    for state in OrderState:
+    for state in OrderStatus:
         cells = []
         for event in events:
             target = TRANSITIONS.get((state, event))

@@ -18,10 +18,9 @@ from typing import Any, Literal, Protocol
 import msgspec
 
 from gal_exec.core.exposure import Exposure, ExposureView, TrialExposure
-from gal_exec.core.grid import RESTING_LIMIT as _RESTING_LIMIT
-from gal_exec.core.grid import TRAILING as _TRAILING
 from gal_exec.core.grid import PairLimits, quantize_fields
 from gal_exec.core.market import Quote, Stale
+from gal_exec.core.vocabulary import RESTING_LIMIT, TRAILING
 
 __all__ = [
     "BatchEntry",
@@ -99,7 +98,7 @@ def order_price(order: OrderLike, quote: Quote | Stale | None) -> Decimal | None
     """The price an order is valued at: its limit, else its trigger, else (market and trailing
     orders) the touch it would take now; None when that needs a price and none is fresh."""
     price: Decimal | None = None
-    if order.order_type not in _TRAILING:
+    if order.order_type not in TRAILING:
         price = order.limit_price if order.limit_price is not None else order.trigger_price
     if price is None:
         fresh = _fresh(quote)
@@ -137,7 +136,7 @@ def check_signal(
     needs_price: list[str] = []
     notional = order_notional(order, quote)
     is_market = order.order_type == "market"
-    trailing = order.order_type in _TRAILING
+    trailing = order.order_type in TRAILING
 
     # Kraken checks no minimum cost on trailing orders: their prices are offsets.
     # Without a fresh price a market order's cost is unknown; Kraken checks it on arrival, so the
@@ -148,7 +147,7 @@ def check_signal(
         )
 
     band_on = limits.price_band_pct > 0 or limits.price_band_vol_units > 0
-    if band_on and order.order_type in _RESTING_LIMIT and order.limit_price is not None:
+    if band_on and order.order_type in RESTING_LIMIT and order.limit_price is not None:
         if fresh is None:
             needs_price.append("price band")
         else:
@@ -193,7 +192,7 @@ def _grid_violations(order: OrderLike, rules: PairLimits) -> list[str]:
             f"ordermin: quantity {_text(quantity)} below ordermin {_text(rules.ordermin)} "
             f"for {pair}"
         )
-    if order.order_type not in _TRAILING:
+    if order.order_type not in TRAILING:
         for name in ("limit_price", "trigger_price"):
             price = getattr(order, name)
             if price is not None and price % rules.tick_size != 0:

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
 import msgspec
 
 from gal_exec.core.ledger import Fill
-from gal_exec.messages import OrderRole, OrderStatus
+from gal_exec.core.vocabulary import TERMINAL_STATUSES, OrderStatus, Role
 
 __all__ = [
     "TERMINAL_STATUSES",
@@ -23,9 +24,6 @@ __all__ = [
     "SignalRecord",
     "ledger_fills",
 ]
-
-TERMINAL_STATUSES: frozenset[str] = frozenset({"filled", "canceled", "expired", "rejected"})
-"""Statuses an order never leaves; every other status is live."""
 
 
 class OrderRecord(msgspec.Struct, frozen=True, kw_only=True):
@@ -38,7 +36,7 @@ class OrderRecord(msgspec.Struct, frozen=True, kw_only=True):
 
     cl_ord_id: str
     signal_id: str
-    role: OrderRole = "entry"
+    role: Role = Role.ENTRY
     parent_cl_ord_id: str | None = None
     pair: str
     side: str
@@ -54,7 +52,7 @@ class OrderRecord(msgspec.Struct, frozen=True, kw_only=True):
     reduce_only: bool = False
     timeout_s: float | None = None
     deadline_at: float | None = None
-    status: OrderStatus = "pending_submit"
+    status: OrderStatus = OrderStatus.PENDING_SUBMIT
     txid: str | None = None
     filled_quantity: Decimal = Decimal(0)
     average_price: Decimal | None = None
@@ -210,8 +208,13 @@ def _from_row(
             value = Decimal(value)  # type: ignore[arg-type]
         elif name in bools:
             value = bool(value)
+        elif value is not None and name in _ENUMS:
+            value = _ENUMS[name](value)
         values[name] = value
     return struct(**values)
+
+
+_ENUMS: dict[str, type[StrEnum]] = {"status": OrderStatus, "role": Role}
 
 
 def order_from_row(row: Sequence[object]) -> OrderRecord:

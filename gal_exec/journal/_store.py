@@ -12,7 +12,6 @@ import contextlib
 import os
 import sqlite3
 import threading
-import time as _time
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from gal_exec.core.clock import Clock
+from gal_exec.core.clock import Clock, SystemClock
 from gal_exec.journal import _records as rec
 from gal_exec.journal._open import open_read_only, open_writable, release_lock
 from gal_exec.journal._reads import JournalReads
@@ -46,14 +45,6 @@ _INSERT_FILL = (
     f"INSERT OR IGNORE INTO fills ({', '.join(rec.FILL_COLUMNS)}) "
     f"VALUES ({', '.join('?' for _ in rec.FILL_COLUMNS)})"
 )
-
-
-class _WallClock:
-    def time(self) -> float:
-        return _time.time()
-
-    def monotonic(self) -> float:
-        return _time.monotonic()
 
 
 class Journal(JournalReads):
@@ -115,7 +106,7 @@ class Journal(JournalReads):
             read_only=read_only,
             synchronous=synchronous,
             lock_fd=lock_fd,
-            clock=clock or _WallClock(),
+            clock=clock or SystemClock(),
             schema_version=version,
         )
 

@@ -7,7 +7,6 @@ require.
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Literal
@@ -15,17 +14,14 @@ from typing import Literal
 import msgspec
 
 from gal_exec.core.clock import Clock
+from gal_exec.core.vocabulary import is_valid_cl_ord_id
 
 __all__ = [
     "OrderRequest",
     "RelativePrice",
     "deadline_after",
     "format_decimal",
-    "is_valid_cl_ord_id",
 ]
-
-_LONG_UUID = re.compile(r"^[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}$")
-_SHORT_UUID = re.compile(r"^[0-9a-fA-F]{32}$")
 
 
 def format_decimal(value: Decimal) -> str:
@@ -35,13 +31,6 @@ def format_decimal(value: Decimal) -> str:
     if not value.is_finite():
         raise ValueError(f"cannot send a non-finite number ({value})")
     return format(value, "f")
-
-
-def is_valid_cl_ord_id(value: str) -> bool:
-    """Kraken accepts a long UUID (36 chars), a short UUID (32 hex) or up to 18 ASCII chars."""
-    if _LONG_UUID.match(value) or _SHORT_UUID.match(value):
-        return True
-    return 0 < len(value) <= 18 and value.isascii() and value.isprintable()
 
 
 def deadline_after(clock: Clock, seconds: float) -> str:

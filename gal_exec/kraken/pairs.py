@@ -13,10 +13,10 @@ from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
 
 import msgspec
 
+from gal_exec.core.vocabulary import KRAKEN_ORDER_TYPES, NEEDS_LIMIT_PRICE, NEEDS_TRIGGER, TRAILING
 from gal_exec.kraken.codec import AssetPairInfo
 
 __all__ = [
-    "ORDER_TYPES",
     "PairRegistry",
     "PairRules",
     "UnknownPair",
@@ -27,25 +27,6 @@ __all__ = [
     "v2_asset",
     "validate_order",
 ]
-
-ORDER_TYPES = frozenset(
-    {
-        "market",
-        "limit",
-        "iceberg",
-        "stop-loss",
-        "take-profit",
-        "stop-loss-limit",
-        "take-profit-limit",
-        "trailing-stop",
-        "trailing-stop-limit",
-        "settle-position",
-    }
-)
-_NEEDS_LIMIT_PRICE = frozenset({"limit", "iceberg", "stop-loss-limit", "take-profit-limit"})
-_NEEDS_TRIGGER = frozenset({"stop-loss", "take-profit", "stop-loss-limit", "take-profit-limit"})
-# Their prices are offsets from the market, not absolute levels: no tick or minimum-cost check.
-_TRAILING = frozenset({"trailing-stop", "trailing-stop-limit"})
 
 # Asset codes WS v2 spells differently from Kraken's older names.
 _V2_ASSET_NAMES = {"XBT": "BTC", "XDG": "DOGE"}
@@ -204,7 +185,7 @@ def validate_order(
     violations: list[str] = []
     if side not in ("buy", "sell"):
         violations.append(f"side {side!r} is not buy or sell")
-    if order_type not in ORDER_TYPES:
+    if order_type not in KRAKEN_ORDER_TYPES:
         violations.append(f"order type {order_type!r} is not one Kraken accepts")
 
     if quantity <= 0:
@@ -220,7 +201,7 @@ def validate_order(
                 f"decimals for {name}"
             )
 
-    if order_type not in _TRAILING:
+    if order_type not in TRAILING:
         violations.extend(_price_violations(rules, order_type, price, trigger))
         cost_price = price if price is not None else trigger
         if cost_price is None:
@@ -241,13 +222,13 @@ def _price_violations(
 ) -> list[str]:
     name = rules.wsname
     violations: list[str] = []
-    if order_type in _NEEDS_LIMIT_PRICE and price is None:
+    if order_type in NEEDS_LIMIT_PRICE and price is None:
         violations.append(f"{order_type} order needs a limit price")
-    if order_type not in _NEEDS_LIMIT_PRICE and price is not None:
+    if order_type not in NEEDS_LIMIT_PRICE and price is not None:
         violations.append(f"{order_type} order takes no limit price")
-    if order_type in _NEEDS_TRIGGER and trigger is None:
+    if order_type in NEEDS_TRIGGER and trigger is None:
         violations.append(f"{order_type} order needs a trigger price")
-    if order_type not in _NEEDS_TRIGGER and trigger is not None:
+    if order_type not in NEEDS_TRIGGER and trigger is not None:
         violations.append(f"{order_type} order takes no trigger price")
     for label, value in (("price", price), ("trigger price", trigger)):
         if value is None:

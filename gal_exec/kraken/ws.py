@@ -11,13 +11,13 @@ import itertools
 import logging
 import random
 import threading
-import time
 from collections.abc import Callable, Sequence
-from typing import ClassVar, Literal, Protocol
+from typing import ClassVar, Literal
 
 import msgspec
 import websocket
 
+from gal_exec.core.clock import Clock, SystemClock
 from gal_exec.kraken.ws_codec import (
     MalformedMessage,
     SubscriptionAck,
@@ -43,19 +43,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger("gal_exec.kraken.ws")
-
-
-class Clock(Protocol):
-    def time(self) -> float: ...
-    def monotonic(self) -> float: ...
-
-
-class _SystemClock:
-    def time(self) -> float:
-        return time.time()
-
-    def monotonic(self) -> float:
-        return time.monotonic()
 
 
 class WsEvent(msgspec.Struct, frozen=True, kw_only=True):
@@ -166,7 +153,7 @@ class KrakenWsClient:
         self._on_event = on_event
         self._token_provider = token_provider
         self._subscriptions: list[Subscription] = list(subscriptions)
-        self._clock: Clock = clock if clock is not None else _SystemClock()
+        self._clock: Clock = clock if clock is not None else SystemClock()
         self._ping_interval_s = ping_interval_s
         self._liveness_timeout_s = liveness_timeout_s
         self._backoff_base_s = backoff_base_s

@@ -23,7 +23,7 @@ from decimal import Decimal
 from typing import Any
 
 from gal_exec.config import SimConfig
-from gal_exec.core.clock import ManualClock
+from gal_exec.core.clock import ManualClock, SystemClock
 from gal_exec.sim import errors, queries
 from gal_exec.sim.accounts import Account
 from gal_exec.sim.auth import DEMO_API_KEY, DEMO_API_SECRET, verify
@@ -32,27 +32,17 @@ from gal_exec.sim.faults import FaultPlan
 from gal_exec.sim.feeds import FeedsApi
 from gal_exec.sim.limits import RateLimits
 from gal_exec.sim.market_control import ControlApi
-from gal_exec.sim.matching import Engine, IdMaker
+from gal_exec.sim.matching import IdMaker, MatchingEngine
 from gal_exec.sim.pairs import DEFAULT_BALANCES, PairTable
 from gal_exec.sim.prices import Market, load_price_csv
 from gal_exec.sim.trading import TradingApi
 
-__all__ = ["Exchange", "WallClock"]
+__all__ = ["Exchange"]
 
 log = logging.getLogger(__name__)
 
 _TOKEN_TTL_S = 900
 _MAX_CATCH_UP = {True: 2000, False: 8}
-
-
-class WallClock:
-    """The machine's clock, for real-time mode."""
-
-    def time(self) -> float:
-        return time.time()
-
-    def monotonic(self) -> float:
-        return time.monotonic()
 
 
 class Exchange(TradingApi, FeedsApi, ControlApi):
@@ -64,7 +54,7 @@ class Exchange(TradingApi, FeedsApi, ControlApi):
         config = config or SimConfig()
         self.config = config
         if clock is None:
-            clock = ManualClock(start=time.time()) if config.clock == "manual" else WallClock()
+            clock = ManualClock(start=time.time()) if config.clock == "manual" else SystemClock()
         self.clock = clock
         self.manual = config.clock == "manual" or hasattr(clock, "advance")
         self.tier = config.tier
@@ -91,7 +81,7 @@ class Exchange(TradingApi, FeedsApi, ControlApi):
             )
             for index, (key, pair) in enumerate(self.pairs.pairs.items())
         }
-        self.engine = Engine(
+        self.engine = MatchingEngine(
             self.pairs,
             markets,
             maker_pct=Decimal(config.maker_fee_pct),

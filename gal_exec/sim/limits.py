@@ -24,11 +24,11 @@ from gal_exec.core.clock import Clock
 from gal_exec.core.limiter import DecayCounter
 from gal_exec.sim.errors import API_RATE_LIMIT, TRADING_RATE_LIMIT, SimError
 
-__all__ = ["TIERS", "RateLimits", "Tier", "amend_cost", "cancel_cost"]
+__all__ = ["TIERS", "RateLimits", "TierRules", "amend_cost", "cancel_cost"]
 
 
 @dataclass(frozen=True, slots=True)
-class Tier:
+class TierRules:
     rest_max: float
     rest_decay: float
     trading_max: float
@@ -36,10 +36,10 @@ class Tier:
     open_orders: int
 
 
-TIERS: dict[str, Tier] = {
-    "starter": Tier(15, 0.33, 60, 1.0, 60),
-    "intermediate": Tier(20, 0.5, 125, 2.34, 80),
-    "pro": Tier(20, 1.0, 180, 3.75, 225),
+TIERS: dict[str, TierRules] = {
+    "starter": TierRules(15, 0.33, 60, 1.0, 60),
+    "intermediate": TierRules(20, 0.5, 125, 2.34, 80),
+    "pro": TierRules(20, 1.0, 180, 3.75, 225),
 }
 
 REST_COST_2 = frozenset({"Ledgers", "QueryLedgers", "TradesHistory", "QueryTrades"})

@@ -33,7 +33,7 @@ from gal_exec.sim.orders import LIMIT_AFTER_TRIGGER, TRAILING, SimOrder, natural
 from gal_exec.sim.pairs import PairTable
 from gal_exec.sim.prices import Market
 
-__all__ = ["Engine", "IdMaker"]
+__all__ = ["IdMaker", "MatchingEngine"]
 
 _ZERO = Decimal(0)
 _HUNDRED = Decimal(100)
@@ -60,7 +60,7 @@ class IdMaker:
         return "".join(self._rng.choices(string.ascii_letters + string.digits, k=43))
 
 
-class Engine:
+class MatchingEngine:
     """Markets, orders, accounts and the pending WS events; the exchange lock guards it all."""
 
     def __init__(

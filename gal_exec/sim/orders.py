@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from gal_exec.core.vocabulary import is_valid_cl_ord_id
 from gal_exec.sim import errors
 from gal_exec.sim.errors import SimError, invalid_arguments
 from gal_exec.sim.pairs import PairSpec
@@ -22,7 +23,6 @@ from gal_exec.sim.params import (
     get_int,
     get_text,
     get_time,
-    is_valid_cl_ord_id,
     parse_rfc3339,
 )
 

@@ -4,7 +4,6 @@ meaning. Form values arrive as strings, JSON values as strings, numbers or boole
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -18,17 +17,11 @@ __all__ = [
     "get_int",
     "get_text",
     "get_time",
-    "is_valid_cl_ord_id",
     "parse_rfc3339",
 ]
 
 _TRUE = frozenset({"true", "1", "yes"})
 _FALSE = frozenset({"false", "0", "no", ""})
-_LONG_UUID = re.compile(
-    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-)
-_SHORT_UUID = re.compile(r"[0-9a-fA-F]{32}")
-_FREE_TEXT = re.compile(r"[\x20-\x7e]{1,18}")
 INT32 = (-(2**31), 2**31 - 1)
 
 
@@ -109,10 +102,3 @@ def parse_rfc3339(text: str) -> float:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.timestamp()
-
-
-def is_valid_cl_ord_id(value: str) -> bool:
-    """A long UUID, a short (32 hex) UUID, or up to 18 printable ASCII characters."""
-    return bool(
-        _LONG_UUID.fullmatch(value) or _SHORT_UUID.fullmatch(value) or _FREE_TEXT.fullmatch(value)
-    )

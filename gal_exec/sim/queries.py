@@ -10,7 +10,7 @@ from typing import Any
 from gal_exec.sim import errors, views
 from gal_exec.sim.accounts import Account, SimTrade
 from gal_exec.sim.errors import SimError, invalid_arguments
-from gal_exec.sim.matching import Engine
+from gal_exec.sim.matching import MatchingEngine
 from gal_exec.sim.orders import SimOrder
 from gal_exec.sim.pairs import PairTable, fmt
 
@@ -37,7 +37,9 @@ def _ids(text: str | list | None, name: str, maximum: int) -> list[str]:
     return ids
 
 
-def query_orders(engine: Engine, account: Account, txids, *, trades: bool, userref: int | None):
+def query_orders(
+    engine: MatchingEngine, account: Account, txids, *, trades: bool, userref: int | None
+):
     result: dict[str, Any] = {}
     for txid in _ids(txids, "txid", 50):
         order = engine.orders.get(txid)
@@ -66,7 +68,7 @@ def open_orders(account: Account, *, trades: bool, userref: int | None, cl_ord_i
     }
 
 
-def _bound(engine: Engine, value: Any, name: str) -> float | None:
+def _bound(engine: MatchingEngine, value: Any, name: str) -> float | None:
     """ClosedOrders/TradesHistory ``start``/``end``: unix time or an order or trade txid."""
     if value is None or value == "":
         return None
@@ -94,7 +96,7 @@ def _offset(ofs: Any) -> int:
 
 
 def closed_orders(
-    engine: Engine,
+    engine: MatchingEngine,
     account: Account,
     *,
     trades: bool,
@@ -139,7 +141,7 @@ def query_trades(account: Account, txids) -> dict[str, Any]:
     return {txid: views.rest_trade(known[txid]) for txid in wanted}
 
 
-def trades_history(engine: Engine, account: Account, *, start=None, end=None, ofs=0):
+def trades_history(engine: MatchingEngine, account: Account, *, start=None, end=None, ofs=0):
     low, high = _bound(engine, start, "start"), _bound(engine, end, "end")
     selected: list[SimTrade] = [
         trade

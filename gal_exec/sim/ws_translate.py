@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
+from gal_exec.core.vocabulary import NEEDS_TRIGGER, TRAILING
 from gal_exec.sim.ws_wire import RequestError, parse_rfc3339
 
 __all__ = [
@@ -58,8 +59,7 @@ BATCH_ORDER_FIELDS = frozenset(
 )
 ADD_ORDER_FIELDS = BATCH_ORDER_FIELDS | {"symbol", "token", "deadline", "validate"}
 
-_TRIGGERED = {"stop-loss", "stop-loss-limit", "take-profit", "take-profit-limit"}
-_TRAILING = {"trailing-stop", "trailing-stop-limit"}
+_TRIGGERED = NEEDS_TRIGGER - TRAILING
 _WITH_LIMIT_LEG = {"stop-loss-limit", "take-profit-limit", "trailing-stop-limit"}
 _PRICE_TYPES = {"static", "pct", "quote"}
 
@@ -196,7 +196,7 @@ def _leg_prices(
     """REST (price, price2) for an order type from its limit and trigger legs."""
     limit_price, limit_type = limit
     trigger_price, trigger_type = trigger
-    if order_type in _TRAILING:
+    if order_type in TRAILING:
         price = None if trigger_price is None else _trailing_offset(trigger_price, trigger_type)
     elif order_type in _TRIGGERED:
         price = None if trigger_price is None else _priced(trigger_price, trigger_type, where)

@@ -11,7 +11,7 @@ from gal_exec.actors.protocol import (
     ErrorObserved,
     GetHealth,
     HaltRequested,
-    Subscribe,
+    SubscribeAlerts,
     SuccessObserved,
 )
 from gal_exec.kraken.errors import classify, classify_transport
@@ -62,7 +62,7 @@ def test_a_storm_opens_the_breaker_which_half_opens_by_timer_and_closes_on_succe
     classifier = ErrorClassifier.start(
         config, clock=clock, timers=timers, subscribers=[gateway.ref]
     )
-    classifier.tell(Subscribe(ref=supervisor.ref))
+    classifier.tell(SubscribeAlerts(ref=supervisor.ref))
     for _ in range(3):
         classifier.tell(_error("EService:Unavailable"))
 

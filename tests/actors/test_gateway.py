@@ -25,7 +25,7 @@ from gal_exec.actors.protocol import (
     ListOpenOrders,
     LookupOrder,
     LookupResult,
-    OpenOrdersResult,
+    OpenOrdersListed,
     OrderReleased,
     PlaceResult,
     QueryOrderStatus,
@@ -219,7 +219,7 @@ def test_amend_cancel_all_after_and_list_open_orders(kraken, clock, timers, reco
     gateway.tell(CancelAllAfter(request_id=2, timeout_s=60, reply_to=recorder.ref))
     switch = recorder.next(CancelAllAfterResult)
     gateway.tell(ListOpenOrders(request_id=3, reply_to=recorder.ref))
-    listing = recorder.next(OpenOrdersResult)
+    listing = recorder.next(OpenOrdersListed)
 
     assert amend.amend_id == "TEZA4R-DSDGT-IJBOJK"
     assert kraken.calls_to("AmendOrder")[0] | {"nonce": ""} == {
@@ -270,7 +270,7 @@ def test_private_calls_overlap_only_with_a_nonce_window(
     snapshot = health(gateway)
     assert (snapshot.in_flight, snapshot.queued["query"]) == (concurrent, 2 - concurrent)
     gate.set()
-    assert {result.request_id for result in recorder.take(2, OpenOrdersResult)} == {1, 2}
+    assert {result.request_id for result in recorder.take(2, OpenOrdersListed)} == {1, 2}
 
 
 def test_workers_may_be_given_as_a_factory(kraken, clock, timers, recorder):
@@ -280,7 +280,7 @@ def test_workers_may_be_given_as_a_factory(kraken, clock, timers, recorder):
 
     gateway = KrakenGateway.start(make_config(), clock=clock, timers=timers, workers=workers)
     gateway.tell(ListOpenOrders(request_id=9, reply_to=recorder.ref))
-    assert recorder.next(OpenOrdersResult).request_id == 9
+    assert recorder.next(OpenOrdersListed).request_id == 9
     assert health(gateway).workers == 1
 
 

@@ -24,7 +24,7 @@ from gal_exec.actors.protocol import (
     PlaceResult,
     QueryOrderStatus,
     StatusResult,
-    Subscribe,
+    SubscribeAlerts,
 )
 from tests.actors.gateway_support import MockKraken, health, make_config, place, start_gateway
 
@@ -255,7 +255,7 @@ def wired(kraken, clock, timers, make_recorder):
         config, clock=clock, timers=timers, subscribers=[supervisor.ref]
     )
     gateway = start_gateway(config, clock, timers, classifier=classifier)
-    classifier.tell(Subscribe(ref=gateway))
+    classifier.tell(SubscribeAlerts(ref=gateway))
     return gateway, classifier, supervisor
 
 

@@ -31,14 +31,14 @@ from gal_exec.actors.market_data import (
     pair_limits,
 )
 from gal_exec.config import SimConfig
-from gal_exec.core.clock import ManualClock
+from gal_exec.core.clock import ManualClock, SystemClock
 from gal_exec.core.market import Quote, Stale
 from gal_exec.kraken.errors import TransportError
 from gal_exec.kraken.pairs import PairRegistry, PairRules
 from gal_exec.kraken.rest import KrakenRestClient
 from gal_exec.kraken.ws import KrakenWsClient, WsEvent
 from gal_exec.sim.server import Simulator
-from gal_exec.timers import SystemClock, TimerService
+from gal_exec.timers import TimerService
 
 D = Decimal
 DEFAULT_TIMEOUT_S = 5.0

@@ -7,7 +7,7 @@ import threading
 from decimal import Decimal
 
 from gal_exec.actors import protocol as p
-from gal_exec.actors.report_sink import GetStats, ReportSink, Subscribe
+from gal_exec.actors.report_sink import GetStats, ReportSink, SubscribeReports
 from gal_exec.actors.user_stream import UserStream
 from gal_exec.core.updates import ExchangeStatus, UpdateSource
 from gal_exec.journal import Journal, JournalWriter, OrderRecord
@@ -63,7 +63,7 @@ def test_reports_are_journaled_before_they_are_delivered(tmp_path):
             done.set()
 
     sink = ReportSink.start(writer=writer, path=tmp_path / "reports.jsonl")
-    sink.tell(Subscribe(callback=callback))
+    sink.tell(SubscribeReports(callback=callback))
     for sequence in range(1, 6):
         status = "filled" if sequence == 5 else "partially_filled"
         sink.tell(report(sequence, status, fee=D("0.1") * sequence, fee_asset="USD"))

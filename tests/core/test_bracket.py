@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from gal_exec.core.bracket import BracketBook, Forward, Spawn, generation_tag
+from gal_exec.core.bracket import BracketBook, Forward, Spawn
+from gal_exec.core.ids import generation_tag
+from gal_exec.core.vocabulary import Role
 
 D = Decimal
 
@@ -75,4 +77,4 @@ def test_restart_restores_a_live_child_and_a_finished_generation():
 
 
 def test_generation_tags():
-    assert [generation_tag("sl", n) for n in (1, 2, 9)] == ["sl", "sl2", "sl9"]
+    assert [generation_tag(Role.STOP_LOSS, n) for n in (1, 2, 9)] == ["sl", "sl2", "sl9"]

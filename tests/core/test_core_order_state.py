@@ -10,23 +10,21 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gal_exec.core.order_state import (
-    LIVE_STATES,
-    TERMINAL_STATES,
     TRANSITIONS,
     IllegalTransition,
     OrderEvent,
-    OrderState,
     Transition,
     allowed_events,
     apply,
     transition_table_markdown,
 )
+from gal_exec.core.vocabulary import LIVE_STATUSES, TERMINAL_STATUSES, OrderStatus
 
-S = OrderState
+S = OrderStatus
 E = OrderEvent
 
 
-def run(events: list[OrderEvent], start: OrderState = S.PENDING_SUBMIT) -> OrderState:
+def run(events: list[OrderEvent], start: OrderStatus = S.PENDING_SUBMIT) -> OrderStatus:
     state = start
     for event in events:
         result = apply(state, event)
@@ -36,7 +34,7 @@ def run(events: list[OrderEvent], start: OrderState = S.PENDING_SUBMIT) -> Order
 
 
 def test_values_are_the_lower_case_names() -> None:
-    assert [s.value for s in OrderState] == [
+    assert [s.value for s in OrderStatus] == [
         "pending_submit",
         "submitted",
         "submit_unknown",
@@ -47,17 +45,18 @@ def test_values_are_the_lower_case_names() -> None:
         "canceled",
         "expired",
         "rejected",
+        "validated",
     ]
-    assert {S.FILLED, S.CANCELED, S.EXPIRED, S.REJECTED} == TERMINAL_STATES
-    assert not TERMINAL_STATES & LIVE_STATES
+    assert {S.FILLED, S.CANCELED, S.EXPIRED, S.REJECTED, S.VALIDATED} == TERMINAL_STATUSES
+    assert not TERMINAL_STATUSES & LIVE_STATUSES
 
 
 @pytest.mark.parametrize(
     ("state", "event", "has_fills"),
-    list(itertools.product(OrderState, OrderEvent, [False, True])),
+    list(itertools.product(OrderStatus, OrderEvent, [False, True])),
 )
 def test_apply_never_raises_and_matches_the_table(
-    state: OrderState, event: OrderEvent, has_fills: bool
+    state: OrderStatus, event: OrderEvent, has_fills: bool
 ) -> None:
     result = apply(state, event, has_fills=has_fills)
     if (state, event) in TRANSITIONS:
@@ -74,12 +73,12 @@ def test_apply_never_raises_and_matches_the_table(
 
 def test_terminal_states_are_never_left() -> None:
     for (state, _event), target in TRANSITIONS.items():
-        if state in TERMINAL_STATES:
+        if state in TERMINAL_STATUSES:
             assert target is state
 
 
 def test_every_state_can_reach_a_terminal_state() -> None:
-    for start in OrderState:
+    for start in OrderStatus:
         seen, frontier = {start}, [start]
         while frontier:
             state = frontier.pop()
@@ -88,7 +87,7 @@ def test_every_state_can_reach_a_terminal_state() -> None:
                 if target not in seen:
                     seen.add(target)
                     frontier.append(target)
-        assert seen & TERMINAL_STATES, start
+        assert seen & TERMINAL_STATUSES, start
 
 
 def test_happy_path() -> None:
@@ -110,15 +109,15 @@ def test_submission_is_never_resent_blind() -> None:
 
 
 @pytest.mark.parametrize("start", [S.SUBMITTED, S.SUBMIT_UNKNOWN])
-def test_fill_before_ack(start: OrderState) -> None:
+def test_fill_before_ack(start: OrderStatus) -> None:
     assert run([E.PARTIAL_FILL, E.SUBMIT_ACKED], start) is S.PARTIALLY_FILLED
     assert run([E.FULL_FILL, E.SUBMIT_ACKED], start) is S.FILLED
 
 
 @pytest.mark.parametrize("start", [S.SUBMITTED, S.SUBMIT_UNKNOWN])
 @pytest.mark.parametrize("event", [E.CANCELED, E.EXPIRED])
-def test_canceled_or_expired_before_ack(start: OrderState, event: OrderEvent) -> None:
-    assert run([event, E.SUBMIT_ACKED], start) is OrderState(event.value)
+def test_canceled_or_expired_before_ack(start: OrderStatus, event: OrderEvent) -> None:
+    assert run([event, E.SUBMIT_ACKED], start) is OrderStatus(event.value)
 
 
 def test_fills_while_pending_cancel_and_cancel_losing_the_race() -> None:
@@ -143,7 +142,7 @@ def test_has_fills_only_changes_transitions_into_open() -> None:
 
 
 @pytest.mark.parametrize("terminal", [S.CANCELED, S.EXPIRED])
-def test_late_fill_after_terminal_is_accepted_unchanged(terminal: OrderState) -> None:
+def test_late_fill_after_terminal_is_accepted_unchanged(terminal: OrderStatus) -> None:
     for event in (E.PARTIAL_FILL, E.FULL_FILL):
         result = apply(terminal, event)
         assert isinstance(result, Transition)
@@ -162,7 +161,7 @@ def test_markdown_table_lists_every_state_and_event() -> None:
     header = table.splitlines()[0]
     for event in OrderEvent:
         assert f" {event} " in header
-    for state in OrderState:
+    for state in OrderStatus:
         assert f"| **{state}** |" in table
     row = next(line for line in table.splitlines() if line.startswith("| **submitted** |"))
     assert "submit_unknown" in row  # submitted + submit_timed_out
@@ -173,7 +172,7 @@ def test_markdown_table_lists_every_state_and_event() -> None:
 
 @dataclass
 class Story:
-    final: OrderState
+    final: OrderStatus
     fills: list[int]
     order_quantity: int
     exchange_events: list[tuple[str, int]]  # ("ack"|"fill"|"final", fill size)

@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 
 from gal_exec.core import order as om
 from gal_exec.core.ledger import Fill
-from gal_exec.core.order_state import OrderState
 from gal_exec.core.updates import ExchangeStatus, OrderUpdate, UpdateSource
+from gal_exec.core.vocabulary import OrderStatus
 
 D = Decimal
 
@@ -66,7 +66,7 @@ def test_write_before_act_then_place():
     assert kinds(model.start()) == ["Emit", "JournalIntent"]
     effects = model.intent_durable()
     assert kinds(effects) == ["Emit", "Place"]
-    assert model.state is OrderState.SUBMITTED
+    assert model.state is OrderStatus.SUBMITTED
     assert effects[-1] == om.Place(quantity=D("1.0"))
 
 
@@ -75,7 +75,7 @@ def test_ack_starts_timeout_and_poll_without_stream():
     model.start()
     model.intent_durable()
     effects = model.placed("OTX-1", now=5.0)
-    assert model.state is OrderState.OPEN
+    assert model.state is OrderStatus.OPEN
     assert om.StartTimer(name="timeout", delay_s=30.0) in effects
     assert om.StartTimer(name="poll", delay_s=2.0) in effects
 
@@ -89,7 +89,7 @@ def test_three_partial_fills_each_reported_once():
         # the same trade again changes nothing
         assert model.exchange_update(trade(f"T{n}", qty), now=1.0) == []
     assert [r.fill.trade_id for r in reports] == ["T1", "T2", "T3"]
-    assert model.state is OrderState.FILLED
+    assert model.state is OrderStatus.FILLED
     assert model.ledger.filled_quantity == D("1.0")
     assert model.finished
 
@@ -99,9 +99,9 @@ def test_fill_before_ack_is_accepted():
     model.start()
     model.intent_durable()
     model.exchange_update(trade("T1", "0.5"), now=1.0)
-    assert model.state is OrderState.PARTIALLY_FILLED
+    assert model.state is OrderStatus.PARTIALLY_FILLED
     effects = model.placed("OTX-1", now=1.1)
-    assert model.state is OrderState.PARTIALLY_FILLED
+    assert model.state is OrderStatus.PARTIALLY_FILLED
     assert not [e for e in effects if isinstance(e, om.Emit)]
 
 
@@ -110,11 +110,11 @@ def test_timeout_after_partial_fill_keeps_the_filled_part():
     model.exchange_update(trade("T1", "0.4"), now=1.0)
     effects = model.timer("timeout")
     assert kinds(effects) == ["Emit", "Cancel"]
-    assert model.state is OrderState.PENDING_CANCEL
+    assert model.state is OrderStatus.PENDING_CANCEL
     # a fill races the cancel
     model.exchange_update(trade("T2", "0.1"), now=2.0)
     effects = model.exchange_update(status(ExchangeStatus.CANCELED, reason="User requested"), 3.0)
-    assert model.state is OrderState.CANCELED
+    assert model.state is OrderStatus.CANCELED
     assert model.ledger.filled_quantity == D("0.5")
     emit = next(e for e in effects if isinstance(e, om.Emit))
     assert emit.reason == "timeout after 30 s"  # our reason, not the exchange's "User requested"
@@ -126,7 +126,7 @@ def test_late_fill_after_cancel_is_accounted():
     model.cancel("user")
     model.exchange_update(status(ExchangeStatus.CANCELED), 1.0)
     effects = model.exchange_update(trade("T9", "0.2"), 2.0)
-    assert model.state is OrderState.CANCELED
+    assert model.state is OrderStatus.CANCELED
     assert model.ledger.filled_quantity == D("0.2")
     assert [e.fill.trade_id for e in effects if isinstance(e, om.Emit)] == ["T9"]
 
@@ -136,7 +136,7 @@ def test_failed_cancel_on_unknown_order_queries_status():
     model.exchange_update(trade("T1", "0.5"), 1.0)
     model.cancel("timeout")
     effects = model.cancel_result(False, unknown_order=True)
-    assert model.state is OrderState.PARTIALLY_FILLED
+    assert model.state is OrderStatus.PARTIALLY_FILLED
     assert "QueryStatus" in kinds(effects)
 
 
@@ -145,13 +145,13 @@ def test_outcome_unknown_resolves_by_cl_ord_id_and_never_resends_blind():
     model.start()
     model.intent_durable()
     effects = model.place_failed("outcome_unknown", "transport:timeout", "timeout")
-    assert model.state is OrderState.SUBMIT_UNKNOWN
+    assert model.state is OrderStatus.SUBMIT_UNKNOWN
     assert "Place" not in kinds(effects)
     assert kinds(model.timer("resolve")) == ["Lookup"]
     # found: follow it, no re-send
     found = OrderUpdate(source=UpdateSource.REST, txid="OTX-1", status=ExchangeStatus.OPEN)
     effects = model.lookup_result(found, now=2.0)
-    assert model.state is OrderState.OPEN
+    assert model.state is OrderStatus.OPEN
     assert "Place" not in kinds(effects)
     assert model.txid == "OTX-1"
 
@@ -164,7 +164,7 @@ def test_outcome_unknown_absent_every_time_sends_once_more():
     assert "Place" not in kinds(model.lookup_result(None, now=1.0))
     effects = model.lookup_result(None, now=2.0)
     assert kinds(effects)[-1] == "Place"
-    assert model.state is OrderState.SUBMITTED
+    assert model.state is OrderStatus.SUBMITTED
 
 
 def test_rate_limited_placement_is_retried_later():
@@ -174,7 +174,7 @@ def test_rate_limited_placement_is_retried_later():
     effects = model.place_failed(
         "rate_limited", "EOrder:Rate limit exceeded", "EOrder:Rate limit exceeded"
     )
-    assert model.state is OrderState.PENDING_SUBMIT
+    assert model.state is OrderStatus.PENDING_SUBMIT
     assert om.StartTimer(name="retry_place", delay_s=1.0) in effects
     assert kinds(model.timer("retry_place"))[-1] == "Place"
 
@@ -186,7 +186,7 @@ def test_permanent_error_rejects_with_code():
     effects = model.place_failed(
         "permanent", "EOrder:Insufficient funds", "EOrder:Insufficient funds"
     )
-    assert model.state is OrderState.REJECTED
+    assert model.state is OrderStatus.REJECTED
     emit = next(e for e in effects if isinstance(e, om.Emit))
     assert emit.error_code == "EOrder:Insufficient funds"
 
@@ -199,7 +199,7 @@ def test_cancel_before_ack_is_held_until_ack():
     assert model.withdraw_result(False) == []  # it had left: hold the cancel
     effects = model.placed("OTX-1", now=1.0)
     assert "Cancel" in kinds(effects)
-    assert model.state is OrderState.PENDING_CANCEL
+    assert model.state is OrderStatus.PENDING_CANCEL
 
 
 def test_entry_fills_announce_the_position():
@@ -251,7 +251,7 @@ def test_oco_sibling_fill_reduces_then_cancels():
     model.amend_result(True, now=1.0)
     effects = model.set_sibling_filled(D("1.0"))
     assert "Cancel" in kinds(effects)
-    assert model.state is OrderState.PENDING_CANCEL
+    assert model.state is OrderStatus.PENDING_CANCEL
 
 
 def test_child_waits_for_minimum_then_places():
@@ -268,15 +268,15 @@ def test_child_below_minimum_when_entry_is_final_is_rejected():
     model.start()
     model.intent_durable()
     effects = model.set_position(D("0.00005"), final=True)
-    assert model.state is OrderState.REJECTED
+    assert model.state is OrderStatus.REJECTED
     emit = next(e for e in effects if isinstance(e, om.Emit))
     assert "below the pair's minimum" in emit.reason
 
 
 def test_recover_without_txid_resolves_first():
     model = om.OrderModel(spec())
-    effects = model.recover(OrderState.PENDING_SUBMIT, None, [])
-    assert model.state is OrderState.SUBMIT_UNKNOWN
+    effects = model.recover(OrderStatus.PENDING_SUBMIT, None, [])
+    assert model.state is OrderStatus.SUBMIT_UNKNOWN
     assert kinds(effects)[-1] == "Lookup"
     assert "Place" not in kinds(effects)
 
@@ -284,7 +284,7 @@ def test_recover_without_txid_resolves_first():
 def test_recover_with_txid_queries_and_keeps_fills():
     fills = [Fill(trade_id="T1", quantity=D("0.2"), price=D("100"), fee=D("0"))]
     model = om.OrderModel(spec())
-    effects = model.recover(OrderState.PARTIALLY_FILLED, "OTX-1", fills, now=5.0)
+    effects = model.recover(OrderStatus.PARTIALLY_FILLED, "OTX-1", fills, now=5.0)
     assert kinds(effects) == ["QueryStatus", "StartTimer", "StartTimer"]
     assert om.StartTimer(name="timeout", delay_s=30.0) in effects
     assert model.ledger.filled_quantity == D("0.2")
@@ -337,7 +337,7 @@ def test_any_interleaving_ends_in_the_exchange_state(quantities, duplicates, can
     # the exchange's final word: everything filled
     model.exchange_update(status(ExchangeStatus.FILLED), now=3.0)
     assert model.ledger.filled_quantity == total
-    assert model.state is OrderState.FILLED
+    assert model.state is OrderStatus.FILLED
 
 
 def test_cancel_of_a_placement_still_queued_withdraws_it():
@@ -347,6 +347,6 @@ def test_cancel_of_a_placement_still_queued_withdraws_it():
     assert model.cancel("CancelSignal") == [om.Withdraw()]
     assert model.cancel("again") == []  # asked once
     effects = model.withdraw_result(True)
-    assert model.state is OrderState.CANCELED
+    assert model.state is OrderStatus.CANCELED
     assert next(e for e in effects if isinstance(e, om.Emit)).reason == "CancelSignal"
     assert "Finished" in kinds(effects)

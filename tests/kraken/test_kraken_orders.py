@@ -10,12 +10,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gal_exec.core.clock import ManualClock
+from gal_exec.core.vocabulary import is_valid_cl_ord_id
 from gal_exec.kraken.orders import (
     OrderRequest,
     RelativePrice,
     deadline_after,
     format_decimal,
-    is_valid_cl_ord_id,
 )
 
 D = Decimal

@@ -17,7 +17,7 @@ from typing import Any
 
 import msgspec
 
-from gal_exec.actors.supervisor_protection import child_generation
+from gal_exec.core.ids import child_generation
 from gal_exec.journal import FillRecord, Journal, OrderRecord
 from gal_exec.messages import ExecutionReport
 
@@ -246,14 +246,12 @@ def _protection(evidence: Evidence, closed_positions: bool) -> list[str]:
     orders_by_role = {
         (order.signal_id, order.role): order
         for order in evidence.orders
-        if order.role == "entry"
-        or child_generation(order.parent_cl_ord_id or "", order.cl_ord_id) == 1
+        if order.role == "entry" or _generation(order) == 1
     }
     later = [
         order
         for order in evidence.orders
-        if order.role != "entry"
-        and (child_generation(order.parent_cl_ord_id or "", order.cl_ord_id) or 1) > 1
+        if order.role != "entry" and (_generation(order) or 1) > 1
     ]
     for signal in evidence.signals:
         signal_id = signal["signal_id"]
@@ -292,3 +290,8 @@ def _protection(evidence: Evidence, closed_positions: bool) -> list[str]:
         if closed_positions and bracket and closed != entry_filled:
             found.append(f"{signal_id}: children closed {closed} of a position of {entry_filled}")
     return found
+
+
+def _generation(order) -> int | None:
+    found = child_generation(order.parent_cl_ord_id or "", order.cl_ord_id)
+    return found[1] if found else None

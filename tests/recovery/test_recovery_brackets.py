@@ -31,7 +31,7 @@ from steps import (
 )
 
 from gal_exec.core import order as om
-from gal_exec.core.order_state import OrderState
+from gal_exec.core.vocabulary import OrderStatus
 from gal_exec.journal import Journal
 
 CHILDREN = ("stop-loss", "take-profit")
@@ -213,13 +213,13 @@ def test_unplaced_child_finishes_when_its_sibling_closed_the_position_during_res
     )
     model = om.OrderModel(spec, om.OrderSettings(resolve_attempts=1))
     model.position = Decimal("0.01")
-    effects = model.recover(OrderState.SUBMITTED, None, [], now=0.0)
+    effects = model.recover(OrderStatus.SUBMITTED, None, [], now=0.0)
     assert any(isinstance(effect, om.Lookup) for effect in effects)
     model.set_sibling_filled(Decimal("0.01"))
     effects = model.lookup_result(None, now=1.0)
     assert not any(isinstance(effect, om.Place) for effect in effects)
     assert model.terminal, f"left in {model.state.value} with effects {effects}"
-    assert model.state is OrderState.CANCELED
+    assert model.state is OrderStatus.CANCELED
 
 
 @pytest.mark.timeout(60)
