@@ -7,7 +7,9 @@
     engine.stop(cancel_open=True)
 
 In ``exchange.mode = "sim"`` the embedded Kraken simulator is started in-process; in "kraken" mode
-the configured URLs are used with the keys from the environment.
+the configured URLs are used with the keys from the environment. At start the journal is replayed
+into the Desk and every order's model (gal_exec.core.desk), then every order not finished is
+reconciled with the exchange before new signals are taken.
 """
 
 from __future__ import annotations
@@ -31,22 +33,22 @@ from gal_exec.actors.gateway import KrakenGateway
 from gal_exec.actors.http_worker import HttpWorker
 from gal_exec.actors.market_data import MarketData
 from gal_exec.actors.market_protocol import MarketDataSettings
+from gal_exec.actors.order_io import spec_from_record
 from gal_exec.actors.report_sink import GetStats, Redeliver, ReportSink, SinkStats, SubscribeReports
-from gal_exec.actors.supervisor import ExecutionSupervisor, SupervisorSettings
+from gal_exec.actors.supervisor import ExecutionSupervisor, Restore
 from gal_exec.actors.user_stream import UserStream
-from gal_exec.batch import BatchTracker
 from gal_exec.config import Config
 from gal_exec.core import order as om
-from gal_exec.core.clock import SystemClock
+from gal_exec.core.clock import Clock, SystemClock
+from gal_exec.core.desk import Desk, DeskHealth, DeskSettings
 from gal_exec.core.risk import RiskLimits
-from gal_exec.journal import Journal, JournalError, JournalWriter
+from gal_exec.journal import Journal, JournalError, JournalWriter, OrderRecord
 from gal_exec.kraken.auth import Credentials, load_credentials
 from gal_exec.kraken.errors import CredentialsError, KrakenError
 from gal_exec.kraken.nonce import NonceSequencer
 from gal_exec.kraken.pairs import PairRegistry
 from gal_exec.kraken.rest import KrakenRestClient
 from gal_exec.messages import ExecutionReport, InboundMessage
-from gal_exec.recovery import RecoveryPlan, load_recovery, recovery_messages
 from gal_exec.timers import TimerService
 
 __all__ = ["Endpoints", "Engine", "EngineError"]
@@ -77,24 +79,23 @@ class Engine:
 
     def __init__(self) -> None:
         self.config: Config
-        self.clock: Any
-        self.timers: TimerService
+        self.clock: Clock
+        self.timers: TimerService | None = None
         self.simulator: Any = None
         self.endpoints: Endpoints
         self.pairs: PairRegistry
         self.journal: Journal | None = None
         self.writer: JournalWriter | None = None
-        self.sink: pykka.ActorRef
-        self.classifier: pykka.ActorRef
-        self.workers: list[pykka.ActorRef] = []
-        self.gateway: pykka.ActorRef
-        self.supervisor: pykka.ActorRef
-        self.stream: pykka.ActorRef | None = None
-        self.dead_man: pykka.ActorRef | None = None
-        self.market_data: pykka.ActorRef | None = None
+        self.sink: pykka.ActorRef[ReportSink] | None = None
+        self.classifier: pykka.ActorRef[ErrorClassifier] | None = None
+        self.workers: list[pykka.ActorRef[HttpWorker]] = []
+        self.gateway: pykka.ActorRef[KrakenGateway] | None = None
+        self.supervisor: pykka.ActorRef[ExecutionSupervisor] | None = None
+        self.stream: pykka.ActorRef[UserStream] | None = None
+        self.dead_man: pykka.ActorRef[DeadMansSwitch] | None = None
+        self.market_data: pykka.ActorRef[MarketData] | None = None
         self.metrics: Any = None
         self.metrics_port: int | None = None
-        self.batches: BatchTracker | None = None
         self.recovered = 0
         self._stopped = False
 
@@ -109,7 +110,7 @@ class Engine:
         callbacks: list[Callable[[ExecutionReport], None]] | None = None,
         reports_path: str | Path | None = None,
         journal_path: str | Path | None = None,
-        clock: Any = None,
+        clock: Clock | None = None,
         stream: bool = True,
     ) -> Engine:
         """Start everything; raises EngineError (one line) if the engine cannot run."""
@@ -137,7 +138,7 @@ class Engine:
         callbacks: list[Callable[[ExecutionReport], None]] | None,
         reports_path: str | Path | None,
         journal_path: str | Path | None,
-        clock: Any,
+        clock: Clock | None,
         stream: bool,
     ) -> None:
         self.config = config
@@ -162,8 +163,8 @@ class Engine:
             )
 
         self.pairs = self._load_pairs(rest_client())
-        seen: set[str] = set()
-        plan = RecoveryPlan()
+        desk = Desk(self._desk_settings(config), pairs=self.pairs.limits, clock=self.clock)
+        models: dict[str, om.OrderModel] = {}
         if config.journal.enabled:
             try:
                 self.journal = Journal.open(journal_file, synchronous=config.journal.synchronous)
@@ -171,7 +172,7 @@ class Engine:
                 raise EngineError(str(exc)) from None
             self.writer = JournalWriter(self.journal)
             self.writer.start()
-            seen, plan = self.writer.call(load_recovery, timeout=60.0)
+            models = self._replay(desk)
 
         threading.stack_size(config.engine.actor_stack_kib * 1024)
         callbacks = list(callbacks or ())
@@ -183,6 +184,7 @@ class Engine:
             path=reports_path or config.reports.path or None,
             stdout=config.reports.stdout,
             callbacks=callbacks,
+            clock=self.clock,
         )
         if self.writer is not None:
             undelivered = self.writer.call(lambda journal: journal.undelivered_reports())
@@ -202,14 +204,48 @@ class Engine:
             tier=exchange.tier,
             metrics=self.metrics,
         )
-        self.batches = BatchTracker(clock=self.clock, on_report=self.sink.tell)
-        self.sink.tell(SubscribeReports(callback=self.batches.observe))
-        orders = config.orders
-        risk = config.risk
-        settings = SupervisorSettings(
+        self.supervisor = ExecutionSupervisor.start(
+            desk=desk,
+            gateway=self.gateway,
+            sink=self.sink,
+            timers=self.timers,
+            clock=self.clock,
+            writer=self.writer,
+            validate_only=exchange.validate_only,
+            audit_interval_s=config.orders.stream_up_poll_interval_s,
+        )
+        self.classifier.tell(p.SubscribeAlerts(ref=self.gateway))
+        self.classifier.tell(p.SubscribeAlerts(ref=self.supervisor))
+        self.supervisor.tell(Restore(models=models))
+        self.recovered = sum(1 for model in models.values() if not model.terminal)
+        if stream:
+            token_client = rest_client()
+            self.stream = UserStream.start(
+                url=self.endpoints.ws_auth_url,
+                token_provider=lambda: token_client.get_websockets_token().token,
+                supervisor=self.supervisor,
+                gateway=self.gateway,
+                clock=self.clock,
+                liveness_timeout_s=config.engine.stream_silence_s,
+                symbol_to_pair={rules.symbol: rules.altname for rules in self.pairs},
+            )
+        if config.market_data.enabled:
+            self.market_data = self._start_market_data(config)
+        if self._dead_man_wanted(config):
+            self.dead_man = DeadMansSwitch.start(
+                gateway=self.gateway,
+                timers=self.timers,
+                timeout_s=config.engine.dead_man_timeout_s,
+                refresh_s=config.engine.dead_man_refresh_s,
+                supervisor=self.supervisor,
+                clock=self.clock,
+            )
+
+    def _desk_settings(self, config: Config) -> DeskSettings:
+        orders, risk = config.orders, config.risk
+        return DeskSettings(
             max_live_orders=config.engine.max_live_orders,
             limit_timeout_s=orders.limit_timeout_s,
-            audit_interval_s=orders.stream_up_poll_interval_s,
             order=om.OrderSettings(
                 poll_interval_s=orders.poll_interval_s,
                 resolve_delay_s=orders.resolve_delay_s,
@@ -231,50 +267,50 @@ class Engine:
             stale_after_s=config.market_data.stale_after_s,
             max_unchanged_s=config.market_data.max_unchanged_s,
         )
-        self.supervisor = ExecutionSupervisor.start(
-            settings=settings,
-            pairs=self.pairs,
-            gateway=self.gateway,
-            sink=self.sink,
-            timers=self.timers,
-            clock=self.clock,
-            writer=self.writer,
-            seen_signals=seen,
-            validate_only=exchange.validate_only,
-            batches=self.batches,
+
+    def _replay(self, desk: Desk) -> dict[str, om.OrderModel]:
+        """Rebuild the desk and every unsettled order's model from the journal."""
+        assert self.writer is not None
+        try:
+            records, reports, seen = self.writer.call(
+                lambda journal: journal.replay_set(), timeout=120.0
+            )
+        except JournalError as exc:
+            raise EngineError(str(exc)) from None
+        desk.seen_signals.update(seen)
+        specs = {}
+        now = self.clock.time()
+        for record in records:
+            spec = self._spec(record, now)
+            if spec is not None:
+                specs[record.cl_ord_id] = spec
+        models, notes = desk.replay(specs, reports)
+        for note in notes:
+            log.warning("journal replay: %s", note)
+        return models
+
+    def _spec(self, record: OrderRecord, now: float) -> om.OrderSpec | None:
+        rules = self.pairs.get(record.pair)
+        if rules is None:
+            log.error("journal order %s has unknown pair %r", record.cl_ord_id, record.pair)
+            return None
+        return spec_from_record(
+            record,
+            pair=rules.wsname,
+            symbol=rules.altname,
+            price_decimals=rules.pair_decimals,
+            now=now,
         )
-        self.classifier.tell(p.SubscribeAlerts(ref=self.gateway))
-        self.classifier.tell(p.SubscribeAlerts(ref=self.supervisor))
-        for message in recovery_messages(plan, self.pairs, self.clock.time()):
-            self.supervisor.tell(message)
-        self.recovered = len(plan.live)
-        if stream:
-            token_client = rest_client()
-            self.stream = UserStream.start(
-                url=self.endpoints.ws_auth_url,
-                token_provider=lambda: token_client.get_websockets_token().token,
-                supervisor=self.supervisor,
-                gateway=self.gateway,
-                clock=self.clock,
-                liveness_timeout_s=config.engine.stream_silence_s,
-                symbol_to_pair={rules.symbol: rules.altname for rules in self.pairs},
-            )
-        if config.market_data.enabled:
-            self.market_data = self._start_market_data(config)
-        if self._dead_man_wanted(config):
-            self.dead_man = DeadMansSwitch.start(
-                gateway=self.gateway,
-                timers=self.timers,
-                timeout_s=config.engine.dead_man_timeout_s,
-                refresh_s=config.engine.dead_man_refresh_s,
-            )
 
     def _start_metrics(self, config: Config) -> Any:
         from gal_exec.metrics import Metrics, MetricsUnavailable
 
         def errors() -> dict[str, int]:
-            stats = self.classifier.ask(p.GetHealth(), timeout=_ASK_TIMEOUT_S)
-            return dict(stats.get("by_category", {})) if isinstance(stats, dict) else {}
+            classifier = self.classifier
+            if classifier is None:
+                return {}
+            stats = classifier.ask(p.GetHealth(), timeout=_ASK_TIMEOUT_S)
+            return dict(stats.by_category)
 
         try:
             metrics = Metrics(clock=self.clock, errors=errors)
@@ -288,7 +324,7 @@ class Engine:
             ) from None
         return metrics
 
-    def _start_market_data(self, config: Config) -> pykka.ActorRef:
+    def _start_market_data(self, config: Config) -> pykka.ActorRef[MarketData]:
         market = config.market_data
         rules = []
         for name in market.pairs:
@@ -305,6 +341,7 @@ class Engine:
             event_trigger=market.event_trigger,
             liveness_timeout_s=market.liveness_timeout_s,
         )
+        assert self.supervisor is not None
         return MarketData.start(
             ws_url=self.endpoints.ws_url,
             pairs=rules,
@@ -358,52 +395,79 @@ class Engine:
         setting = config.engine.dead_man_switch
         return setting == "on" or (setting == "auto" and config.exchange.mode == "kraken")
 
-    # ---- recovery --------------------------------------------------------------------------
-
     # ---- use -------------------------------------------------------------------------------
 
+    def _running(self) -> pykka.ActorRef[ExecutionSupervisor]:
+        if self.supervisor is None or self._stopped:
+            raise EngineError("the engine is stopped")
+        return self.supervisor
+
     def submit(self, message: InboundMessage) -> None:
-        """Hand a signal, CancelSignal, Halt or Resume to the supervisor."""
-        self.supervisor.tell(message)
+        """Hand a signal, BatchSubmit, CancelSignal, Halt or Resume to the supervisor.
+
+        It is checked as a JSON line is: a malformed one becomes a rejected report."""
+        self._running().tell(message)
 
     def subscribe(
         self, callback: Callable[[ExecutionReport], None], *, batches: bool = False
     ) -> None:
         """Call ``callback`` with every ExecutionReport, in order, after it is journaled; with
         ``batches``, with every BatchReport (one per BatchSubmit, once all its orders settled)."""
+        assert self.sink is not None
         self.sink.tell(SubscribeReports(callback=callback, batches=batches))
+
+    def report(self, report: ExecutionReport) -> None:
+        """Journal and deliver a report made outside the engine (a line of input refused)."""
+        assert self.sink is not None
+        self.sink.tell(report)
+
+    def desk(self) -> DeskHealth:
+        """The supervisor's view: live and queued orders, halt, stream, breakers, counts."""
+        health: DeskHealth = self._running().ask(p.GetHealth(), timeout=_ASK_TIMEOUT_S)
+        return health
 
     def health(self) -> dict[str, Any]:
         """Stream, breakers, rate-limit headroom, live orders, last error (asked at the edge)."""
-        health: dict[str, Any] = {
-            "supervisor": self.supervisor.ask(p.GetHealth(), timeout=_ASK_TIMEOUT_S),
+        health: dict[str, Any] = {"supervisor": msgspec.to_builtins(self.desk())}
+        actors: dict[str, pykka.ActorRef[Any] | None] = {
+            "stream": self.stream,
+            "gateway": self.gateway,
+            "errors": self.classifier,
+            "dead_man_switch": self.dead_man,
+            "market_data": self.market_data,
         }
-        if self.stream is not None:
-            health["stream"] = self.stream.ask(p.GetHealth(), timeout=_ASK_TIMEOUT_S)
-        health["gateway"] = self.gateway.ask(p.GetHealth(), timeout=_ASK_TIMEOUT_S)
-        classifier = self.classifier.ask(p.GetHealth(), timeout=_ASK_TIMEOUT_S)
-        health["errors"] = msgspec.to_builtins(classifier) if classifier is not None else None
-        if self.dead_man is not None:
-            health["dead_man_switch"] = self.dead_man.ask(p.GetHealth(), timeout=_ASK_TIMEOUT_S)
-        if self.market_data is not None:
-            health["market_data"] = self.market_data.ask(p.GetHealth(), timeout=_ASK_TIMEOUT_S)
+        for name, ref in actors.items():
+            if ref is not None:
+                answer = ref.ask(p.GetHealth(), timeout=_ASK_TIMEOUT_S)
+                health[name] = msgspec.to_builtins(answer)
         return health
 
     def stats(self) -> SinkStats:
-        return self.sink.ask(GetStats(), timeout=_ASK_TIMEOUT_S)
+        assert self.sink is not None
+        stats: SinkStats = self.sink.ask(GetStats(), timeout=_ASK_TIMEOUT_S)
+        return stats
 
     def idle(self) -> bool:
-        """True when no order is live or queued."""
-        state = self.supervisor.ask(p.GetHealth(), timeout=_ASK_TIMEOUT_S)
-        return state["live_orders"] == 0 and state["queued_orders"] == 0
+        """True when no order is live or queued and every report has reached every sink."""
+        if not self.desk_idle():
+            return False
+        if self.writer is not None:
+            # Births and reports journaled meanwhile tell the sink from the writer's callbacks.
+            self.writer.flush(timeout=_ASK_TIMEOUT_S)
+        return self.stats().pending == 0
+
+    def desk_idle(self) -> bool:
+        state = self.desk()
+        return state.live_orders == 0 and state.queued_orders == 0
 
     def wait_until_idle(self, timeout: float, *, poll_s: float = 0.05) -> bool:
-        """Wait (at the edge) until every order is terminal; False on timeout."""
+        """Wait (at the edge) until every order is terminal and reported; False on timeout."""
         deadline = time.monotonic() + timeout
+        wake = threading.Event()
         while time.monotonic() < deadline:
             if self.idle():
                 return True
-            threading.Event().wait(poll_s)
+            wake.wait(poll_s)
         return self.idle()
 
     def stop(self, *, cancel_open: bool | None = None, timeout: float = 10.0) -> None:
@@ -412,7 +476,7 @@ class Engine:
             return
         if cancel_open is None:
             cancel_open = self.config.engine.on_stop == "cancel"
-        if cancel_open:
+        if cancel_open and self.supervisor is not None:
             from gal_exec.messages import Halt
 
             self.supervisor.tell(Halt(reason="engine stopping", cancel_open=True))
@@ -422,46 +486,23 @@ class Engine:
 
     def _teardown(self) -> None:
         self._stopped = True
-        for name in ("stream", "dead_man", "market_data"):
-            ref = getattr(self, name, None)
-            if ref is not None:
-                _stop(ref)
-        timers = getattr(self, "timers", None)
-        if timers is not None:
-            timers.stop()  # no more wake-ups: order actors go quiet
-        supervisor = getattr(self, "supervisor", None)
-        if supervisor is not None:
-            _stop(supervisor)
-        from gal_exec.actors.order_actor import OrderActor
-
-        # Ask every order actor to stop at once, then wait: one by one takes minutes with
-        # thousands of them.
-        stopping = []
-        for ref in pykka.ActorRegistry.get_by_class(OrderActor):
-            try:
-                stopping.append(ref.stop(block=False))
-            except pykka.ActorDeadError:
-                pass
-        for future in stopping:
-            try:
-                future.get(timeout=_ASK_TIMEOUT_S)
-            except (pykka.ActorDeadError, pykka.Timeout):
-                pass
-        for name in ("gateway", "classifier"):
-            ref = getattr(self, name, None)
-            if ref is not None:
-                _stop(ref)
-        for ref in self.workers:
+        for ref in (self.stream, self.dead_man, self.market_data):
             _stop(ref)
+        if self.timers is not None:
+            self.timers.stop()  # no more wake-ups: order actors go quiet
+        _stop(self.supervisor)  # it stops every order actor it started
+        _stop(self.gateway)
+        _stop(self.classifier)
+        for worker in self.workers:
+            _stop(worker)
         if self.writer is not None:
             self.writer.flush(timeout=10.0)
-        sink = getattr(self, "sink", None)
-        if sink is not None:
+        if self.sink is not None:
             try:
-                sink.ask(GetStats(), timeout=_ASK_TIMEOUT_S)  # deliver what the journal released
-            except Exception:
+                self.sink.ask(GetStats(), timeout=_ASK_TIMEOUT_S)  # deliver what was released
+            except (pykka.ActorDeadError, pykka.Timeout):
                 pass
-            _stop(sink)
+            _stop(self.sink)
         if self.writer is not None:
             self.writer.stop()
             self.writer = None
@@ -476,7 +517,9 @@ class Engine:
             self.simulator = None
 
 
-def _stop(ref: pykka.ActorRef) -> None:
+def _stop(ref: pykka.ActorRef[Any] | None) -> None:
+    if ref is None:
+        return
     try:
         ref.stop(timeout=_ASK_TIMEOUT_S)
     except (pykka.ActorDeadError, pykka.Timeout):

@@ -1,8 +1,11 @@
-"""The public message protocol: what the signal pipeline sends in, and the ExecutionReport that comes out.
+"""The public message protocol: what the signal pipeline sends in (signals and commands) and
+what comes out (an ExecutionReport per step of every order, a BatchReport per batch).
 
 Inbound messages are frozen msgspec Structs forming a tagged union on the field ``"type"`` (the class
 name), so one JSON object per line decodes to the right message. Prices, quantities and fees are
-``decimal.Decimal`` and travel as JSON strings.
+``decimal.Decimal`` and travel as JSON strings. A message built in Python is checked the same way
+(``validate_inbound``) before the engine acts on it: a float or a string where a Decimal belongs
+is refused, never converted.
 """
 
 from __future__ import annotations
@@ -13,8 +16,6 @@ from typing import Literal
 import msgspec
 
 from gal_exec.core.vocabulary import (
-    NEEDS_LIMIT_PRICE,
-    NEEDS_TRIGGER,
     OrderStatus,
     OrderType,
     Role,
@@ -24,6 +25,8 @@ from gal_exec.core.vocabulary import (
 
 __all__ = [
     "ORDER_TYPES",
+    "BatchItemOutcome",
+    "BatchReport",
     "BatchSubmit",
     "CancelSignal",
     "ExecutionReport",
@@ -38,9 +41,9 @@ __all__ = [
     "TimeInForce",
     "TradeSignalApproved",
     "decode_inbound",
+    "decode_report",
     "encode",
-    "encode_report",
-    "signal_problems",
+    "validate_inbound",
 ]
 
 ORDER_TYPES: tuple[str, ...] = tuple(OrderType)
@@ -99,10 +102,11 @@ class BatchSubmit(_Inbound, tag=True):
 
     batch_id: str
     signals: list[TradeSignalApproved]
-    mode: Literal["all_or_nothing", "best_effort"] | None = None
+    mode: BatchMode | None = None
 
 
 InboundMessage = TradeSignalApproved | CancelSignal | Halt | Resume | BatchSubmit
+BatchMode = Literal["all_or_nothing", "best_effort"]
 
 
 class ExecutionReport(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=False):
@@ -180,84 +184,65 @@ def encode(message: msgspec.Struct) -> bytes:
     return _encoder.encode(message)
 
 
-encode_report = encode
+_DECIMAL_FIELDS = ("quantity", "limit_price", "trigger_price", "sl_price", "tp_price")
+_EXCERPT = 64
 
 
-def _finite_positive(name: str, value: Decimal | None, problems: list[str]) -> None:
-    if value is None:
-        return
-    if not value.is_finite():
-        problems.append(f"{name} must be a finite number; got {value}")
-    elif value <= 0:
-        problems.append(f"{name} must be positive; got {value}")
-
-
-def signal_problems(signal: TradeSignalApproved, *, now: float | None = None) -> list[str]:
-    """Exchange-independent checks of a signal; each problem is a sentence a person can act on.
-
-    Pair rules (tick, lot, minimums) are checked later against the exchange's AssetPairs.
-    """
-    problems: list[str] = []
-    if not signal.signal_id.strip():
-        problems.append("signal_id must not be empty")
-    if not signal.pair.strip():
-        problems.append("pair must not be empty")
-    _finite_positive("quantity", signal.quantity, problems)
-    for name in ("limit_price", "trigger_price", "sl_price", "tp_price"):
-        _finite_positive(name, getattr(signal, name), problems)
-    kind = signal.order_type
-    if kind in NEEDS_LIMIT_PRICE and signal.limit_price is None:
-        problems.append(f"order_type {kind} needs limit_price")
-    if kind in NEEDS_TRIGGER and signal.trigger_price is None:
-        problems.append(f"order_type {kind} needs trigger_price")
-    if kind == "market" and signal.limit_price is not None:
-        problems.append("order_type market takes no limit_price")
-    if signal.post_only and kind != "limit":
-        problems.append("post_only is only valid for limit orders")
-    if signal.time_in_force == "GTD":
-        if signal.expire_at is None:
-            problems.append("time_in_force GTD needs expire_at")
-        elif now is not None and signal.expire_at < now + 5:
-            problems.append(
-                f"expire_at must be at least 5 s in the future; it is {signal.expire_at - now:.1f} s away"
-            )
-    elif signal.expire_at is not None:
-        problems.append("expire_at is only valid with time_in_force GTD")
-    if signal.time_in_force == "IOC" and signal.post_only:
-        problems.append("post_only cannot be combined with IOC")
-    if signal.timeout_s is not None and not signal.timeout_s > 0:
-        problems.append(f"timeout_s must be positive; got {signal.timeout_s}")
-    entry = signal.limit_price if signal.limit_price is not None else signal.trigger_price
-    if entry is not None and entry.is_finite():
-        if signal.sl_price is not None and signal.sl_price.is_finite():
-            wrong = signal.sl_price >= entry if signal.side == "buy" else signal.sl_price <= entry
-            if wrong:
-                relation = "below" if signal.side == "buy" else "above"
-                problems.append(
-                    f"sl_price {signal.sl_price} must be {relation} the entry price {entry} "
-                    f"for a {signal.side}"
+def validate_inbound(message: object) -> InboundMessage | str:
+    """A message built in Python, checked as the JSON path checks a line: the message with its
+    enums normalised, or one sentence naming what is wrong. Money must already be a Decimal."""
+    if not isinstance(message, TradeSignalApproved | CancelSignal | Halt | Resume | BatchSubmit):
+        return f"not a message the engine takes: {_excerpt(repr(message))}"
+    signals: list[object] = []
+    if isinstance(message, BatchSubmit):
+        if not isinstance(message.signals, list):
+            return f"signals must be a list; got {type(message.signals).__name__}"
+        signals = list(message.signals)
+    elif isinstance(message, TradeSignalApproved):
+        signals = [message]
+    for signal in signals:
+        if not isinstance(signal, TradeSignalApproved):
+            return f"a batch holds TradeSignalApproved messages; got {type(signal).__name__}"
+        for name in _DECIMAL_FIELDS:
+            value = getattr(signal, name)
+            if value is not None and not isinstance(value, Decimal):
+                return (
+                    f"{name} must be a Decimal (or a decimal string in JSON); got "
+                    f"{type(value).__name__} {_excerpt(repr(value))}"
                 )
-        if signal.tp_price is not None and signal.tp_price.is_finite():
-            wrong = signal.tp_price <= entry if signal.side == "buy" else signal.tp_price >= entry
-            if wrong:
-                relation = "above" if signal.side == "buy" else "below"
-                problems.append(
-                    f"tp_price {signal.tp_price} must be {relation} the entry price {entry} "
-                    f"for a {signal.side}"
-                )
-    if (
-        signal.sl_price is not None
-        and signal.tp_price is not None
-        and signal.sl_price.is_finite()
-        and signal.tp_price.is_finite()
-    ):
-        crossed = (
-            signal.sl_price >= signal.tp_price
-            if signal.side == "buy"
-            else signal.sl_price <= signal.tp_price
+    try:
+        return msgspec.convert(
+            msgspec.to_builtins(message, builtin_types=(Decimal,)), InboundMessage, strict=True
         )
-        if crossed:
-            problems.append(
-                f"sl_price {signal.sl_price} and tp_price {signal.tp_price} are crossed for a {signal.side}"
-            )
-    return problems
+    except msgspec.ValidationError as exc:
+        return _humanise(str(exc))
+
+
+def _excerpt(text: str) -> str:
+    return text if len(text) <= _EXCERPT else text[: _EXCERPT - 1] + "…"
+
+
+class BatchItemOutcome(msgspec.Struct, frozen=True, kw_only=True):
+    """One signal of a batch: ``status`` is "rejected" or its entry order's settled status."""
+
+    signal_id: str
+    status: str
+    client_order_id: str | None = None
+    exchange_order_id: str | None = None
+    reason: str | None = None
+
+
+class BatchReport(msgspec.Struct, frozen=True, kw_only=True):
+    """The outcome of a batch: "placed" (every signal placed), "partial" or "rejected" (none).
+
+    ``reason`` says why a batch was refused as a whole (an empty batch, say).
+    """
+
+    batch_id: str
+    mode: BatchMode
+    status: Literal["placed", "partial", "rejected"]
+    placed: int
+    rejected: int
+    items: list[BatchItemOutcome]
+    engine_time: float
+    reason: str | None = None

@@ -22,7 +22,7 @@ from gal_exec.config import Config
 from gal_exec.core.ids import new_client_order_id
 from gal_exec.engine import Engine, EngineError
 from gal_exec.logs import setup_logging
-from gal_exec.messages import ExecutionReport, MessageDecodeError, decode_inbound
+from gal_exec.messages import ExecutionReport, MessageDecodeError, OrderStatus, decode_inbound
 
 __all__ = ["run_main"]
 
@@ -128,7 +128,7 @@ def _feed(engine: Engine, source: IO[str], stop: threading.Event, done: threadin
             try:
                 message = decode_inbound(text)
             except MessageDecodeError as exc:
-                engine.sink.tell(_line_rejected(engine, number, text, str(exc)))
+                engine.report(_line_rejected(engine, number, text, str(exc)))
                 continue
             engine.submit(message)
     except (OSError, UnicodeDecodeError) as exc:
@@ -148,7 +148,7 @@ def _line_rejected(engine: Engine, number: int, text: str, problem: str) -> Exec
     return ExecutionReport(
         signal_id=signal_id,
         client_order_id=new_client_order_id(clock=engine.clock),
-        status="rejected",
+        status=OrderStatus.REJECTED,
         reason=f"line {number}: {problem}",
         engine_time=engine.clock.time(),
         sequence=1,
@@ -164,15 +164,15 @@ class _Progress:
 
     def show(self) -> None:
         try:
-            state = self.engine.supervisor.ask(_health(), timeout=1.0)
+            state = self.engine.desk()
             stats = self.engine.stats()
         except Exception:
             return
         line = (
-            f"live {state['live_orders']} · queued {state['queued_orders']} · "
-            f"done {state['finished']} · fills {stats.fills} · reports {stats.reports}"
-            + (" · HALTED" if state["halted"] else "")
-            + ("" if state["stream_up"] else " · stream down")
+            f"live {state.live_orders} · queued {state.queued_orders} · "
+            f"done {state.finished} · fills {stats.fills} · reports {stats.reports}"
+            + (" · HALTED" if state.halted else "")
+            + ("" if state.stream_up else " · stream down")
         )
         self.width = max(self.width, len(line))
         sys.stderr.write("\r" + line.ljust(self.width))
@@ -181,12 +181,6 @@ class _Progress:
     def clear(self) -> None:
         sys.stderr.write("\r" + " " * self.width + "\r")
         sys.stderr.flush()
-
-
-def _health() -> Any:
-    from gal_exec.actors.protocol import GetHealth
-
-    return GetHealth()
 
 
 def _summary(engine: Engine, elapsed: float) -> str:

@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import threading
 from decimal import Decimal
 
 import msgspec
 import pytest
 
-from gal_exec.batch import (
-    BatchReport,
-    BatchSubmit,
-    BatchTracker,
-    batch_problems,
-    plan_batch,
-)
+from gal_exec.batch import BatchTracker
 from gal_exec.core.clock import ManualClock
+from gal_exec.core.intake import batch_problems, plan_batch
 from gal_exec.core.market import Quote
 from gal_exec.core.risk import BatchEntry, Exposure, PairLimits, RiskLimits
-from gal_exec.messages import ExecutionReport, TradeSignalApproved
+from gal_exec.messages import BatchSubmit, ExecutionReport, TradeSignalApproved
 
 D = Decimal
 
@@ -76,7 +70,7 @@ def test_batch_problems() -> None:
     assert batch_problems(BatchSubmit(batch_id="b", signals=[signal("a")])) == []
     assert batch_problems(BatchSubmit(batch_id=" ", signals=[])) == [
         "batch_id must not be empty",
-        "a batch needs at least one signal",
+        "a batch needs at least one signal; this one has none",
     ]
     repeated = BatchSubmit(batch_id="b", signals=[signal("a"), signal("b"), signal("a")])
     assert batch_problems(repeated) == ["signal_id repeated within the batch: a"]
@@ -85,8 +79,7 @@ def test_batch_problems() -> None:
 
 
 def test_tracker_reports_once_every_signal_has_an_outcome() -> None:
-    seen: list[BatchReport] = []
-    tracker = BatchTracker(clock=ManualClock(1_700_000_000.0), on_report=seen.append)
+    tracker = BatchTracker(clock=ManualClock(1_700_000_000.0))
     assert (
         tracker.open(
             "b1", "best_effort", ["a", "b", "c"], {"c": "price band: limit 80000.0 is far"}
@@ -99,8 +92,7 @@ def test_tracker_reports_once_every_signal_has_an_outcome() -> None:
     assert tracker.observe(report("b", "open", role="stop_loss")) is None  # not the entry
     assert tracker.observe(report("zz", "open")) is None  # not in a batch
     done = tracker.observe(report("b", "rejected", reason="EOrder:Insufficient funds"))
-    assert done is not None and seen == [done]
-    assert done.status == "partial"
+    assert done is not None and done.status == "partial"
     assert (done.placed, done.rejected) == (1, 2)
     assert [(i.signal_id, i.status) for i in done.items] == [
         ("a", "open"),
@@ -117,22 +109,30 @@ def test_a_batch_rejected_before_placement_reports_at_once() -> None:
     tracker = BatchTracker(clock=ManualClock())
     done = tracker.open("b2", "all_or_nothing", ["a", "b"], {"a": "x", "b": "y"})
     assert done is not None and done.status == "rejected" and done.placed == 0
-    with pytest.raises(ValueError, match="already"):
-        tracker.open("b3", "best_effort", ["c"], {})
-        tracker.open("b3", "best_effort", ["c"], {})
+    assert tracker.open("b3", "best_effort", ["c"], {}) is None
+    again = tracker.open("b3", "best_effort", ["c"], {})
+    assert again is not None and again.status == "rejected"
+    assert again.reason == "batch 'b3' is already being followed; this one was not placed"
 
 
-def test_a_fully_placed_batch_and_a_second_thread_observing() -> None:
-    seen: list[BatchReport] = []
-    tracker = BatchTracker(clock=ManualClock(), on_report=seen.append)
+def test_an_empty_batch_is_refused_with_its_reason() -> None:
+    tracker = BatchTracker(clock=ManualClock())
+    empty = BatchSubmit(batch_id="e", signals=[])
+    plan = plan_batch(empty, prepare=prepare, exposure=Exposure(), limits=RiskLimits())
+    done = tracker.open(
+        plan.batch_id, plan.mode, plan.signal_ids, plan.rejected, reason=plan.reason
+    )
+    assert done is not None and done.status == "rejected" and done.items == []
+    assert done.reason == "batch e: a batch needs at least one signal; this one has none"
+
+
+def test_a_fully_placed_batch() -> None:
+    tracker = BatchTracker(clock=ManualClock())
     ids = [f"s{i}" for i in range(50)]
     tracker.open("b", "all_or_nothing", ids, {})
-    worker = threading.Thread(
-        target=lambda: [tracker.observe(report(i, "open")) for i in ids], name="observer"
-    )
-    worker.start()
-    worker.join(5)
-    assert len(seen) == 1 and seen[0].status == "placed" and seen[0].placed == 50
+    done = [tracker.observe(report(i, "open")) for i in ids]
+    finished = [d for d in done if d is not None]
+    assert len(finished) == 1 and finished[0].status == "placed" and finished[0].placed == 50
 
 
 def test_plan_all_or_nothing_fails_on_an_early_rejection() -> None:

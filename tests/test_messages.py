@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from gal_exec.core.intake import signal_problems
 from gal_exec.messages import (
     CancelSignal,
     ExecutionReport,
@@ -19,7 +20,6 @@ from gal_exec.messages import (
     decode_inbound,
     decode_report,
     encode,
-    signal_problems,
 )
 
 

@@ -64,6 +64,7 @@ from gal_exec.actors.protocol import (
     PlaceOrder,
     PlaceResult,
     QueryOrderStatus,
+    QueryTrades,
     RateCounterReading,
     SuccessObserved,
     WithdrawPlacement,
@@ -92,6 +93,7 @@ _REQUEST_KINDS: dict[type, JobKind] = {
     LookupOrder: JobKind.LOOKUP_OPEN,
     ListOpenOrders: JobKind.LIST_OPEN,
     CancelAllAfter: JobKind.CANCEL_ALL_AFTER,
+    QueryTrades: JobKind.TRADES,
 }
 
 

@@ -20,6 +20,7 @@ from gal_exec.actors.protocol import (
     OpenOrdersListed,
     PlaceResult,
     StatusResult,
+    TradesResult,
 )
 from gal_exec.kraken.errors import (
     ClassifiedError,
@@ -127,6 +128,8 @@ def call_for(dispatch: Dispatch) -> tuple[str, dict[str, Any]]:
         return "query_orders", {"txids": txids_of(dispatch.jobs), "trades": True}
     if head.kind is JobKind.LIST_OPEN:
         return "open_orders", {}
+    if head.kind is JobKind.TRADES:
+        return "query_trades", {"txids": list(request.trade_ids)[:20]}
     if head.kind is JobKind.LOOKUP_OPEN:
         return "open_orders", {"cl_ord_id": head.cl_ord_id, "trades": True}
     if head.kind is JobKind.LOOKUP_CLOSED:
@@ -159,6 +162,8 @@ def error_reply(job: Job, error: ClassifiedError, *, sent_at: float = 0.0) -> An
             txid=request.txid,
             error=error,
         )
+    if kind is JobKind.TRADES:
+        return TradesResult(request_id=request.request_id, cl_ord_id=request.cl_ord_id, error=error)
     if kind in (JobKind.LOOKUP_OPEN, JobKind.LOOKUP_CLOSED):
         return LookupResult(request_id=request.request_id, cl_ord_id=request.cl_ord_id, error=error)
     return OpenOrdersListed(request_id=request.request_id, error=error)
@@ -221,6 +226,10 @@ def success_outcome(dispatch: Dispatch, result: Any, *, sent_at: float = 0.0) ->
                 cl_ord_id=request.cl_ord_id,
                 txid=request.txid,
                 info=result.get(request.txid),
+            )
+        elif job.kind is JobKind.TRADES:
+            reply = TradesResult(
+                request_id=request.request_id, cl_ord_id=request.cl_ord_id, trades=dict(result)
             )
         elif job.kind is JobKind.LIST_OPEN:
             reply = OpenOrdersListed(request_id=request.request_id, orders=dict(result.open))

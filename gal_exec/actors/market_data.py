@@ -26,7 +26,6 @@ from gal_exec.actors.market_protocol import (
     QuoteUpdate,
     RestTicker,
     SubscribeQuotes,
-    pair_limits,
 )
 from gal_exec.core.market import PriceCache, Quote, RollingVolatility, Stale, session_at
 from gal_exec.core.timers import TimerFired
@@ -42,7 +41,6 @@ __all__ = [
     "QuoteUpdate",
     "QuotesConfirmed",
     "SubscribeQuotes",
-    "pair_limits",
 ]
 
 log = logging.getLogger("gal_exec.market_data")

@@ -1,4 +1,4 @@
-"""The MarketData actor's settings and messages, and the pair rules the risk checks take.
+"""The MarketData actor's settings and messages.
 
 Subscribers (the supervisor) receive QuoteUpdate and QuotesConfirmed and mirror the prices in
 their own ``gal_exec.core.market.PriceCache``; GetQuote answers one pair by message.
@@ -12,8 +12,6 @@ from typing import Any, Literal
 import msgspec
 
 from gal_exec.core.market import Quote, Stale
-from gal_exec.core.risk import PairLimits
-from gal_exec.kraken.pairs import PairRules
 
 __all__ = [
     "GetQuote",
@@ -23,7 +21,6 @@ __all__ = [
     "QuotesConfirmed",
     "RestTicker",
     "SubscribeQuotes",
-    "pair_limits",
 ]
 
 
@@ -71,17 +68,6 @@ class SubscribeQuotes(msgspec.Struct, frozen=True, kw_only=True):
     """Tell ``ref`` every QuoteUpdate and QuotesConfirmed from now on."""
 
     ref: Any
-
-
-def pair_limits(rules: PairRules) -> PairLimits:
-    """A pair's grid and minimums for gal_exec.core.risk, keyed by its WS v2 symbol."""
-    return PairLimits(
-        pair=rules.symbol,
-        tick_size=rules.tick_size,
-        lot_step=rules.lot_step,
-        ordermin=rules.ordermin,
-        costmin=rules.costmin,
-    )
 
 
 class RestTicker(msgspec.Struct, frozen=True, kw_only=True):

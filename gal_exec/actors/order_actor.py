@@ -1,8 +1,11 @@
 """OrderActor: the Pykka shell around one order's OrderModel.
 
-It translates messages into calls on the model and carries out the effects the model returns:
-requests to the gateway, timers, reports to the sink, notes to the supervisor and to the OCO sibling.
-It never blocks: every answer arrives as a message.
+It is started without an order (the supervisor keeps a few ready, so no thread starts on the
+path of a signal) and told ``Own(model)``: from then on it turns messages into calls on the model
+and carries out the effects the model returns (requests to the gateway, timers, reports to the
+sink, notes to the supervisor and to its OCO sibling). It never blocks: every answer arrives as
+a message. All of its work happens in messages, so any failure reaches ``on_failure`` and the
+supervisor's restart path.
 """
 
 from __future__ import annotations
@@ -10,109 +13,74 @@ from __future__ import annotations
 import itertools
 import logging
 from decimal import Decimal
-from typing import Any
+from typing import Any, assert_never, cast
 
 import msgspec
 import pykka
 
 from gal_exec.actors import protocol as p
+from gal_exec.actors.order_io import (
+    build_order_request,
+    fee_asset,
+    fills_from_trades,
+    report_from_emit,
+)
+from gal_exec.core import desk as dk
 from gal_exec.core import order as om
-from gal_exec.core.ledger import Fill, quantized
+from gal_exec.core.clock import Clock
 from gal_exec.core.timers import TimerFired
-from gal_exec.core.vocabulary import NEEDS_TRIGGER, TERMINAL_STATUSES, TRAILING, OrderStatus
-from gal_exec.journal import OrderRecord
+from gal_exec.core.updates import OrderUpdate
 from gal_exec.kraken.errors import is_unknown_order
-from gal_exec.kraken.orders import OrderRequest, RelativePrice
 from gal_exec.kraken.updates import update_from_order_info
-from gal_exec.messages import ExecutionReport
 
-__all__ = ["OrderActor", "OrderDeps", "build_order_request", "intent_record"]
+__all__ = ["OrderActor", "OrderDeps", "OrderHealth"]
 
 log = logging.getLogger("gal_exec.order")
 _request_ids = itertools.count(1)
-
 _LINGER_S = 30.0  # stay reachable this long after the end, so a late fill is still accounted
+
+Inbox = (
+    p.Own
+    | dk.IntentDurable
+    | p.JournalFailed
+    | OrderUpdate
+    | p.PlaceResult
+    | p.CancelResult
+    | p.AmendResult
+    | p.StatusResult
+    | p.TradesResult
+    | p.WithdrawResult
+    | p.LookupResult
+    | TimerFired
+    | dk.CancelOrder
+    | dk.VerifyStatus
+    | dk.StreamChanged
+    | dk.SetPosition
+    | p.SiblingFilled
+    | p.Link
+    | p.GetHealth
+)
 
 
 class OrderDeps(msgspec.Struct, kw_only=True):
     """Collaborators shared by every OrderActor of one engine."""
 
-    gateway: Any
-    sink: Any
-    supervisor: Any
-    timers: Any
-    clock: Any
-    writer: Any = None  # gal_exec.journal.JournalWriter, or None when the journal is off
+    gateway: p.Tellable
+    sink: p.Tellable
+    supervisor: p.Tellable
+    timers: p.TimerScheduler
+    clock: Clock
     validate_only: bool = False
     linger_s: float = _LINGER_S
 
 
-def build_order_request(
-    spec: om.OrderSpec, quantity: Decimal, *, validate: bool = False
-) -> OrderRequest:
-    """The AddOrder request for ``spec`` (trailing types take their prices as + offsets)."""
-    kind = spec.order_type
-    price: Decimal | RelativePrice | None = None
-    price2: Decimal | RelativePrice | None = None
-    if kind == "limit":
-        price = spec.limit_price
-    elif kind in TRAILING:
-        price = RelativePrice(offset=spec.trigger_price or Decimal(0), sign="+")
-        if kind == "trailing-stop-limit":
-            # The limit is an offset from the trigger, away from the market for a fill.
-            sign = "+" if spec.side == "buy" else "-"
-            price2 = RelativePrice(offset=spec.limit_price or Decimal(0), sign=sign)
-    elif kind in NEEDS_TRIGGER:
-        price = spec.trigger_price
-        if kind.endswith("-limit"):
-            price2 = spec.limit_price
-    timeinforce = spec.time_in_force if spec.time_in_force != "GTC" else None
-    return OrderRequest(
-        pair=spec.symbol or spec.pair,
-        type=spec.side,  # type: ignore[arg-type]
-        ordertype=kind,
-        volume=quantity,
-        price=price,
-        price2=price2,
-        timeinforce=timeinforce,
-        expiretm=int(spec.expire_at) if spec.expire_at is not None else None,
-        oflags=("post",) if spec.post_only else (),
-        reduce_only=spec.reduce_only,
-        cl_ord_id=spec.cl_ord_id,
-        validate=validate,
-    )
-
-
-def intent_record(spec: om.OrderSpec, now: float) -> OrderRecord:
-    """The journal row written before the order's request leaves.
-
-    It is marked ``sent`` at once: from the moment it is durable the request may leave, so recovery
-    always resolves such an order by cl_ord_id before deciding to send it (one commit, not two).
-    """
-    deadline = now + spec.timeout_s if spec.timeout_s else None
-    return OrderRecord(
-        cl_ord_id=spec.cl_ord_id,
-        signal_id=spec.signal_id,
-        role=spec.role,  # type: ignore[arg-type]
-        parent_cl_ord_id=spec.parent_cl_ord_id,
-        pair=spec.pair,
-        side=spec.side,
-        order_type=spec.order_type,
-        quantity=spec.quantity,
-        limit_price=spec.limit_price,
-        trigger_price=spec.trigger_price,
-        sl_price=spec.sl_price,
-        tp_price=spec.tp_price,
-        time_in_force=spec.time_in_force,
-        expire_at=spec.expire_at,
-        post_only=spec.post_only,
-        reduce_only=spec.reduce_only,
-        timeout_s=spec.timeout_s,
-        deadline_at=deadline,
-        sent=True,
-        created_at=now,
-        updated_at=now,
-    )
+class OrderHealth(msgspec.Struct, frozen=True, kw_only=True):
+    cl_ord_id: str | None
+    state: str | None
+    txid: str | None
+    filled_quantity: str
+    quantity: str
+    anomalies: int
 
 
 class OrderActor(pykka.ThreadingActor):
@@ -122,98 +90,90 @@ class OrderActor(pykka.ThreadingActor):
     # orders), and a forgotten one never keeps the process alive.
     use_daemon_thread = True
 
-    def __init__(
-        self,
-        spec: om.OrderSpec,
-        settings: om.OrderSettings,
-        deps: OrderDeps,
-        *,
-        position: Decimal | None = None,
-        recover: tuple[OrderStatus, str | None, list[Fill], int] | None = None,
-        stream_up: bool = False,
-        sibling_filled: Decimal = Decimal(0),
-        entry_final: bool = False,
-        intent_submitted: bool = False,
-    ) -> None:
+    def __init__(self, deps: OrderDeps) -> None:
         super().__init__()
-        self.spec = spec
         self.deps = deps
-        self.model = om.OrderModel(spec, settings)
-        self.model.stream_up = stream_up
-        if position is not None:
-            self.model.position = position
-        self.model.sibling_filled = sibling_filled
-        self.model.entry_final = entry_final
-        self._recover = recover
-        self._intent_submitted = intent_submitted  # the supervisor journals the intent
-        self.sequence = recover[3] if recover else 0
-        self.sibling: Any = None
+        self.model: om.OrderModel | None = None
+        self.sibling: p.Tellable | None = None
         self._timers: dict[str, int] = {}
-        self._pending: dict[int, str] = {}  # request id -> what it was
         self._told_sibling = Decimal(0)
         self._identified = False
         self._status_pending = False
 
     # ---- Pykka hooks -----------------------------------------------------------------------
 
-    def on_start(self) -> None:
-        if self._recover is not None:
-            state, txid, fills, _ = self._recover
-            now = self.deps.clock.monotonic()
-            if txid is not None and state not in TERMINAL_STATUSES:
-                self.deps.gateway.tell(
-                    p.OrderAdopted(
-                        pair=self.spec.symbol or self.spec.pair, cl_ord_id=self.spec.cl_ord_id
-                    )
-                )
-            self._run(self.model.recover(state, txid, fills, now))
-        else:
-            effects = self.model.start()
-            if self._intent_submitted:
-                effects = [e for e in effects if not isinstance(e, om.JournalIntent)]
-            self._run(effects)
-
-    def on_failure(self, exception_type, exception_value, traceback) -> None:  # type: ignore[override]
-        log.error(
-            "order %s crashed: %s: %s",
-            self.spec.cl_ord_id,
-            exception_type.__name__,
-            exception_value,
-        )
-        p.tell_quietly(
-            self.deps.supervisor,
-            p.OrderCrashed(
-                cl_ord_id=self.spec.cl_ord_id, error=f"{exception_type.__name__}: {exception_value}"
-            ),
-        )
+    def on_failure(self, exception_type, exception_value, traceback) -> None:  # type: ignore[no-untyped-def]
+        model = self.model
+        name = model.spec.cl_ord_id if model is not None else "(not yet owned)"
+        log.error("order %s crashed: %s: %s", name, exception_type.__name__, exception_value)
+        if model is not None:
+            error = f"{exception_type.__name__}: {exception_value}"
+            p.tell_quietly(
+                self.deps.supervisor, p.OrderCrashed(cl_ord_id=model.spec.cl_ord_id, error=error)
+            )
 
     def on_stop(self) -> None:
-        for key in self._timers:
-            self.deps.timers.cancel(self._timer_key(key))
-        p.tell_quietly(self.deps.supervisor, p.OrderStopped(cl_ord_id=self.spec.cl_ord_id))
-
-    def on_receive(self, message: Any) -> Any:
         model = self.model
+        if model is None:
+            return
+        for name in self._timers:
+            self.deps.timers.cancel(self._timer_key(name))
+        p.tell_quietly(self.deps.supervisor, p.OrderStopped(cl_ord_id=model.spec.cl_ord_id))
+
+    def on_receive(self, message: Any) -> OrderHealth | None:
+        return self._handle(cast(Inbox, message))
+
+    def _handle(self, message: Inbox) -> OrderHealth | None:
+        if isinstance(message, p.GetHealth):
+            return self._health()
+        if isinstance(message, p.Own):
+            self._own(message)
+            return None
+        model = self.model
+        if model is None:
+            log.warning("order actor without an order ignored %s", type(message).__name__)
+            return None
         now = self.deps.clock.monotonic()
+        effects: list[om.Effect]
         match message:
-            case p.ExchangeUpdate(update=update):
-                effects = model.exchange_update(update, now)
-            case p.PlaceResult():
-                effects = self._place_result(message, now)
+            case OrderUpdate():
+                effects = model.exchange_update(message, now)
+            case p.PlaceResult(txid=txid, error=error):
+                if txid is not None:
+                    effects = model.placed(txid, now)
+                elif error is not None:
+                    effects = model.place_failed(str(error.category), error.code, error.raw)
+                else:
+                    effects = model.validated()  # validate_only: checked, nothing placed
             case p.CancelResult(error=error):
                 unknown = error is not None and is_unknown_order(error.raw)
                 effects = model.cancel_result(error is None, unknown_order=unknown)
             case p.AmendResult(error=error):
                 if error is not None:
-                    log.warning("amend of %s failed: %s", self.spec.cl_ord_id, error.raw)
+                    log.warning("amend of %s failed: %s", model.spec.cl_ord_id, error.raw)
                 effects = model.amend_result(error is None, now)
-            case p.StatusResult():
+            case p.StatusResult(error=error, info=info, txid=txid):
                 self._status_pending = False
-                effects = self._status_result(message, now)
+                if error is not None:
+                    effects = []  # the next poll, audit or stream update will tell
+                elif info is None:
+                    effects = model.not_found()
+                else:
+                    update = update_from_order_info(txid, info, fee_asset=fee_asset(model.spec))
+                    effects = model.exchange_update(update, now)
+            case p.TradesResult(error=error, trades=trades):
+                fills = None if error is not None else fills_from_trades(model.spec, trades)
+                effects = model.trades_result(fills)
             case p.WithdrawResult(withdrawn=withdrawn):
                 effects = model.withdraw_result(withdrawn)
-            case p.LookupResult():
-                effects = self._lookup_result(message, now)
+            case p.LookupResult(error=error, found=found, info=info, txid=txid):
+                if error is not None:
+                    effects = model.lookup_failed()
+                elif not found or info is None or txid is None:
+                    effects = model.lookup_result(None, now)
+                else:
+                    update = update_from_order_info(txid, info, fee_asset=fee_asset(model.spec))
+                    effects = model.lookup_result(update, now)
             case TimerFired(key=key, generation=generation):
                 name = key.rsplit(":", 1)[-1]
                 if self._timers.get(name) != generation:
@@ -223,84 +183,74 @@ class OrderActor(pykka.ThreadingActor):
                     self.stop()
                     return None
                 effects = model.timer(name)
-            case p.IntentDurable():
+            case dk.IntentDurable():
                 effects = model.intent_durable()
             case p.JournalFailed(error=error):
                 effects = model.place_failed(
                     "permanent", "journal", f"journal write failed: {error}"
                 )
-            case p.CancelRequest(reason=reason):
+            case dk.CancelOrder(reason=reason):
                 effects = model.cancel(reason)
-            case p.VerifyStatus():
-                effects = [om.QueryStatus()] if not model.terminal else []
-            case p.StreamChanged(up=up, gap=gap):
+            case dk.VerifyStatus():
+                effects = [] if model.terminal else [om.QueryStatus()]
+            case dk.StreamChanged(up=up, gap=gap):
                 effects = model.stream_changed(up, gap=gap)
-            case p.SetPosition(filled_quantity=quantity, final=final):
+            case dk.SetPosition(filled_quantity=quantity, final=final):
                 effects = model.set_position(quantity, final=final)
             case p.SiblingFilled(filled_quantity=quantity):
                 effects = model.set_sibling_filled(quantity)
             case p.Link(sibling=sibling):
                 self.sibling = sibling
+                self._told_sibling = Decimal(0)  # a new sibling (or a restarted one) hears all
                 effects = []
-                self._tell_sibling()
-            case p.GetHealth():
-                return self._snapshot()
             case _:
-                log.warning("order %s ignored %r", self.spec.cl_ord_id, message)
+                p.unexpected(message, actor="OrderActor", log=log)
                 return None
-        self._run(effects)
+        self._run(model, effects)
         return None
 
-    # ---- answers from the gateway ----------------------------------------------------------
-
-    def _place_result(self, result: p.PlaceResult, now: float) -> list[om.Effect]:
-        if result.txid is not None:
-            return self.model.placed(result.txid, now)
-        error = result.error
-        return self.model.place_failed(str(error.category), error.code, error.raw)
-
-    def _status_result(self, result: p.StatusResult, now: float) -> list[om.Effect]:
-        if result.error is not None:
-            return []  # the next poll, audit or stream update will tell
-        if result.info is None:
-            return self.model.not_found()
-        return self.model.exchange_update(update_from_order_info(result.txid, result.info), now)
-
-    def _lookup_result(self, result: p.LookupResult, now: float) -> list[om.Effect]:
-        if result.error is not None:
-            return self.model.lookup_failed()
-        if not result.found or result.info is None or result.txid is None:
-            return self.model.lookup_result(None, now)
-        return self.model.lookup_result(update_from_order_info(result.txid, result.info), now)
+    def _own(self, message: p.Own) -> None:
+        if self.model is not None:
+            log.error("order actor already runs %s; refused another", self.model.spec.cl_ord_id)
+            return
+        model = self.model = message.model
+        effects: list[om.Effect] = []
+        if message.resume:
+            if model.txid is not None and not model.terminal:
+                self.deps.gateway.tell(
+                    p.OrderAdopted(pair=self._pair(), cl_ord_id=model.spec.cl_ord_id)
+                )
+            effects = model.resume(self.deps.clock.monotonic())
+        elif message.durable:
+            effects = model.intent_durable()
+        self._run(model, effects)
 
     # ---- effects ---------------------------------------------------------------------------
 
-    def _run(self, effects: list[om.Effect]) -> None:
+    def _run(self, model: om.OrderModel, effects: list[om.Effect]) -> None:
         for effect in effects:
-            self._do(effect)
-        if self.model.txid is not None and not self._identified:
+            self._do(model, effect)
+        if model.txid is not None and not self._identified:
             self._identified = True
             p.tell_quietly(
                 self.deps.supervisor,
-                p.OrderIdentified(cl_ord_id=self.spec.cl_ord_id, txid=self.model.txid),
+                p.OrderIdentified(cl_ord_id=model.spec.cl_ord_id, txid=model.txid),
             )
-        self._tell_sibling()
+        self._tell_sibling(model)
 
-    def _do(self, effect: om.Effect) -> None:
+    def _do(self, model: om.OrderModel, effect: om.Effect) -> None:
         deps = self.deps
-        spec = self.spec
+        spec = model.spec
         match effect:
             case om.Emit():
-                self._emit(effect)
-            case om.JournalIntent():
-                self._journal_intent()
+                deps.sink.tell(report_from_emit(spec, effect, deps.clock.time()))
             case om.Place(quantity=quantity):
                 request = build_order_request(spec, quantity, validate=deps.validate_only)
                 deps.gateway.tell(
                     p.PlaceOrder(
                         request_id=next(_request_ids),
                         cl_ord_id=spec.cl_ord_id,
-                        pair=spec.symbol or spec.pair,
+                        pair=self._pair(),
                         order=request,
                         reply_to=self.actor_ref,
                         enqueued_at=spec.received_at or deps.clock.monotonic(),
@@ -311,9 +261,9 @@ class OrderActor(pykka.ThreadingActor):
                     p.CancelOrder(
                         request_id=next(_request_ids),
                         cl_ord_id=spec.cl_ord_id,
-                        txid=self.model.txid,
-                        pair=spec.symbol or spec.pair,
-                        order_age_s=self._age(),
+                        txid=model.txid,
+                        pair=self._pair(),
+                        order_age_s=self._age(model),
                         reply_to=self.actor_ref,
                     )
                 )
@@ -322,25 +272,32 @@ class OrderActor(pykka.ThreadingActor):
                     p.AmendOrder(
                         request_id=next(_request_ids),
                         cl_ord_id=spec.cl_ord_id,
-                        txid=self.model.txid,
-                        pair=spec.symbol or spec.pair,
+                        txid=model.txid,
+                        pair=self._pair(),
                         order_qty=quantity,
-                        order_age_s=self._age(),
+                        order_age_s=self._age(model),
                         reply_to=self.actor_ref,
                     )
                 )
             case om.QueryStatus():
-                if self.model.txid is None:
-                    self._do(om.Lookup())
-                    return
-                if self._status_pending:
-                    return  # one status query at a time: its answer serves both
-                self._status_pending = True
+                if model.txid is None:
+                    self._do(model, om.Lookup())
+                elif not self._status_pending:  # one status query at a time serves both
+                    self._status_pending = True
+                    deps.gateway.tell(
+                        p.QueryOrderStatus(
+                            request_id=next(_request_ids),
+                            cl_ord_id=spec.cl_ord_id,
+                            txid=model.txid,
+                            reply_to=self.actor_ref,
+                        )
+                    )
+            case om.FetchTrades(trade_ids=trade_ids):
                 deps.gateway.tell(
-                    p.QueryOrderStatus(
+                    p.QueryTrades(
                         request_id=next(_request_ids),
                         cl_ord_id=spec.cl_ord_id,
-                        txid=self.model.txid,
+                        trade_ids=trade_ids,
                         reply_to=self.actor_ref,
                     )
                 )
@@ -361,100 +318,72 @@ class OrderActor(pykka.ThreadingActor):
             case om.StopTimer(name=name):
                 if self._timers.pop(name, None) is not None:
                     deps.timers.cancel(self._timer_key(name))
-            case om.PositionChanged(filled_quantity=quantity, final=final):
-                if spec.sl_price is not None or spec.tp_price is not None:
+            case om.PositionChanged(filled_quantity=quantity, average_price=average, final=final):
+                if spec.protected:
                     p.tell_quietly(
                         deps.supervisor,
-                        p.Protect(
-                            parent_cl_ord_id=spec.cl_ord_id, filled_quantity=quantity, final=final
+                        p.EntryFilled(
+                            cl_ord_id=spec.cl_ord_id,
+                            filled_quantity=quantity,
+                            average_price=average,
+                            final=final,
                         ),
                     )
+            case om.Anomaly(reason=reason):
+                log.warning("order %s: %s", spec.cl_ord_id, reason)
             case om.Finished():
                 p.tell_quietly(
                     deps.supervisor,
                     p.OrderFinished(
-                        cl_ord_id=spec.cl_ord_id,
-                        filled_quantity=self.model.ledger.filled_quantity,
+                        cl_ord_id=spec.cl_ord_id, filled_quantity=model.ledger.filled_quantity
                     ),
                 )
                 # Always: the gateway may count a placement whose outcome was never confirmed.
-                deps.gateway.tell(
-                    p.OrderReleased(pair=spec.symbol or spec.pair, cl_ord_id=spec.cl_ord_id)
-                )
+                deps.gateway.tell(p.OrderReleased(pair=self._pair(), cl_ord_id=spec.cl_ord_id))
                 self._start_timer("linger", deps.linger_s)
+            case _:
+                assert_never(effect)
+
+    def _pair(self) -> str:
+        assert self.model is not None
+        spec = self.model.spec
+        return spec.symbol or spec.pair
 
     def _start_timer(self, name: str, delay: float) -> None:
         self._timers[name] = self.deps.timers.schedule(self._timer_key(name), delay, self.actor_ref)
 
     def _timer_key(self, name: str) -> str:
-        return f"{self.spec.cl_ord_id}:{name}"
+        assert self.model is not None
+        return f"{self.model.spec.cl_ord_id}:{name}"
 
-    def _age(self) -> float:
-        placed = self.model.placed_at
+    def _age(self, model: om.OrderModel) -> float:
+        placed = model.placed_at
         return 0.0 if placed is None else max(0.0, self.deps.clock.monotonic() - placed)
 
-    def _journal_intent(self) -> None:
-        writer = self.deps.writer
-        ref = self.actor_ref
-        if writer is None:
-            ref.tell(p.IntentDurable())
+    def _tell_sibling(self, model: om.OrderModel) -> None:
+        if self.sibling is None or not model.is_child:
             return
-        record = intent_record(self.spec, self.deps.clock.time())
-        writer.submit(
-            lambda journal: journal.record_intent(record),
-            on_durable=lambda _result: p.tell_quietly(ref, p.IntentDurable()),
-            on_error=lambda exc: p.tell_quietly(ref, p.JournalFailed(error=str(exc))),
-        )
-
-    def _emit(self, emit: om.Emit) -> None:
-        model = self.model
-        ledger = model.ledger
-        spec = self.spec
-        self.sequence += 1
-        fill = emit.fill
-        average = ledger.average_price
-        if average is not None and spec.price_decimals is not None:
-            average = quantized(average, spec.price_decimals + 2)
-        report = ExecutionReport(
-            signal_id=spec.signal_id,
-            client_order_id=spec.cl_ord_id,
-            exchange_order_id=model.txid,
-            parent_client_order_id=spec.parent_cl_ord_id,
-            role=spec.role,  # type: ignore[arg-type]
-            pair=spec.pair,
-            side=spec.side,
-            order_type=spec.order_type,
-            status=model.state.value,  # type: ignore[arg-type]
-            quantity=ledger.order_quantity,
-            filled_quantity=ledger.filled_quantity,
-            last_fill_quantity=emit.fill_quantity if fill is not None else None,
-            last_fill_price=fill.price if fill is not None else None,
-            average_price=average,
-            fee=ledger.total_fee,
-            fee_asset=ledger.fee_asset or None,
-            trade_id=(fill.trade_id if fill is not None and not fill.synthetic else None),
-            reason=emit.reason,
-            error_code=emit.error_code,
-            exchange_time=(fill.time or None) if fill is not None else None,
-            engine_time=self.deps.clock.time(),
-            sequence=self.sequence,
-        )
-        self.deps.sink.tell(report)
-
-    def _tell_sibling(self) -> None:
-        if self.sibling is None or not self.model.is_child:
-            return
-        filled = self.model.ledger.filled_quantity
+        filled = model.ledger.filled_quantity
         if filled > self._told_sibling:
             self._told_sibling = filled
-            self.sibling.tell(p.SiblingFilled(filled_quantity=filled))
+            p.tell_quietly(self.sibling, p.SiblingFilled(filled_quantity=filled))
 
-    def _snapshot(self) -> dict[str, Any]:
+    def _health(self) -> OrderHealth:
         model = self.model
-        return {
-            "cl_ord_id": self.spec.cl_ord_id,
-            "state": model.state.value,
-            "txid": model.txid,
-            "filled_quantity": str(model.ledger.filled_quantity),
-            "quantity": str(model.ledger.order_quantity),
-        }
+        if model is None:
+            return OrderHealth(
+                cl_ord_id=None,
+                state=None,
+                txid=None,
+                filled_quantity="0",
+                quantity="0",
+                anomalies=0,
+            )
+        return OrderHealth(
+            cl_ord_id=model.spec.cl_ord_id,
+            state=model.state.value,
+            txid=model.txid,
+            filled_quantity=str(model.ledger.filled_quantity),
+            quantity=str(model.ledger.order_quantity),
+            anomalies=model.anomalies,
+        )

@@ -1,7 +1,9 @@
 """ReportSink: delivers every ExecutionReport, in order, to the journal, a JSON-lines file and callbacks.
 
 A report is journaled first; only once the journal has committed it is it written to the file and
-handed to callbacks, so nothing a user saw can be missing from the journal after a crash.
+handed to callbacks, so nothing a user saw can be missing from the journal after a crash. A new
+order's first report is journaled with its intent (``Journaled``) and only delivered here. The sink
+owns the BatchTracker: every entry report it delivers may complete a batch's BatchReport.
 """
 
 from __future__ import annotations
@@ -12,17 +14,30 @@ from collections import Counter
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import msgspec
 import pykka
 
-from gal_exec.actors.protocol import tell_quietly
-from gal_exec.batch import BatchReport
+from gal_exec.actors.protocol import OrderReloaded, Tellable, tell_quietly, unexpected
+from gal_exec.batch import BatchTracker
+from gal_exec.core.clock import Clock, SystemClock
+from gal_exec.core.intake import BatchPlan
+from gal_exec.core.order import OrderSpec
 from gal_exec.core.vocabulary import TERMINAL_STATUSES
-from gal_exec.messages import ExecutionReport, encode
+from gal_exec.journal import Journal, JournalWriter
+from gal_exec.messages import BatchReport, ExecutionReport, encode
 
-__all__ = ["Redeliver", "ReportSink", "SinkStats", "SubscribeReports"]
+__all__ = [
+    "FollowBatch",
+    "GetStats",
+    "Journaled",
+    "Redeliver",
+    "ReloadOrder",
+    "ReportSink",
+    "SinkStats",
+    "SubscribeReports",
+]
 
 log = logging.getLogger("gal_exec.reports")
 
@@ -38,13 +53,33 @@ class SubscribeReports(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class GetStats(msgspec.Struct, frozen=True, kw_only=True):
-    """Asked at the edge: counts for the summary."""
+    """Asked at the edge: counts for the summary, and how many reports await delivery."""
 
 
 class Redeliver(msgspec.Struct, frozen=True, kw_only=True):
     """Reports journaled before a crash but never delivered: deliver them first, once."""
 
     reports: list[ExecutionReport]
+
+
+class Journaled(msgspec.Struct, frozen=True, kw_only=True):
+    """A report the journal already holds (an order's first, written with its intent)."""
+
+    report: ExecutionReport
+
+
+class FollowBatch(msgspec.Struct, frozen=True, kw_only=True):
+    """Follow a batch's entry orders; report the batch once each has settled."""
+
+    plan: BatchPlan
+
+
+class ReloadOrder(msgspec.Struct, frozen=True, kw_only=True):
+    """Read an order's journaled reports once every report received before this is journaled,
+    and tell ``reply_to`` an OrderReloaded (a crashed order's restart)."""
+
+    spec: OrderSpec
+    reply_to: Tellable
 
 
 class _Durable(msgspec.Struct, frozen=True, kw_only=True):
@@ -59,16 +94,31 @@ class SinkStats(msgspec.Struct, kw_only=True):
     final_by_status_role: dict[str, int] = {}
     fees: dict[str, str] = {}
     journal_errors: int = 0
+    pending: int = 0
+    """Reports received and not delivered yet (their journal commit is under way)."""
+
+
+Inbox = (
+    ExecutionReport
+    | _Durable
+    | Journaled
+    | Redeliver
+    | FollowBatch
+    | ReloadOrder
+    | SubscribeReports
+    | GetStats
+)
 
 
 class ReportSink(pykka.ThreadingActor):
     def __init__(
         self,
         *,
-        writer: Any = None,
+        writer: JournalWriter | None = None,
         path: str | Path | None = None,
         stdout: bool = False,
         callbacks: list[Callable[[ExecutionReport], None]] | None = None,
+        clock: Clock | None = None,
     ) -> None:
         super().__init__()
         self.writer = writer
@@ -76,12 +126,13 @@ class ReportSink(pykka.ThreadingActor):
         self.stdout = stdout
         self.callbacks = list(callbacks or ())
         self.batch_callbacks: list[Callable[[BatchReport], None]] = []
+        self.batches = BatchTracker(clock=clock or SystemClock())
         self.file: IO[bytes] | None = None
         self.reports = 0
         self.fills = 0
         self.journal_errors = 0
+        self.pending = 0
         self.final: Counter[str] = Counter()
-        self.fees: dict[str, Decimal] = {}
         self._last_fee: dict[str, tuple[str, Decimal]] = {}
 
     def on_start(self) -> None:
@@ -95,28 +146,45 @@ class ReportSink(pykka.ThreadingActor):
             self.file = None
 
     def on_receive(self, message: Any) -> Any:
+        return self._handle(cast(Inbox, message))
+
+    def _handle(self, message: Inbox) -> SinkStats | None:
         match message:
             case ExecutionReport():
                 self._accept(message)
             case _Durable(report=report, fresh=False, error=None):
                 # The same (order, sequence) was journaled and delivered before: never twice.
+                self.pending -= 1
                 log.warning(
                     "report %s #%d was already journaled; not delivered again",
                     report.client_order_id,
                     report.sequence,
                 )
             case _Durable(report=report, error=error):
+                self.pending -= 1
                 if error is not None:
                     self.journal_errors += 1
                     log.error(
                         "journal could not store report of %s: %s", report.client_order_id, error
                     )
                 self._deliver(report)
+            case Journaled(report=report):
+                self._deliver(report)
             case Redeliver(reports=reports):
                 for report in reports:
                     self._deliver(report)
-            case BatchReport():
-                self._deliver_batch(message)
+            case FollowBatch(plan=plan):
+                self._emit_batch(
+                    self.batches.open(
+                        plan.batch_id,
+                        plan.mode,
+                        plan.signal_ids,
+                        plan.rejected,
+                        reason=plan.reason,
+                    )
+                )
+            case ReloadOrder(spec=spec, reply_to=reply_to):
+                self._reload(spec, reply_to)
             case SubscribeReports(callback=callback, batches=True):
                 self.batch_callbacks.append(callback)
             case SubscribeReports(callback=callback):
@@ -124,7 +192,7 @@ class ReportSink(pykka.ThreadingActor):
             case GetStats():
                 return self._stats()
             case _:
-                log.warning("report sink ignored %r", message)
+                unexpected(message, actor="ReportSink", log=log)
         return None
 
     def _accept(self, report: ExecutionReport) -> None:
@@ -132,12 +200,30 @@ class ReportSink(pykka.ThreadingActor):
             self._deliver(report)
             return
         ref = self.actor_ref
+        self.pending += 1
         self.writer.submit(
             lambda journal: journal.apply_report(report),
             on_durable=lambda fresh: tell_quietly(
                 ref, _Durable(report=report, fresh=fresh is not False)
             ),
             on_error=lambda exc: tell_quietly(ref, _Durable(report=report, error=str(exc))),
+        )
+
+    def _reload(self, spec: OrderSpec, reply_to: Tellable) -> None:
+        if self.writer is None:
+            reply_to.tell(OrderReloaded(spec=spec, reports=[]))
+            return
+        cl_ord_id = spec.cl_ord_id
+
+        def load(journal: Journal) -> list[ExecutionReport]:
+            return journal.reports(cl_ord_id)
+
+        self.writer.submit(
+            load,
+            on_durable=lambda reports: tell_quietly(
+                reply_to, OrderReloaded(spec=spec, reports=reports)
+            ),
+            on_error=lambda exc: tell_quietly(reply_to, OrderReloaded(spec=spec, reports=[])),
         )
 
     def _deliver(self, report: ExecutionReport) -> None:
@@ -149,13 +235,7 @@ class ReportSink(pykka.ThreadingActor):
         if report.fee_asset:
             # Fees are cumulative per order: count each order's latest total once.
             self._last_fee[report.client_order_id] = (report.fee_asset, report.fee)
-        line = encode(report) + b"\n"
-        if self.file is not None:
-            self.file.write(line)
-            self.file.flush()
-        if self.stdout:
-            sys.stdout.buffer.write(line)
-            sys.stdout.buffer.flush()
+        self._write(encode(report) + b"\n")
         for callback in self.callbacks:
             try:
                 callback(report)
@@ -165,21 +245,26 @@ class ReportSink(pykka.ThreadingActor):
             # At least once: a crash before this marker commits re-delivers the report at start.
             cl_ord_id, sequence = report.client_order_id, report.sequence
             self.writer.submit(lambda journal: journal.mark_delivered(cl_ord_id, sequence))
+        self._emit_batch(self.batches.observe(report))
 
-    def _deliver_batch(self, report: BatchReport) -> None:
+    def _emit_batch(self, report: BatchReport | None) -> None:
         """A batch's aggregate outcome: one JSON line (it has a batch_id, no client_order_id)."""
-        line = encode(report) + b"\n"
+        if report is None:
+            return
+        self._write(encode(report) + b"\n")
+        for callback in self.batch_callbacks:
+            try:
+                callback(report)
+            except Exception:
+                log.exception("a batch report callback failed")
+
+    def _write(self, line: bytes) -> None:
         if self.file is not None:
             self.file.write(line)
             self.file.flush()
         if self.stdout:
             sys.stdout.buffer.write(line)
             sys.stdout.buffer.flush()
-        for callback in self.batch_callbacks:
-            try:
-                callback(report)
-            except Exception:
-                log.exception("a batch report callback failed")
 
     def _stats(self) -> SinkStats:
         fees: dict[str, Decimal] = {}
@@ -191,4 +276,5 @@ class ReportSink(pykka.ThreadingActor):
             final_by_status_role=dict(self.final),
             fees={asset: str(total) for asset, total in sorted(fees.items())},
             journal_errors=self.journal_errors,
+            pending=self.pending,
         )

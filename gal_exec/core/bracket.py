@@ -4,7 +4,13 @@ An entry's children cover its filled quantity and grow with it (amended in place
 closes its part of the position while the entry is still filling (its stop was already beyond the
 market, say), the pair is finished but the position keeps growing: a new generation of children
 covers what the finished ones did not. Each generation is one OCO pair; generation n's children
-cover ``entry filled - closed by generations before n``. Pure bookkeeping, no actors.
+cover ``entry filled - closed by generations before n``.
+
+The book only records what happened (the entry's fills, children started, children finished) and
+answers two questions from that record: which live children must hear of a new position
+(``position`` returns a Forward) and what protection is due now (``due`` returns a Spawn). The same
+record is built live, by replaying the journal after a restart, or both, so a decision never
+depends on which of the two built it. Pure bookkeeping, no actors.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from decimal import Decimal
 
 import msgspec
 
-from gal_exec.core.vocabulary import MAX_GENERATIONS
+from gal_exec.core.vocabulary import MAX_GENERATIONS, Role
 
 __all__ = ["BracketBook", "Forward", "Spawn"]
 
@@ -21,12 +27,16 @@ _ZERO = Decimal(0)
 
 
 class Spawn(msgspec.Struct, frozen=True, kw_only=True):
-    """Start generation ``generation`` covering ``position`` (the entry's fills not yet closed)."""
+    """Start ``roles`` of generation ``generation`` covering ``position`` (the entry's fills not
+    closed by earlier generations). ``sibling_filled`` is what a live child of the same generation
+    has filled already (completing a generation whose other child was never started)."""
 
     parent: str
     generation: int
+    roles: tuple[Role, ...]
     position: Decimal
     final: bool
+    sibling_filled: Decimal = _ZERO
 
 
 class Forward(msgspec.Struct, frozen=True, kw_only=True):
@@ -38,114 +48,179 @@ class Forward(msgspec.Struct, frozen=True, kw_only=True):
     final: bool
 
 
-class _Bracket:
-    __slots__ = (
-        "cancelled",
-        "closed_before",
-        "entry_filled",
-        "entry_final",
-        "filled",
-        "generation",
-        "live",
-    )
+class _Generation:
+    __slots__ = ("children", "filled", "live", "number")
 
-    def __init__(self) -> None:
+    def __init__(self, number: int) -> None:
+        self.number = number
+        self.children: dict[Role, str] = {}
+        self.live: set[str] = set()
+        self.filled: dict[str, Decimal] = {}  # each child's fills (final once it is not live)
+
+    @property
+    def closed(self) -> Decimal:
+        return sum(self.filled.values(), _ZERO)
+
+
+class _Bracket:
+    __slots__ = ("cancelled", "entry_filled", "entry_final", "generations", "roles")
+
+    def __init__(self, roles: tuple[Role, ...]) -> None:
+        self.roles = roles
         self.cancelled = False
         self.entry_filled = _ZERO
         self.entry_final = False
-        self.generation = 0
-        self.closed_before = _ZERO  # closed by generations before the current one
-        self.live: set[str] = set()  # children of the current generation not yet finished
-        self.filled: dict[str, Decimal] = {}  # current generation: child -> filled when finished
+        self.generations: list[_Generation] = []
+
+    def generation(self, number: int) -> _Generation:
+        for generation in self.generations:
+            if generation.number == number:
+                return generation
+        created = _Generation(number)
+        self.generations.append(created)
+        self.generations.sort(key=lambda g: g.number)
+        return created
+
+    def closed_before(self, number: int) -> Decimal:
+        return sum((g.closed for g in self.generations if g.number < number), _ZERO)
 
 
 class BracketBook:
     def __init__(self) -> None:
         self._brackets: dict[str, _Bracket] = {}
 
-    def children_of(self, parent: str) -> tuple[str, ...]:
-        bracket = self._brackets.get(parent)
-        return tuple(bracket.live) if bracket is not None else ()
+    def open(self, parent: str, roles: tuple[Role, ...]) -> None:
+        """``parent`` is an entry wanting these protective roles once it fills."""
+        self._brackets.setdefault(parent, _Bracket(roles))
 
-    def position(self, parent: str, filled: Decimal, final: bool) -> Spawn | Forward | None:
+    def __contains__(self, parent: object) -> bool:
+        return parent in self._brackets
+
+    def children_of(self, parent: str) -> tuple[str, ...]:
+        """The live children of the newest generation."""
+        bracket = self._brackets.get(parent)
+        if bracket is None or not bracket.generations:
+            return ()
+        return tuple(sorted(bracket.generations[-1].live))
+
+    def position(self, parent: str, filled: Decimal, final: bool) -> Forward | None:
         """The entry's filled quantity changed (or it became final)."""
-        bracket = self._brackets.setdefault(parent, _Bracket())
+        bracket = self._brackets.get(parent)
+        if bracket is None:
+            return None
         bracket.entry_filled = max(bracket.entry_filled, filled)
         bracket.entry_final = bracket.entry_final or final
-        return self._decide(parent, bracket)
+        newest = bracket.generations[-1] if bracket.generations else None
+        if newest is None or not newest.live:
+            return None
+        return Forward(
+            parent=parent,
+            children=tuple(sorted(newest.live)),
+            position=bracket.entry_filled - bracket.closed_before(newest.number),
+            final=bracket.entry_final,
+        )
 
-    def spawned(self, parent: str, generation: int, children: list[str]) -> None:
-        """The supervisor started ``children`` as ``generation`` of ``parent``."""
-        bracket = self._brackets.setdefault(parent, _Bracket())
-        bracket.generation = generation
-        bracket.live = set(children)
-        bracket.filled = {}
+    def started(self, parent: str, generation: int, role: Role, child: str) -> None:
+        """A child of ``generation`` exists (placed now, or found in the journal)."""
+        bracket = self._brackets.get(parent)
+        if bracket is None:
+            return
+        record = bracket.generation(generation)
+        record.children[role] = child
+        record.live.add(child)
+        record.filled.setdefault(child, _ZERO)
 
-    def restored(
-        self,
-        parent: str,
-        generation: int,
-        child: str,
-        closed_before: Decimal,
-        sibling_closed: Decimal = _ZERO,
-    ) -> None:
-        """A live child of ``generation`` was respawned after a restart; its sibling, if it
-        finished before, closed ``sibling_closed``."""
-        bracket = self._brackets.setdefault(parent, _Bracket())
-        if generation > bracket.generation:
-            bracket.generation = generation
-            bracket.live = set()
-            bracket.filled = {}
-        bracket.closed_before = closed_before
-        bracket.live.add(child)
-        if sibling_closed > 0:
-            bracket.filled["(finished sibling)"] = sibling_closed
+    def filled(self, parent: str, child: str, filled: Decimal, *, final: bool) -> None:
+        """A child has filled ``filled`` so far; ``final`` once it has ended."""
+        bracket = self._brackets.get(parent)
+        if bracket is None:
+            return
+        for generation in bracket.generations:
+            if child in generation.filled:
+                generation.filled[child] = max(generation.filled[child], filled)
+                if final:
+                    generation.live.discard(child)
+                return
 
-    def load(self, parent: str, generation: int, closed: Decimal) -> None:
-        """After a restart: ``generation`` is the newest, finished, and all generations together
-        closed ``closed`` of the position."""
-        bracket = self._brackets.setdefault(parent, _Bracket())
-        if generation >= bracket.generation and not bracket.live:
-            bracket.generation = generation
-            bracket.closed_before = closed
-            bracket.filled = {}
+    def sibling_filled(self, parent: str, child: str) -> Decimal:
+        """What the other child of ``child``'s generation has filled."""
+        bracket = self._brackets.get(parent)
+        if bracket is None:
+            return _ZERO
+        for generation in bracket.generations:
+            if child in generation.filled:
+                return sum((v for k, v in generation.filled.items() if k != child), _ZERO)
+        return _ZERO
+
+    def position_for(self, parent: str, child: str) -> tuple[Decimal, bool]:
+        """The position ``child``'s generation covers, and whether the entry is final."""
+        bracket = self._brackets.get(parent)
+        if bracket is None:
+            return _ZERO, False
+        for generation in bracket.generations:
+            if child in generation.filled:
+                covered = bracket.entry_filled - bracket.closed_before(generation.number)
+                return covered, bracket.entry_final
+        return _ZERO, bracket.entry_final
+
+    def siblings(self, parent: str, child: str) -> tuple[str, ...]:
+        """The live children of ``child``'s generation other than itself."""
+        bracket = self._brackets.get(parent)
+        if bracket is None:
+            return ()
+        for generation in bracket.generations:
+            if child in generation.filled:
+                return tuple(sorted(generation.live - {child}))
+        return ()
 
     def cancel(self, parent: str) -> None:
-        """The signal was cancelled (or the engine halted): start no further generation."""
-        self._brackets.setdefault(parent, _Bracket()).cancelled = True
-
-    def finished(self, parent: str, child: str, filled: Decimal) -> Spawn | None:
-        """A child ended having filled ``filled``; a finished generation may need a successor."""
+        """The signal was cancelled (or the engine halted): start no further protection."""
         bracket = self._brackets.get(parent)
-        if bracket is None or child not in bracket.live:
-            return None
-        bracket.live.discard(child)
-        bracket.filled[child] = filled
-        decision = self._decide(parent, bracket)
-        return decision if isinstance(decision, Spawn) else None
+        if bracket is not None:
+            bracket.cancelled = True
 
-    def _decide(self, parent: str, bracket: _Bracket) -> Spawn | Forward | None:
-        if bracket.live:
-            return Forward(
+    def settled(self, parent: str) -> bool:
+        """Nothing is live and nothing more will be due for this entry (given it is final)."""
+        bracket = self._brackets.get(parent)
+        if bracket is None:
+            return True
+        live = any(g.live for g in bracket.generations)
+        return bracket.entry_final and not live and self.due(parent) is None
+
+    def due(self, parent: str) -> Spawn | None:
+        """The protection that should exist now and does not."""
+        bracket = self._brackets.get(parent)
+        if bracket is None or bracket.cancelled or not bracket.roles:
+            return None
+        newest = bracket.generations[-1] if bracket.generations else None
+        if newest is not None and newest.live:
+            # A generation whose other child was never started (a crash between the two).
+            missing = tuple(role for role in bracket.roles if role not in newest.children)
+            if not missing:
+                return None
+            return Spawn(
                 parent=parent,
-                children=tuple(sorted(bracket.live)),
-                position=bracket.entry_filled - bracket.closed_before,
+                generation=newest.number,
+                roles=missing,
+                position=bracket.entry_filled - bracket.closed_before(newest.number),
                 final=bracket.entry_final,
+                sibling_filled=newest.closed,
             )
-        closed_now = sum(bracket.filled.values(), _ZERO)
-        closed = bracket.closed_before + closed_now
+        closed = sum((g.closed for g in bracket.generations), _ZERO)
         uncovered = bracket.entry_filled - closed
-        if uncovered <= 0 or bracket.cancelled or bracket.generation >= MAX_GENERATIONS:
+        if uncovered <= 0:
             return None
-        if bracket.generation > 0 and closed_now <= 0 and bracket.filled:
-            # The generation ended without closing anything (cancelled, rejected): not a reason
-            # to place the same protection again.
-            return None
-        if bracket.generation > 0:
-            bracket.closed_before = closed
+        if newest is not None:
+            if newest.number >= MAX_GENERATIONS:
+                return None
+            if newest.closed <= 0:
+                # The generation ended without closing anything (cancelled, rejected): not a
+                # reason to place the same protection again.
+                return None
         return Spawn(
             parent=parent,
-            generation=bracket.generation + 1,
+            generation=newest.number + 1 if newest is not None else 1,
+            roles=bracket.roles,
             position=uncovered,
             final=bracket.entry_final,
         )

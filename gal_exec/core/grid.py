@@ -1,19 +1,23 @@
-"""A pair's price and quantity grid as plain values, and moving an order onto it.
+"""A pair's rules as plain values: its names, its price and quantity grid, its minimums and its
+trading status; the one check of an order against them; and moving an order onto the grid.
 
-Kraken refuses a price off the tick grid or a quantity with more than the lot decimals; rounding
-here is chosen so a quantized order is never larger or more aggressive than the one asked for.
+Kraken refuses a price off the tick grid, a quantity off the lot grid or below the pair's minimum,
+and an order whose cost is below the pair's minimum cost; rounding here is chosen so a quantized
+order is never larger or more aggressive than the one asked for. Every problem is one sentence
+naming the rule and the numbers, e.g. ``tick: limit_price 65000.05 is not a multiple of the tick
+size 0.1 for XBT/USD``.
 """
 
 from __future__ import annotations
 
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_UP, Decimal
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 
 from gal_exec.core.vocabulary import RESTING_LIMIT, TRAILING
 
-__all__ = ["RESTING_LIMIT", "TRAILING", "PairLimits", "quantize_fields"]
+__all__ = ["OrderLike", "PairLimits", "order_problems", "quantize_fields"]
 
 
 _ZERO = Decimal(0)
@@ -24,14 +28,124 @@ def _text(value: Decimal) -> str:
 
 
 class PairLimits(msgspec.Struct, frozen=True, kw_only=True):
-    """A pair's grid and minimums as plain values. ``pair`` keys exposure and names the pair in
-    messages (use one naming form throughout, e.g. the WS v2 symbol ``BTC/USD``)."""
+    """A pair's rules as plain values.
+
+    ``pair`` keys prices and exposure (one naming form throughout: the WS v2 symbol ``BTC/USD``);
+    ``name`` is what reports and messages show (``XBT/USD``), ``request_name`` what requests send
+    (``XBTUSD``). ``status`` is the exchange's trading status of the pair.
+    """
 
     pair: str
     tick_size: Decimal
     lot_step: Decimal
     ordermin: Decimal = _ZERO
     costmin: Decimal = _ZERO
+    name: str = ""
+    request_name: str = ""
+    price_decimals: int | None = None
+    status: str = "online"
+
+    @property
+    def shown(self) -> str:
+        return self.name or self.pair
+
+
+class OrderLike(Protocol):
+    """What the checks read from an order; a TradeSignalApproved has all of it."""
+
+    @property
+    def side(self) -> str: ...
+    @property
+    def order_type(self) -> str: ...
+    @property
+    def quantity(self) -> Decimal: ...
+    @property
+    def limit_price(self) -> Decimal | None: ...
+    @property
+    def trigger_price(self) -> Decimal | None: ...
+    @property
+    def post_only(self) -> bool: ...
+    @property
+    def reduce_only(self) -> bool: ...
+
+
+def order_problems(
+    order: OrderLike,
+    rules: PairLimits,
+    *,
+    reference_price: Decimal | None = None,
+    extra_prices: tuple[tuple[str, Decimal | None], ...] = (),
+) -> list[str]:
+    """Every rule of the pair ``order`` breaks; [] if none. Quantities and prices are assumed
+    finite and positive (checked before this).
+
+    The minimum cost is checked at the order's limit or trigger price, else at
+    ``reference_price`` (what a market order would pay now) when given. ``extra_prices`` are
+    further named levels that must lie on the tick grid (a signal's stop-loss and take-profit).
+    Trailing types carry offsets, not levels: only their quantity is checked.
+    """
+    name = rules.shown
+    problems: list[str] = []
+    quantity = order.quantity
+    if quantity % rules.lot_step != 0:
+        problems.append(
+            f"lot: quantity {_text(quantity)} is not a multiple of the lot step "
+            f"{_text(rules.lot_step)} for {name}"
+        )
+    if rules.ordermin > 0 and quantity < rules.ordermin:
+        problems.append(
+            f"ordermin: quantity {_text(quantity)} below ordermin {_text(rules.ordermin)} for {name}"
+        )
+    trailing = order.order_type in TRAILING
+    if not trailing:
+        levels = (
+            ("limit_price", order.limit_price),
+            ("trigger_price", order.trigger_price),
+            *extra_prices,
+        )
+        for field, price in levels:
+            if price is not None and price % rules.tick_size != 0:
+                problems.append(
+                    f"tick: {field} {_text(price)} is not a multiple of the tick size "
+                    f"{_text(rules.tick_size)} for {name}"
+                )
+        price = order.limit_price if order.limit_price is not None else order.trigger_price
+        if price is None:
+            price = reference_price
+        if rules.costmin > 0 and price is not None:
+            cost = price * quantity
+            if cost < rules.costmin:
+                problems.append(
+                    f"costmin: cost {_text(cost)} below costmin {_text(rules.costmin)} for {name}"
+                )
+    problems += _status_problems(rules, order)
+    return problems
+
+
+def _status_problems(rules: PairLimits, order: OrderLike) -> list[str]:
+    name = rules.shown
+    status = rules.status
+    if status == "online":
+        return []
+    if status == "cancel_only":
+        return [f"status: {name} is in cancel_only mode: no new orders"]
+    if status == "post_only":
+        if order.order_type == "limit" and order.post_only:
+            return []
+        return [f"status: {name} is in post_only mode: only post-only limit orders"]
+    if status == "limit_only":
+        return (
+            []
+            if order.order_type == "limit"
+            else [f"status: {name} is in limit_only mode: only limit orders"]
+        )
+    if status == "reduce_only":
+        return (
+            []
+            if order.reduce_only
+            else [f"status: {name} is in reduce_only mode: only reduce-only orders"]
+        )
+    return [f"status: {name} has status {status!r}: not open for new orders"]
 
 
 def _on_grid(value: Decimal, step: Decimal, rounding: str) -> Decimal:

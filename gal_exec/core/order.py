@@ -5,31 +5,45 @@ the effects returned (send a request to the gateway, start a timer, emit a repor
 touches a thread, a socket or a clock; time arrives as an argument.
 
 Rules this model enforces:
-- write before acting: the first effect of a new order is JournalIntent; Place comes only after
-  ``intent_durable()``;
+- write before acting: ``start`` gives the first report, which the caller journals with the
+  order's intent; Place comes only after ``intent_durable()``;
 - never re-send blind: an outcome-unknown placement is resolved by cl_ord_id (Lookup) first, and a
   re-send happens only when the look-ups found nothing ``resolve_attempts`` times;
-- every state change and every new fill is one Emit, so reports have gap-free sequence numbers.
+- every state change and every new fill is one Emit, a snapshot taken when it happened, with the
+  next gap-free sequence number;
+- an event the transition table refuses is never silent: it is an Anomaly effect with the reason.
+
+An order loaded from the journal is rebuilt by ``replay`` (each journaled report, in order, through
+the same transition table) and then ``resume`` finds out what happened while the engine was down.
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Protocol
 
 import msgspec
 
 from gal_exec.core.ledger import Fill, FillLedger, FillOutcome
-from gal_exec.core.order_state import OrderEvent, apply
+from gal_exec.core.order_state import IllegalTransition, OrderEvent, apply
 from gal_exec.core.updates import ExchangeStatus, OrderUpdate, UpdateSource
-from gal_exec.core.vocabulary import TERMINAL_STATUSES, OrderStatus
+from gal_exec.core.vocabulary import (
+    TERMINAL_STATUSES,
+    OrderStatus,
+    OrderType,
+    Role,
+    Side,
+    TimeInForce,
+)
 
 __all__ = [
     "Amend",
+    "Anomaly",
     "Cancel",
     "Effect",
     "Emit",
+    "FetchTrades",
     "Finished",
-    "JournalIntent",
     "Lookup",
     "OrderModel",
     "OrderSettings",
@@ -37,6 +51,7 @@ __all__ = [
     "Place",
     "PositionChanged",
     "QueryStatus",
+    "ReportLike",
     "StartTimer",
     "StopTimer",
     "Withdraw",
@@ -44,31 +59,41 @@ __all__ = [
 
 S = OrderStatus
 E = OrderEvent
+_ZERO = Decimal(0)
 
 
 class OrderSpec(msgspec.Struct, frozen=True, kw_only=True):
-    """What to place. Prices and quantities are already quantized to the pair's rules."""
+    """What to place. Prices and quantities are already on the pair's grid."""
 
     cl_ord_id: str
     signal_id: str
-    role: str = "entry"  # entry | stop_loss | take_profit
+    role: Role = Role.ENTRY
     parent_cl_ord_id: str | None = None
     pair: str  # the pair's display name, e.g. "XBT/USD"
     symbol: str = ""  # the exchange's name for the pair in requests, e.g. "XBTUSD"
     price_decimals: int | None = None  # the pair's price decimals (reports round averages to +2)
     received_at: float = 0.0  # monotonic time the signal arrived (signal-to-wire latency)
-    side: str
-    order_type: str
+    side: Side
+    order_type: OrderType
     quantity: Decimal
     limit_price: Decimal | None = None
     trigger_price: Decimal | None = None
-    time_in_force: str = "GTC"
+    time_in_force: TimeInForce = TimeInForce.GTC
     expire_at: float | None = None
     post_only: bool = False
     reduce_only: bool = False
     timeout_s: float | None = None  # limit-order timeout; None or 0: never
     sl_price: Decimal | None = None
     tp_price: Decimal | None = None
+
+    @property
+    def is_child(self) -> bool:
+        return self.role != Role.ENTRY
+
+    @property
+    def protected(self) -> bool:
+        """An entry with stop-loss or take-profit children to place once it fills."""
+        return self.role == Role.ENTRY and (self.sl_price is not None or self.tp_price is not None)
 
 
 class OrderSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -77,82 +102,167 @@ class OrderSettings(msgspec.Struct, frozen=True, kw_only=True):
     resolve_attempts: int = 5
     cancel_retry_s: float = 2.0
     place_retry_s: float = 1.0
-    min_quantity: Decimal = Decimal(0)  # the pair's ordermin: children wait until they reach it
+    min_quantity: Decimal = _ZERO  # the pair's ordermin: children wait until they reach it
+
+
+class ReportLike(Protocol):
+    """What ``replay`` reads from a journaled report (gal_exec.messages.ExecutionReport has it)."""
+
+    @property
+    def status(self) -> str: ...
+    @property
+    def sequence(self) -> int: ...
+    @property
+    def quantity(self) -> Decimal: ...
+    @property
+    def filled_quantity(self) -> Decimal: ...
+    @property
+    def last_fill_quantity(self) -> Decimal | None: ...
+    @property
+    def last_fill_price(self) -> Decimal | None: ...
+    @property
+    def trade_id(self) -> str | None: ...
+    @property
+    def fee(self) -> Decimal: ...
+    @property
+    def fee_asset(self) -> str | None: ...
+    @property
+    def exchange_order_id(self) -> str | None: ...
+    @property
+    def average_price(self) -> Decimal | None: ...
+    @property
+    def exchange_time(self) -> float | None: ...
+    @property
+    def engine_time(self) -> float: ...
 
 
 # ---- effects ------------------------------------------------------------------------------------
 
 
-class Effect(msgspec.Struct, frozen=True, kw_only=True):
+class _Effect(msgspec.Struct, frozen=True, kw_only=True):
     pass
 
 
-class JournalIntent(Effect):
-    """Make the intent durable; call ``intent_durable()`` when it is."""
-
-
-class Place(Effect):
+class Place(_Effect, frozen=True, kw_only=True):
     """Send the order with this quantity (AddOrder, possibly coalesced)."""
 
     quantity: Decimal
 
 
-class Cancel(Effect):
+class Cancel(_Effect, frozen=True, kw_only=True):
     """Cancel the order on the exchange."""
 
 
-class Amend(Effect):
+class Amend(_Effect, frozen=True, kw_only=True):
     """Set the order's total quantity in place (AmendOrder)."""
 
     quantity: Decimal
 
 
-class Withdraw(Effect):
+class Withdraw(_Effect, frozen=True, kw_only=True):
     """Take back the placement if it has not left the gateway yet."""
 
 
-class QueryStatus(Effect):
+class QueryStatus(_Effect, frozen=True, kw_only=True):
     """Ask the exchange for the order's record by txid (batched QueryOrders)."""
 
 
-class Lookup(Effect):
+class Lookup(_Effect, frozen=True, kw_only=True):
     """Find the order by cl_ord_id (OpenOrders, then ClosedOrders)."""
 
 
-class StartTimer(Effect):
+class FetchTrades(_Effect, frozen=True, kw_only=True):
+    """Ask for these trades of the order (QueryTrades): fills the exchange reported in totals only."""
+
+    trade_ids: tuple[str, ...]
+
+
+class StartTimer(_Effect, frozen=True, kw_only=True):
     name: str
     delay_s: float
 
 
-class StopTimer(Effect):
+class StopTimer(_Effect, frozen=True, kw_only=True):
     name: str
 
 
-class Emit(Effect):
-    """Report the order's current figures; ``fill`` is the new fill this report announces."""
+class Emit(_Effect, frozen=True, kw_only=True):
+    """One report: the order's figures at the moment it happened, with its sequence number.
 
+    ``fill`` is the new fill this report announces and ``fill_quantity`` the quantity it added.
+    """
+
+    sequence: int
+    status: OrderStatus
+    txid: str | None
+    quantity: Decimal
+    filled_quantity: Decimal
+    average_price: Decimal | None
+    fee: Decimal
+    fee_asset: str
     reason: str | None = None
     error_code: str | None = None
     fill: Fill | None = None
-    fill_quantity: Decimal | None = None  # the new quantity the fill added (synthetic fills)
+    fill_quantity: Decimal | None = None
 
 
-class PositionChanged(Effect):
+class PositionChanged(_Effect, frozen=True, kw_only=True):
     """The entry's filled quantity grew: its protection must cover ``filled_quantity``."""
 
     filled_quantity: Decimal
+    average_price: Decimal | None = None
     final: bool = False
 
 
-class Finished(Effect):
+class Anomaly(_Effect, frozen=True, kw_only=True):
+    """Something the model refused or could not account (an illegal event, bad figures)."""
+
+    reason: str
+
+
+class Finished(_Effect, frozen=True, kw_only=True):
     """The order is terminal and reported; the actor may stop."""
 
+
+Effect = (
+    Place
+    | Cancel
+    | Amend
+    | Withdraw
+    | QueryStatus
+    | Lookup
+    | FetchTrades
+    | StartTimer
+    | StopTimer
+    | Emit
+    | PositionChanged
+    | Anomaly
+    | Finished
+)
+"""Everything the model may ask its shell to do."""
 
 TIMEOUT = "timeout"
 POLL = "poll"
 RESOLVE = "resolve"
 RETRY_PLACE = "retry_place"
 RETRY_CANCEL = "retry_cancel"
+TIMERS = (TIMEOUT, POLL, RESOLVE, RETRY_PLACE, RETRY_CANCEL)
+
+# A journaled status, reached from the state before it, is replayed as this event (the second
+# event is the one to try when the first is illegal there, e.g. open after a failed cancel).
+_REPLAY_EVENTS: dict[OrderStatus, tuple[OrderEvent, ...]] = {
+    S.PENDING_SUBMIT: (E.RESOLVED_ABSENT,),
+    S.SUBMITTED: (E.SUBMIT_SENT,),
+    S.SUBMIT_UNKNOWN: (E.SUBMIT_TIMED_OUT,),
+    S.OPEN: (E.SUBMIT_ACKED, E.CANCEL_REJECTED),
+    S.PARTIALLY_FILLED: (E.PARTIAL_FILL, E.CANCEL_REJECTED),
+    S.PENDING_CANCEL: (E.CANCEL_REQUESTED,),
+    S.FILLED: (E.FULL_FILL,),
+    S.CANCELED: (E.CANCELED,),
+    S.EXPIRED: (E.EXPIRED,),
+    S.REJECTED: (E.SUBMIT_REJECTED, E.REJECTED),
+    S.VALIDATED: (E.VALIDATED,),
+}
 
 
 class OrderModel:
@@ -162,6 +272,7 @@ class OrderModel:
         self.spec = spec
         self.settings = settings or OrderSettings()
         self.state = S.PENDING_SUBMIT
+        self.sequence = 0  # of the last report emitted
         self.ledger = FillLedger(spec.quantity)
         self.txid: str | None = None
         self.stream_up = False
@@ -172,12 +283,16 @@ class OrderModel:
         self.amend_in_flight: Decimal | None = None
         self.resolve_attempts = 0
         self.finished = False
+        self.anomalies = 0
+        self.pending_totals: OrderUpdate | None = None  # totals waiting for FetchTrades
+        self.resumed = False  # rebuilt from the journal: fills made meanwhile are fetched by id
         # Protective children only: the position they cover and what the sibling closed.
         self.position: Decimal | None = None
-        self.sibling_filled = Decimal(0)
+        self.sibling_filled = _ZERO
         self.entry_final = False
         self.waiting_for_quantity = False
-        self._reported_position = Decimal(0)
+        self.rejection: str | None = None  # refused before it was ever sent (see ``reject``)
+        self._rejection_code: str | None = None
 
     # ---- derived ---------------------------------------------------------------------------
 
@@ -187,7 +302,7 @@ class OrderModel:
 
     @property
     def is_child(self) -> bool:
-        return self.spec.role != "entry"
+        return self.spec.is_child
 
     @property
     def order_quantity(self) -> Decimal:
@@ -197,15 +312,41 @@ class OrderModel:
         """A child's total quantity: its own fills plus whatever position is still open."""
         assert self.position is not None
         open_position = self.position - self.ledger.filled_quantity - self.sibling_filled
-        return self.ledger.filled_quantity + max(Decimal(0), open_position)
+        return self.ledger.filled_quantity + max(_ZERO, open_position)
 
     # ---- starting --------------------------------------------------------------------------
 
-    def start(self) -> list[Effect]:
-        """A new order: report it, then make the intent durable before anything is sent."""
-        if self.is_child and self.position is None:
+    def protect(
+        self, position: Decimal, *, sibling_filled: Decimal = _ZERO, entry_final: bool = False
+    ) -> None:
+        """A protective child's inputs before it starts or resumes (no transition, no effect)."""
+        self.position = position
+        self.sibling_filled = max(self.sibling_filled, sibling_filled)
+        self.entry_final = self.entry_final or entry_final
+
+    def reject(self, reason: str, error_code: str | None = None) -> None:
+        """Refuse the order before it starts (e.g. a stop that would trigger at once): ``start``
+        then reports it rejected, journals it, and finishes."""
+        self.rejection = reason
+        self._rejection_code = error_code
+
+    def start(self) -> tuple[Emit, list[Effect]]:
+        """A new order: its first report, and effects for the rest.
+
+        The caller makes the intent durable with this report, then calls ``intent_durable()``;
+        nothing is sent before (``Place`` comes only from there). An order refused by ``reject``
+        is reported rejected and finished at once.
+        """
+        if self.is_child and self.position is None and self.rejection is None:
             raise ValueError("a protective order needs its position before it starts")
-        return [Emit(), JournalIntent()]
+        if self.rejection is not None:
+            effects = self._event(
+                E.SUBMIT_REJECTED, reason=self.rejection, error_code=self._rejection_code
+            )
+            first = effects[0]
+            assert isinstance(first, Emit)
+            return first, effects[1:]
+        return self._emit(), []
 
     def intent_durable(self) -> list[Effect]:
         if self.state is not S.PENDING_SUBMIT or self.finished:
@@ -214,29 +355,90 @@ class OrderModel:
             return self._event(E.CANCELED, reason=self.cancel_wanted)
         return self._place()
 
-    def recover(
-        self, state: OrderStatus, txid: str | None, fills: list[Fill], now: float = 0.0
-    ) -> list[Effect]:
-        """Continue an order loaded from the journal: find out what happened while we were down.
+    def replay(self, report: ReportLike) -> list[Anomaly]:
+        """Apply one journaled report of this order (in sequence order) to rebuild its state."""
+        if report.sequence <= self.sequence:
+            return []
+        self.sequence = report.sequence
+        anomalies: list[Anomaly] = []
+        if report.exchange_order_id:
+            self.txid = report.exchange_order_id
+        filled = report.last_fill_quantity
+        if filled is not None and filled > 0:
+            fee = report.fee - self.ledger.total_fee
+            price = report.last_fill_price
+            if price is None or price <= 0:
+                anomalies.append(Anomaly(reason=f"report #{report.sequence}: fill without a price"))
+            else:
+                synthetic = report.trade_id is None
+                fill = Fill(
+                    trade_id=report.trade_id or f"cum:{report.filled_quantity.normalize():f}",
+                    quantity=filled,
+                    price=price,
+                    fee=max(fee, _ZERO),
+                    fee_asset=report.fee_asset or "",
+                    time=report.exchange_time or report.engine_time,
+                    synthetic=synthetic,
+                )
+                self.ledger.add(fill)
+        behind = report.filled_quantity > self.ledger.filled_quantity
+        if behind and report.average_price is not None and report.average_price > 0:
+            # A real trade that replaced quantity first known from totals was never reported
+            # (it added nothing new), so the journal's totals close the gap it leaves.
+            self.ledger.reconcile_cumulative(
+                report.filled_quantity,
+                report.average_price,
+                cum_fee=report.fee,
+                fee_asset=report.fee_asset or "",
+                time=report.exchange_time or report.engine_time,
+            )
+        quantity = report.quantity
+        ledger = self.ledger
+        if (
+            quantity > 0
+            and quantity != ledger.order_quantity
+            and quantity >= ledger.filled_quantity
+        ):
+            ledger.set_order_quantity(quantity)  # amended
+        status = OrderStatus(report.status)
+        if status is not self.state:
+            anomalies += self._replay_status(status, report.sequence)
+        if self.terminal:
+            self.finished = True
+        return anomalies
 
-        ``spec.timeout_s`` is the time left of a limit order's timeout.
+    def _replay_status(self, status: OrderStatus, sequence: int) -> list[Anomaly]:
+        has_fills = self.ledger.filled_quantity > 0
+        for event in _REPLAY_EVENTS[status]:
+            transition = apply(self.state, event, has_fills=has_fills)
+            if transition.legal and transition.state is status:
+                self.state = status
+                return []
+        # The journal is the record of what was reported: follow it, and say so.
+        reason = f"report #{sequence}: {self.state} -> {status} is not in the transition table"
+        self.state = status
+        self.anomalies += 1
+        return [Anomaly(reason=reason)]
+
+    def resume(self, now: float) -> list[Effect]:
+        """Continue an order rebuilt by ``replay``: find out what happened while we were down.
+
+        ``spec.timeout_s`` is the time left of a limit order's timeout. Fills the exchange made
+        meanwhile are fetched by trade id (FetchTrades), so they are accounted like live ones.
         """
-        for fill in fills:
-            self.ledger.add(fill)
-        self.state = state
-        self.txid = txid
+        self.resumed = True
         if self.terminal:
             self.finished = True
             return [Finished()]
-        if txid is not None:
+        if self.txid is not None:
             effects: list[Effect] = [QueryStatus()]
             self.placed_at = now
-            if state is S.PENDING_CANCEL:
+            if self.state is S.PENDING_CANCEL:
                 # The cancel may not have left before the crash; cancelling again is harmless.
                 self.cancel_wanted = "recovered while a cancel was pending"
                 self.cancel_in_flight = True
                 effects.append(Cancel())
-            elif self.spec.timeout_s and self.spec.order_type == "limit":
+            elif self.spec.timeout_s and self.spec.order_type == OrderType.LIMIT:
                 effects.append(StartTimer(name=TIMEOUT, delay_s=self.spec.timeout_s))
             if not self.stream_up:
                 effects.append(StartTimer(name=POLL, delay_s=self.settings.poll_interval_s))
@@ -279,6 +481,10 @@ class OrderModel:
         effects = self._acked(now)
         return effects + self._after_ack()
 
+    def validated(self) -> list[Effect]:
+        """validate_only: the exchange checked the order and placed nothing."""
+        return self._event(E.VALIDATED, reason="validated by the exchange; not placed")
+
     def place_failed(self, category: str, code: str, raw: str) -> list[Effect]:
         """The gateway's answer to Place was an error, already classified."""
         if self.terminal:
@@ -304,13 +510,16 @@ class OrderModel:
         self.resolve_attempts += 1
         if self.resolve_attempts < self.settings.resolve_attempts:
             return [StartTimer(name=RESOLVE, delay_s=self.settings.resolve_delay_s)]
-        # Absent from open and closed orders every time: it never reached the exchange. Send once
-        # more with the same cl_ord_id (Kraken refuses a duplicate among open orders).
+        # Absent from open and closed orders every time: it never reached the exchange.
+        if self.cancel_wanted is not None:
+            # Cancelled meanwhile: nothing to send and nothing to cancel; one report says so.
+            return self._event(
+                E.CANCELED, reason=f"{self.cancel_wanted} (it never reached the exchange)"
+            )
+        # Send once more with the same cl_ord_id (Kraken refuses a duplicate among open orders).
         effects = self._event(
             E.RESOLVED_ABSENT, reason="not found on the exchange; sending it once more"
         )
-        if self.cancel_wanted is not None:
-            return effects + self._event(E.CANCELED, reason=self.cancel_wanted)
         return effects + self._place()
 
     def lookup_failed(self) -> list[Effect]:
@@ -336,24 +545,49 @@ class OrderModel:
         if update.fill is not None:
             effects += self._fill(update.fill)
         if update.cum_quantity is not None and update.cum_quantity > self.ledger.filled_quantity:
-            effects += self._cumulative(update)
+            missing = tuple(t for t in update.trade_ids if not self.ledger.has_trade(t))
+            if missing and self.resumed and self.pending_totals is None:
+                # Fills made while the engine was down: account them as real fills (trade id,
+                # fee asset), not as one total; the totals stand in if the trades never come.
+                # (While running, the stream or its snapshot brings each trade.)
+                self.pending_totals = update
+                effects.append(FetchTrades(trade_ids=missing))
+            elif self.pending_totals is None:
+                effects += self._cumulative(update)
         if self.state in (S.SUBMITTED, S.SUBMIT_UNKNOWN, S.PENDING_SUBMIT) and (
             update.status in (ExchangeStatus.PENDING, ExchangeStatus.OPEN)
         ):
             effects += self._acked(now)
             effects += self._after_ack()
+        effects += self._exchange_status(update)
+        return effects
+
+    def _exchange_status(self, update: OrderUpdate) -> list[Effect]:
         status = update.status
         if status is ExchangeStatus.FILLED and not self.ledger.is_complete:
             # Filled without the figures to show it (a sparse update): learn them by REST.
             if update.source is not UpdateSource.REST:
-                effects.append(QueryStatus())
-        elif status is ExchangeStatus.FILLED:
-            effects += self._event(E.FULL_FILL)
-        elif status is ExchangeStatus.CANCELED:
+                return [QueryStatus()]
+            return []
+        if status is ExchangeStatus.FILLED:
+            return self._event(E.FULL_FILL)
+        if status is ExchangeStatus.CANCELED:
             # Our own reason (timeout, CancelSignal, OCO) says more than Kraken's "User requested".
-            effects += self._event(E.CANCELED, reason=self.cancel_wanted or update.reason)
-        elif status is ExchangeStatus.EXPIRED:
-            effects += self._event(E.EXPIRED, reason=update.reason)
+            return self._event(E.CANCELED, reason=self.cancel_wanted or update.reason)
+        if status is ExchangeStatus.EXPIRED:
+            return self._event(E.EXPIRED, reason=update.reason)
+        return []
+
+    def trades_result(self, fills: list[Fill] | None) -> list[Effect]:
+        """The trades asked for by FetchTrades (None: the query failed)."""
+        totals, self.pending_totals = self.pending_totals, None
+        effects: list[Effect] = []
+        for fill in sorted(fills or (), key=lambda f: (f.time, f.trade_id)):
+            effects += self._fill(fill)
+        if totals is not None and totals.cum_quantity is not None:
+            if totals.cum_quantity > self.ledger.filled_quantity:
+                effects += self._cumulative(totals)
+            effects += self._exchange_status(totals)
         return effects
 
     def not_found(self) -> list[Effect]:
@@ -362,7 +596,9 @@ class OrderModel:
 
     def _fill(self, fill: Fill) -> list[Effect]:
         result = self.ledger.add(fill)
-        if result.outcome in (FillOutcome.DUPLICATE, FillOutcome.INVALID) or not result.recorded:
+        if result.outcome is FillOutcome.INVALID:
+            return [self._anomaly(f"fill refused: {result.reason}")]
+        if result.outcome is FillOutcome.DUPLICATE or not result.recorded:
             return []
         if result.new_quantity <= 0:
             return []  # confirms quantity already accounted from cumulative figures
@@ -390,8 +626,8 @@ class OrderModel:
                 fee_asset=update.fee_asset,
                 time=update.time or 0.0,
             )
-        except ValueError:
-            return []
+        except ValueError as exc:
+            return [self._anomaly(f"cumulative figures refused: {exc}")]
         if result is None or not result.recorded or result.new_quantity <= 0:
             return []
         return self._filled_effects(result.fill, result.new_quantity, None)
@@ -401,11 +637,15 @@ class OrderModel:
         transition = apply(self.state, event, has_fills=True)
         if transition.legal:
             self.state = transition.state
-        effects: list[Effect] = [Emit(fill=fill, fill_quantity=quantity, reason=reason)]
-        if self.spec.role == "entry":
+        else:
+            self.anomalies += 1
+        effects: list[Effect] = [self._emit(fill=fill, fill_quantity=quantity, reason=reason)]
+        if self.spec.role == Role.ENTRY:
             effects.append(
                 PositionChanged(
-                    filled_quantity=self.ledger.filled_quantity, final=self.ledger.is_complete
+                    filled_quantity=self.ledger.filled_quantity,
+                    average_price=self.ledger.average_price,
+                    final=self.ledger.is_complete,
                 )
             )
         if self.terminal:
@@ -419,8 +659,8 @@ class OrderModel:
         timeout = self.spec.timeout_s
         if (
             timeout
-            and self.spec.order_type == "limit"
-            and self.spec.time_in_force != "IOC"
+            and self.spec.order_type == OrderType.LIMIT
+            and self.spec.time_in_force != TimeInForce.IOC
             and not self.terminal
         ):
             effects.append(StartTimer(name=TIMEOUT, delay_s=max(0.0, timeout)))
@@ -486,7 +726,7 @@ class OrderModel:
         if ok and quantity is not None and quantity >= self.ledger.filled_quantity:
             self.ledger.set_order_quantity(quantity)
             self.placed_at = now
-            return [Emit(reason=f"amended to {quantity}"), *self._resize()]
+            return [self._emit(reason=f"amended to {quantity}"), *self._resize()]
         return self._resize() if not self.terminal else []
 
     # ---- protective children (OCO) ---------------------------------------------------------
@@ -531,7 +771,7 @@ class OrderModel:
         if self.terminal:
             return []
         if name == TIMEOUT:
-            return self.cancel(f"timeout after {self.spec.timeout_s:g} s")
+            return self.cancel(f"timeout after {self.spec.timeout_s or 0:g} s")
         if name == POLL:
             effects: list[Effect] = (
                 []
@@ -572,31 +812,63 @@ class OrderModel:
 
     # ---- helpers ---------------------------------------------------------------------------
 
+    def _emit(
+        self,
+        *,
+        reason: str | None = None,
+        error_code: str | None = None,
+        fill: Fill | None = None,
+        fill_quantity: Decimal | None = None,
+    ) -> Emit:
+        """A report of the order as it is now, with the next sequence number."""
+        self.sequence += 1
+        ledger = self.ledger
+        return Emit(
+            sequence=self.sequence,
+            status=self.state,
+            txid=self.txid,
+            quantity=ledger.order_quantity,
+            filled_quantity=ledger.filled_quantity,
+            average_price=ledger.average_price,
+            fee=ledger.total_fee,
+            fee_asset=ledger.fee_asset,
+            reason=reason,
+            error_code=error_code,
+            fill=fill,
+            fill_quantity=fill_quantity,
+        )
+
     def _event(
         self, event: OrderEvent, *, reason: str | None = None, error_code: str | None = None
     ) -> list[Effect]:
         """Apply ``event``; a change of state is reported, a terminal state finishes the order."""
         transition = apply(self.state, event, has_fills=self.ledger.filled_quantity > 0)
-        if not transition.legal or not transition.changed:
+        if isinstance(transition, IllegalTransition):
+            return [self._anomaly(transition.reason)]
+        if not transition.changed:
             return []
         self.state = transition.state
-        effects: list[Effect] = [Emit(reason=reason, error_code=error_code)]
+        effects: list[Effect] = [self._emit(reason=reason, error_code=error_code)]
         if self.terminal:
             effects += self._finish()
         return effects
+
+    def _anomaly(self, reason: str) -> Anomaly:
+        self.anomalies += 1
+        return Anomaly(reason=reason)
 
     def _finish(self) -> list[Effect]:
         if self.finished:
             return []
         self.finished = True
-        effects: list[Effect] = [
-            StopTimer(name=TIMEOUT),
-            StopTimer(name=POLL),
-            StopTimer(name=RESOLVE),
-            StopTimer(name=RETRY_PLACE),
-            StopTimer(name=RETRY_CANCEL),
-        ]
-        if self.spec.role == "entry":
-            effects.append(PositionChanged(filled_quantity=self.ledger.filled_quantity, final=True))
+        effects: list[Effect] = [StopTimer(name=name) for name in TIMERS]
+        if self.spec.role == Role.ENTRY:
+            effects.append(
+                PositionChanged(
+                    filled_quantity=self.ledger.filled_quantity,
+                    average_price=self.ledger.average_price,
+                    final=True,
+                )
+            )
         effects.append(Finished())
         return effects

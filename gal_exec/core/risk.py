@@ -13,12 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 import msgspec
 
 from gal_exec.core.exposure import Exposure, ExposureView, TrialExposure
-from gal_exec.core.grid import PairLimits, quantize_fields
+from gal_exec.core.grid import OrderLike, PairLimits, order_problems, quantize_fields
 from gal_exec.core.market import Quote, Stale
 from gal_exec.core.vocabulary import RESTING_LIMIT, TRAILING
 
@@ -28,7 +28,6 @@ __all__ = [
     "BatchVerdict",
     "Exposure",
     "ExposureView",
-    "OrderLike",
     "PairLimits",
     "RiskLimits",
     "check_batch",
@@ -42,21 +41,6 @@ BatchMode = Literal["all_or_nothing", "best_effort"]
 
 _ZERO = Decimal(0)
 _HUNDRED = Decimal(100)
-
-
-class OrderLike(Protocol):
-    """What the checks read from an order; TradeSignalApproved has all of it."""
-
-    @property
-    def side(self) -> str: ...
-    @property
-    def order_type(self) -> str: ...
-    @property
-    def quantity(self) -> Decimal: ...
-    @property
-    def limit_price(self) -> Decimal | None: ...
-    @property
-    def trigger_price(self) -> Decimal | None: ...
 
 
 class RiskLimits(msgspec.Struct, frozen=True, kw_only=True):
@@ -131,20 +115,22 @@ def check_signal(
     open orders; this order is not added.
     """
     pair = rules.pair
-    violations = _grid_violations(order, rules)
     fresh = _fresh(quote)
+    # Without a fresh price a market order's cost is unknown; Kraken checks it on arrival, so the
+    # order is not refused for that alone.
+    violations = order_problems(
+        order,
+        rules,
+        reference_price=fresh.price_for(order.side) if fresh is not None else None,
+        extra_prices=(
+            ("sl_price", getattr(order, "sl_price", None)),
+            ("tp_price", getattr(order, "tp_price", None)),
+        ),
+    )
     needs_price: list[str] = []
     notional = order_notional(order, quote)
     is_market = order.order_type == "market"
     trailing = order.order_type in TRAILING
-
-    # Kraken checks no minimum cost on trailing orders: their prices are offsets.
-    # Without a fresh price a market order's cost is unknown; Kraken checks it on arrival, so the
-    # order is not refused for that alone.
-    if rules.costmin > 0 and not trailing and notional is not None and notional < rules.costmin:
-        violations.append(
-            f"costmin: cost {_text(notional)} below costmin {_text(rules.costmin)} for {pair}"
-        )
 
     band_on = limits.price_band_pct > 0 or limits.price_band_vol_units > 0
     if band_on and order.order_type in RESTING_LIMIT and order.limit_price is not None:
@@ -175,31 +161,6 @@ def check_signal(
         violations.append(
             f"stale price: {_stale_reason(pair, quote)}; cannot check {', '.join(needs_price)}"
         )
-    return violations
-
-
-def _grid_violations(order: OrderLike, rules: PairLimits) -> list[str]:
-    pair = rules.pair
-    violations: list[str] = []
-    quantity = order.quantity
-    if quantity % rules.lot_step != 0:
-        violations.append(
-            f"lot: quantity {_text(quantity)} is not a multiple of the lot step "
-            f"{_text(rules.lot_step)} for {pair}"
-        )
-    if rules.ordermin > 0 and quantity < rules.ordermin:
-        violations.append(
-            f"ordermin: quantity {_text(quantity)} below ordermin {_text(rules.ordermin)} "
-            f"for {pair}"
-        )
-    if order.order_type not in TRAILING:
-        for name in ("limit_price", "trigger_price"):
-            price = getattr(order, name)
-            if price is not None and price % rules.tick_size != 0:
-                violations.append(
-                    f"tick: {name} {_text(price)} is not a multiple of the tick size "
-                    f"{_text(rules.tick_size)} for {pair}"
-                )
     return violations
 
 

@@ -47,5 +47,6 @@ class OrderUpdate(msgspec.Struct, frozen=True, kw_only=True):
     cum_fee: Decimal | None = None
     fee_asset: str = ""
     order_quantity: Decimal | None = None
+    trade_ids: tuple[str, ...] = ()  # the order's trades by id, when a REST record lists them
     reason: str | None = None
     time: float | None = None  # exchange time, epoch seconds

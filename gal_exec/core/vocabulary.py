@@ -92,7 +92,7 @@ class Side(StrEnum):
 
     @property
     def opposite(self) -> Side:
-        return Side.SELL if self is Side.BUY else Side.BUY
+        return Side.SELL if self == Side.BUY else Side.BUY
 
 
 class OrderType(StrEnum):

@@ -90,6 +90,24 @@ class JournalReads:
         rows = self._read("SELECT body FROM reports WHERE rowid > ? ORDER BY rowid", (after,))
         return [_report_decoder.decode(body) for (body,) in rows]
 
+    def replay_set(self) -> tuple[list[OrderRecord], list[ExecutionReport], list[str]]:
+        """What a restart replays: every order of a signal not yet settled, their reports in the
+        order they were journaled, and the id of every signal that ever had an order (a repeat
+        of one is a duplicate). A settled signal (all its orders finished, its protection done)
+        is skipped, so a restart costs what is still open, not the whole history."""
+        unsettled = "signal_id NOT IN (SELECT signal_id FROM signals WHERE outcome = 'settled')"
+        orders = [
+            rec.order_from_row(row)
+            for row in self._read(f"{_ORDER_SELECT} WHERE {unsettled} ORDER BY rowid")
+        ]
+        rows = self._read(
+            "SELECT r.body FROM reports r JOIN orders o ON o.cl_ord_id = r.cl_ord_id "
+            f"WHERE o.{unsettled} ORDER BY r.rowid"
+        )
+        reports = [_report_decoder.decode(body) for (body,) in rows]
+        seen = [signal_id for (signal_id,) in self._read("SELECT DISTINCT signal_id FROM orders")]
+        return orders, reports, seen
+
     def last_sequence(self, cl_ord_id: str) -> int | None:
         """The sequence of the last report applied to the order; None if none (or no order)."""
         rows = self._read("SELECT last_sequence FROM orders WHERE cl_ord_id = ?", (cl_ord_id,))

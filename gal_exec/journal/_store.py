@@ -231,6 +231,29 @@ class Journal(JournalReads):
             detail = f"{order.role} {order.side} {order.quantity} {order.pair} {order.order_type}"
             self._event("intent", detail, cl_ord_id=order.cl_ord_id, signal_id=order.signal_id)
 
+    def record_birth(
+        self,
+        order: OrderRecord,
+        report: ExecutionReport,
+        *,
+        signal: tuple[bytes, float] | None = None,
+    ) -> None:
+        """An order's birth in one transaction: its signal (an entry's raw JSON and arrival
+        time), its intent and its first report. Nothing about it is ever durable by halves."""
+        with self.transaction():
+            if signal is not None:
+                self.record_signal(order.signal_id, signal[0], signal[1])
+            self.record_intent(order)
+            self.apply_report(report)
+
+    def settle_signal(self, signal_id: str) -> None:
+        """Mark a signal settled: all its orders ended and its protection is complete, so a
+        restart need not replay it. A signal without a row (an older journal) is skipped."""
+        with self.transaction():
+            self._conn.execute(
+                "UPDATE signals SET outcome = 'settled' WHERE signal_id = ?", (signal_id,)
+            )
+
     def mark_sent(self, cl_ord_id: str) -> None:
         """Record that the order's request may have left; call (durably) BEFORE sending it."""
         self.update_order(cl_ord_id, sent=True)

@@ -1,117 +1,18 @@
-"""Kraken's protocol: auth, nonces, REST codecs and client, error taxonomy, rate limits, pairs."""
+"""Kraken's protocol: signing, nonces, REST and WebSocket v2 clients and codecs, the error
+taxonomy, the tiers' rate-limit models and the pairs' rules.
 
-from gal_exec.kraken.auth import Credentials, load_credentials, redact, sign, validate_secret
-from gal_exec.kraken.codec import (
-    RESULT_TYPES,
-    AddOrderBatchResult,
-    AddOrderResult,
-    AmendOrderResult,
-    AssetPairInfo,
-    CancelAllOrdersAfterResult,
-    CancelOrderBatchResult,
-    CancelOrderResult,
-    ClosedOrdersResult,
-    OpenOrdersResult,
-    OrderInfo,
-    TradeInfo,
-    TradesHistoryResult,
-    WebSocketsToken,
-    decode_response,
-    decode_result,
-)
-from gal_exec.kraken.errors import (
-    PLACING_METHODS,
-    ClassifiedError,
-    CredentialsError,
-    ErrorCategory,
-    KrakenAPIError,
-    KrakenError,
-    MalformedResponse,
-    TransportError,
-    TransportKind,
-    classify,
-    classify_errors,
-    classify_transport,
-    is_unknown_order,
-)
-from gal_exec.kraken.nonce import NonceGate, NonceSequencer, NonceStateError
-from gal_exec.kraken.orders import OrderRequest, RelativePrice, deadline_after
-from gal_exec.kraken.pairs import (
-    PairRegistry,
-    PairRules,
-    UnknownPair,
-    is_on_tick,
-    quantize_price,
-    quantize_quantity,
-    validate_order,
-)
-from gal_exec.kraken.ratelimits import (
-    TIER_LIMITS,
-    OpenOrderCounter,
-    RestCallCounter,
-    Tier,
-    TierLimits,
-    TradingAction,
-    TradingCounter,
-    trading_cost,
-)
+The engine uses the submodules directly; a user who wants a plain signed client has it here.
+"""
+
+from gal_exec.kraken.auth import Credentials, load_credentials
+from gal_exec.kraken.errors import KrakenAPIError, KrakenError, TransportError
 from gal_exec.kraken.rest import KrakenRestClient
 
 __all__ = [
-    "PLACING_METHODS",
-    "RESULT_TYPES",
-    "TIER_LIMITS",
-    "AddOrderBatchResult",
-    "AddOrderResult",
-    "AmendOrderResult",
-    "AssetPairInfo",
-    "CancelAllOrdersAfterResult",
-    "CancelOrderBatchResult",
-    "CancelOrderResult",
-    "ClassifiedError",
-    "ClosedOrdersResult",
     "Credentials",
-    "CredentialsError",
-    "ErrorCategory",
     "KrakenAPIError",
     "KrakenError",
     "KrakenRestClient",
-    "MalformedResponse",
-    "NonceGate",
-    "NonceSequencer",
-    "NonceStateError",
-    "OpenOrderCounter",
-    "OpenOrdersResult",
-    "OrderInfo",
-    "OrderRequest",
-    "PairRegistry",
-    "PairRules",
-    "RelativePrice",
-    "RestCallCounter",
-    "Tier",
-    "TierLimits",
-    "TradeInfo",
-    "TradesHistoryResult",
-    "TradingAction",
-    "TradingCounter",
     "TransportError",
-    "TransportKind",
-    "UnknownPair",
-    "WebSocketsToken",
-    "classify",
-    "classify_errors",
-    "classify_transport",
-    "deadline_after",
-    "decode_response",
-    "decode_result",
-    "is_on_tick",
-    "is_unknown_order",
     "load_credentials",
-    "quantize_price",
-    "quantize_quantity",
-    "redact",
-    "sign",
-    "trading_cost",
-    "validate_order",
-    "validate_secret",
 ]

@@ -48,6 +48,7 @@ class JobKind(enum.StrEnum):
     LOOKUP_OPEN = "lookup_open"
     LOOKUP_CLOSED = "lookup_closed"
     LIST_OPEN = "list_open"
+    TRADES = "trades"
 
 
 _LANE_OF = {
@@ -59,6 +60,7 @@ _LANE_OF = {
     JobKind.LOOKUP_OPEN: Lane.QUERY,
     JobKind.LOOKUP_CLOSED: Lane.QUERY,
     JobKind.LIST_OPEN: Lane.QUERY,
+    JobKind.TRADES: Lane.QUERY,
 }
 
 ENDPOINTS: Mapping[JobKind, str] = MappingProxyType(
@@ -71,6 +73,7 @@ ENDPOINTS: Mapping[JobKind, str] = MappingProxyType(
         JobKind.LOOKUP_OPEN: "OpenOrders",
         JobKind.LOOKUP_CLOSED: "ClosedOrders",
         JobKind.LIST_OPEN: "OpenOrders",
+        JobKind.TRADES: "QueryTrades",
     }
 )
 """Kraken's method for each kind (a coalesced placement becomes AddOrderBatch)."""
@@ -83,6 +86,7 @@ IDEMPOTENT = frozenset(
         JobKind.LOOKUP_OPEN,
         JobKind.LOOKUP_CLOSED,
         JobKind.LIST_OPEN,
+        JobKind.TRADES,
     }
 )
 """Kinds that may be retried: repeating them cannot create or change an order twice."""

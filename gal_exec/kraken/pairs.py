@@ -1,5 +1,5 @@
-"""Pair rules from AssetPairs: every naming form resolved to one pair, and order checks against
-Kraken's minimums, tick size and decimals.
+"""Pair rules from AssetPairs: every naming form resolved to one pair, and the pair's rules as the
+core checks take them (gal_exec.core.grid checks an order against them).
 
 Kraken names a pair four ways: its id (``XXBTZUSD``), its altname (``XBTUSD``), its WS v1 name
 (``XBT/USD``) and the WS v2 symbol (``BTC/USD``, where XBT is BTC and XDG is DOGE). The registry
@@ -13,7 +13,7 @@ from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
 
 import msgspec
 
-from gal_exec.core.vocabulary import KRAKEN_ORDER_TYPES, NEEDS_LIMIT_PRICE, NEEDS_TRIGGER, TRAILING
+from gal_exec.core.grid import PairLimits
 from gal_exec.kraken.codec import AssetPairInfo
 
 __all__ = [
@@ -25,7 +25,6 @@ __all__ = [
     "quantize_price",
     "quantize_quantity",
     "v2_asset",
-    "validate_order",
 ]
 
 # Asset codes WS v2 spells differently from Kraken's older names.
@@ -94,6 +93,20 @@ class PairRules(msgspec.Struct, frozen=True, kw_only=True):
         """The smallest quantity increment, 10 ** -lot_decimals."""
         return Decimal(1).scaleb(-self.lot_decimals)
 
+    def limits(self) -> PairLimits:
+        """The pair's rules as the engine's core checks take them."""
+        return PairLimits(
+            pair=self.symbol,
+            name=self.wsname,
+            request_name=self.altname,
+            price_decimals=self.pair_decimals,
+            tick_size=self.tick_size,
+            lot_step=self.lot_step,
+            ordermin=self.ordermin,
+            costmin=self.costmin,
+            status=self.status,
+        )
+
 
 class PairRegistry:
     """Resolves every naming form of a pair (id, altname, wsname, WS v2 symbol, with or without
@@ -103,6 +116,7 @@ class PairRegistry:
     def __init__(self, rules: Iterable[PairRules]) -> None:
         self._by_id: dict[str, PairRules] = {}
         self._by_name: dict[str, PairRules] = {}
+        self._limits: dict[str, PairLimits] = {}
         ordered = list(rules)
         # Exact names first, so a derived alias never shadows another pair's real name.
         for rule in ordered:
@@ -127,6 +141,17 @@ class PairRegistry:
 
     def get(self, name: str) -> PairRules | None:
         return self._by_name.get(name.strip().upper())
+
+    def limits(self, name: str) -> PairLimits | None:
+        """The rules of the pair called ``name`` (any form) as core checks take them; None if
+        no pair is called that."""
+        rule = self.get(name)
+        if rule is None:
+            return None
+        found = self._limits.get(rule.pair_id)
+        if found is None:
+            found = self._limits[rule.pair_id] = rule.limits()
+        return found
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and name.strip().upper() in self._by_name
@@ -161,103 +186,3 @@ def quantize_price(rules: PairRules, price: Decimal, rounding: str = ROUND_HALF_
 def quantize_quantity(rules: PairRules, quantity: Decimal, rounding: str = ROUND_DOWN) -> Decimal:
     """``quantity`` cut to the pair's lot decimals (down by default: never more than asked)."""
     return quantity.quantize(rules.lot_step, rounding=rounding)
-
-
-def validate_order(
-    rules: PairRules,
-    side: str,
-    order_type: str,
-    quantity: Decimal,
-    price: Decimal | None = None,
-    trigger: Decimal | None = None,
-    *,
-    reference_price: Decimal | None = None,
-    post_only: bool = False,
-    reduce_only: bool = False,
-) -> list[str]:
-    """Reasons Kraken would refuse this order, each naming the rule and the numbers; [] if none.
-
-    ``price`` is the limit price (limit, iceberg, *-limit types), ``trigger`` the trigger price
-    (stop-loss and take-profit types). ``reference_price`` prices a market order for the minimum
-    cost check. Trailing types carry offsets, so only their quantity is checked here.
-    """
-    name = rules.wsname
-    violations: list[str] = []
-    if side not in ("buy", "sell"):
-        violations.append(f"side {side!r} is not buy or sell")
-    if order_type not in KRAKEN_ORDER_TYPES:
-        violations.append(f"order type {order_type!r} is not one Kraken accepts")
-
-    if quantity <= 0:
-        violations.append(f"quantity {_text(quantity)} must be positive")
-    else:
-        if quantity < rules.ordermin:
-            violations.append(
-                f"quantity {_text(quantity)} below ordermin {_text(rules.ordermin)} for {name}"
-            )
-        if not is_on_lot(rules, quantity):
-            violations.append(
-                f"quantity {_text(quantity)} has more than lot_decimals {rules.lot_decimals} "
-                f"decimals for {name}"
-            )
-
-    if order_type not in TRAILING:
-        violations.extend(_price_violations(rules, order_type, price, trigger))
-        cost_price = price if price is not None else trigger
-        if cost_price is None:
-            cost_price = reference_price
-        if cost_price is not None and cost_price > 0 and quantity > 0:
-            cost = cost_price * quantity
-            if cost < rules.costmin:
-                violations.append(
-                    f"cost {_text(cost)} below costmin {_text(rules.costmin)} for {name}"
-                )
-
-    violations.extend(_status_violations(rules, order_type, post_only, reduce_only))
-    return violations
-
-
-def _price_violations(
-    rules: PairRules, order_type: str, price: Decimal | None, trigger: Decimal | None
-) -> list[str]:
-    name = rules.wsname
-    violations: list[str] = []
-    if order_type in NEEDS_LIMIT_PRICE and price is None:
-        violations.append(f"{order_type} order needs a limit price")
-    if order_type not in NEEDS_LIMIT_PRICE and price is not None:
-        violations.append(f"{order_type} order takes no limit price")
-    if order_type in NEEDS_TRIGGER and trigger is None:
-        violations.append(f"{order_type} order needs a trigger price")
-    if order_type not in NEEDS_TRIGGER and trigger is not None:
-        violations.append(f"{order_type} order takes no trigger price")
-    for label, value in (("price", price), ("trigger price", trigger)):
-        if value is None:
-            continue
-        if value <= 0:
-            violations.append(f"{label} {_text(value)} must be positive")
-        elif not is_on_tick(rules, value):
-            violations.append(
-                f"{label} {_text(value)} not a multiple of tick_size "
-                f"{_text(rules.tick_size)} for {name}"
-            )
-    return violations
-
-
-def _status_violations(
-    rules: PairRules, order_type: str, post_only: bool, reduce_only: bool
-) -> list[str]:
-    name = rules.wsname
-    status = rules.status
-    if status == "online":
-        return []
-    if status == "cancel_only":
-        return [f"{name} is in cancel_only mode: no new orders"]
-    if status == "post_only" and not (order_type == "limit" and post_only):
-        return [f"{name} is in post_only mode: only post-only limit orders"]
-    if status == "limit_only" and order_type != "limit":
-        return [f"{name} is in limit_only mode: only limit orders"]
-    if status == "reduce_only" and not reduce_only:
-        return [f"{name} is in reduce_only mode: only reduce-only orders"]
-    if status not in ("post_only", "limit_only", "reduce_only"):
-        return [f"{name} has status {status!r}: not open for new orders"]
-    return []

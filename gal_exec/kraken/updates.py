@@ -80,8 +80,9 @@ def update_from_execution(execution: WsExecution, *, snapshot: bool = False) -> 
     )
 
 
-def update_from_order_info(txid: str, info: OrderInfo) -> OrderUpdate:
-    """A REST order record: cumulative figures only (no per-trade ids)."""
+def update_from_order_info(txid: str, info: OrderInfo, *, fee_asset: str = "") -> OrderUpdate:
+    """A REST order record: cumulative figures and the ids of its trades. ``fee_asset`` is the
+    asset REST states the fee in (the pair's quote currency, as the engine sets no fee flags)."""
     if info.status == "closed":
         status = ExchangeStatus.FILLED if info.vol_exec >= info.vol else ExchangeStatus.CANCELED
     else:
@@ -96,7 +97,9 @@ def update_from_order_info(txid: str, info: OrderInfo) -> OrderUpdate:
         cum_cost=info.cost if executed > 0 else None,
         average_price=info.price if executed > 0 and info.price > 0 else None,
         cum_fee=info.fee if executed > 0 else None,
+        fee_asset=fee_asset if executed > 0 else "",
         order_quantity=info.vol,
+        trade_ids=tuple(info.trades or ()),
         reason=info.reason,
         time=info.closetm or info.opentm or None,
     )

@@ -28,7 +28,6 @@ from gal_exec.actors.market_data import (
     QuotesConfirmed,
     QuoteUpdate,
     SubscribeQuotes,
-    pair_limits,
 )
 from gal_exec.config import SimConfig
 from gal_exec.core.clock import ManualClock, SystemClock
@@ -399,7 +398,7 @@ def test_failed_polls_are_counted_and_leave_no_provider(
 
 
 def test_pair_limits_come_from_the_pair_rules(rules: list[PairRules]) -> None:
-    btc = pair_limits(rules[0])
+    btc = rules[0].limits()
     assert btc.pair == "BTC/USD"
     assert btc.tick_size == rules[0].tick_size and btc.lot_step == rules[0].lot_step
     assert (btc.ordermin, btc.costmin) == (rules[0].ordermin, rules[0].costmin)

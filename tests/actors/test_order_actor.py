@@ -7,7 +7,8 @@ from decimal import Decimal
 import pytest
 
 from gal_exec.actors import protocol as p
-from gal_exec.actors.order_actor import OrderActor, OrderDeps, build_order_request
+from gal_exec.actors.order_actor import OrderActor, OrderDeps
+from gal_exec.actors.order_io import build_order_request, report_from_emit
 from gal_exec.core import order as om
 from gal_exec.core.ledger import Fill
 from gal_exec.core.updates import ExchangeStatus, OrderUpdate, UpdateSource
@@ -42,14 +43,19 @@ def rig(make_recorder, clock, timers):
         supervisor=supervisor.ref,
         timers=timers,
         clock=clock,
-        writer=None,
         linger_s=1.0,
     )
     return gateway, sink, supervisor, deps
 
 
-def start(deps, **overrides):
-    return OrderActor.start(spec(**overrides), om.OrderSettings(), deps)
+def start(deps, model=None, **overrides):
+    """What the supervisor does for a new order: the first report, then an actor owns it."""
+    model = model or om.OrderModel(spec(**overrides), om.OrderSettings())
+    first, _ = model.start()
+    deps.sink.tell(report_from_emit(model.spec, first, deps.clock.time()))
+    ref = OrderActor.start(deps)
+    ref.tell(p.Own(model=model, durable=True))
+    return ref
 
 
 def statuses(sink, count):
@@ -85,13 +91,11 @@ def test_fills_from_the_stream_and_the_limit_timeout(rig, clock):
     ref.tell(p.PlaceResult(request_id=place.request_id, cl_ord_id="g-act-1", txid="OTX-1"))
     fill = Fill(trade_id="77", quantity=D("0.4"), price=D("99.9"), fee=D("0.1"), fee_asset="USD")
     ref.tell(
-        p.ExchangeUpdate(
-            update=OrderUpdate(
-                source=UpdateSource.STREAM,
-                txid="OTX-1",
-                status=ExchangeStatus.OPEN,
-                fill=fill,
-            )
+        OrderUpdate(
+            source=UpdateSource.STREAM,
+            txid="OTX-1",
+            status=ExchangeStatus.OPEN,
+            fill=fill,
         )
     )
     reports = statuses(sink, 4)
@@ -138,9 +142,38 @@ def test_permanent_rejection_is_reported_with_the_code(rig):
 def test_crash_is_told_to_the_supervisor(rig):
     _gateway, _sink, supervisor, deps = rig
     ref = start(deps)
-    ref.tell(p.ExchangeUpdate(update=None))  # not an OrderUpdate: the handler fails
+    broken = OrderUpdate(source=UpdateSource.STREAM, cum_quantity="boom")  # the handler fails
+    ref.tell(broken)
     crashed = supervisor.next(p.OrderCrashed)
     assert crashed.cl_ord_id == "g-act-1"
+
+
+def test_a_failure_starting_an_order_reaches_the_restart_path(rig):
+    """Start-up work happens in the first message, so its failure is seen by on_failure."""
+    _gateway, _sink, supervisor, deps = rig
+
+    class Broken(om.OrderModel):
+        def resume(self, now: float) -> list[om.Effect]:
+            raise RuntimeError("journal record is unreadable")
+
+    model = Broken(spec(cl_ord_id="g-broken"), om.OrderSettings())
+    ref = OrderActor.start(deps)
+    ref.tell(p.Own(model=model, resume=True))
+    crashed = supervisor.next(p.OrderCrashed)
+    assert crashed.cl_ord_id == "g-broken"
+    assert crashed.error == "RuntimeError: journal record is unreadable"
+
+
+def test_validate_only_reports_validated_and_ends(rig):
+    gateway, sink, supervisor, deps = rig
+    deps.validate_only = True
+    ref = start(deps)
+    place = gateway.next(p.PlaceOrder)
+    assert place.order.to_params()["validate"] == "true"
+    ref.tell(p.PlaceResult(request_id=place.request_id, cl_ord_id="g-act-1"))
+    final = statuses(sink, 3)[-1]
+    assert (final.status, final.reason) == ("validated", "validated by the exchange; not placed")
+    assert supervisor.next(p.OrderFinished).cl_ord_id == "g-act-1"
 
 
 def test_trailing_and_stop_limit_requests():

@@ -7,7 +7,9 @@ from decimal import Decimal
 import pytest
 
 from gal_exec.actors import protocol as p
-from gal_exec.actors.supervisor import ExecutionSupervisor, SupervisorSettings
+from gal_exec.actors.report_sink import ReportSink
+from gal_exec.actors.supervisor import ExecutionSupervisor, Restore
+from gal_exec.core.desk import Desk, DeskSettings
 from gal_exec.core.ids import child_client_order_id
 from gal_exec.core.updates import ExchangeStatus, OrderUpdate, UpdateSource
 from gal_exec.kraken.pairs import PairRegistry, PairRules
@@ -44,19 +46,21 @@ def signal(signal_id: str = "s1", **overrides) -> TradeSignalApproved:
     return TradeSignalApproved(**fields)
 
 
+def start_supervisor(gateway, sink, clock, timers, writer=None, **settings):
+    desk = Desk(DeskSettings(**settings), pairs=PairRegistry([XBT]).limits, clock=clock)
+    supervisor = ExecutionSupervisor.start(
+        desk=desk, gateway=gateway, sink=sink, timers=timers, clock=clock, writer=writer
+    )
+    supervisor.tell(Restore(models={}))
+    return supervisor
+
+
 @pytest.fixture
 def rig(make_recorder, clock, timers):
     gateway, sink = make_recorder(), make_recorder()
 
     def start(**settings):
-        return ExecutionSupervisor.start(
-            settings=SupervisorSettings(**settings),
-            pairs=PairRegistry([XBT]),
-            gateway=gateway.ref,
-            sink=sink.ref,
-            timers=timers,
-            clock=clock,
-        )
+        return start_supervisor(gateway.ref, sink.ref, clock, timers, **settings)
 
     return start, gateway, sink
 
@@ -73,10 +77,15 @@ def rejected(sink) -> ExecutionReport:
     [
         ({"pair": "DOGE/XYZ"}, "unknown pair 'DOGE/XYZ'"),
         ({"quantity": D("0.00001")}, "quantity 0.00001 below ordermin 0.0001 for XBT/USD"),
-        ({"limit_price": D("60000.05")}, "not a multiple of tick_size 0.1"),
+        ({"limit_price": D("60000.05")}, "is not a multiple of the tick size 0.1"),
         ({"sl_price": D("61000.0")}, "sl_price 61000.0 must be below the entry price"),
-        ({"tp_price": D("61000.05")}, "tp_price 61000.05 not a multiple of tick_size 0.1"),
+        ({"tp_price": D("61000.05")}, "tp_price 61000.05 is not a multiple of the tick size 0.1"),
         ({"quantity": D("-1")}, "quantity must be positive"),
+        ({"quantity": 0.01}, "quantity must be a Decimal (or a decimal string in JSON); got float"),
+        ({"quantity": "0.01"}, "quantity must be a Decimal (or a decimal string in JSON); got str"),
+        ({"limit_price": 60000}, "limit_price must be a Decimal"),
+        ({"pair": None}, "expected `str`, got `null` - at `pair`"),
+        ({"side": "up"}, "invalid enum value 'up' - at `side`"),
     ],
 )
 def test_bad_signals_become_rejected_reports(rig, overrides, reason):
@@ -119,7 +128,7 @@ def test_cap_queues_beyond_the_limit_and_drains_on_finish(rig):
     first = gateway.next(p.PlaceOrder)
     supervisor.tell(signal("b"))
     health = supervisor.ask(p.GetHealth(), timeout=5)
-    assert (health["live_orders"], health["queued_orders"]) == (1, 1)
+    assert (health.live_orders, health.queued_orders) == (1, 1)
     # the first order is rejected by the exchange: the queued one starts
     from gal_exec.kraken.errors import classify
 
@@ -141,10 +150,15 @@ def test_cancel_signal_of_a_queued_order_never_sends_it(rig):
     gateway.next(p.PlaceOrder)
     supervisor.tell(signal("b"))
     supervisor.tell(CancelSignal(signal_id="b"))
-    report = sink.next(ExecutionReport)
-    while report.signal_id != "b":
+    reports = []
+    while not reports or reports[-1].status != "canceled":
         report = sink.next(ExecutionReport)
-    assert report.status == "canceled" and report.reason == "canceled by CancelSignal"
+        if report.signal_id == "b":
+            reports.append(report)
+    # accepted (journaled, queued behind the cap), then cancelled: one order, never sent
+    assert [(r.status, r.sequence) for r in reports] == [("pending_submit", 1), ("canceled", 2)]
+    assert reports[-1].reason == "canceled by CancelSignal"
+    assert [m for m in gateway.pending() if isinstance(m, p.PlaceOrder)] == []
 
 
 def test_updates_before_the_ack_are_held_and_routed_by_txid(rig):
@@ -176,7 +190,11 @@ def test_entry_fill_spawns_linked_protection(rig):
     supervisor = start()
     supervisor.tell(signal("b1", sl_price=D("59000.0"), tp_price=D("61000.0")))
     place = gateway.next(p.PlaceOrder)
-    supervisor.tell(p.Protect(parent_cl_ord_id=place.cl_ord_id, filled_quantity=D("0.004")))
+    supervisor.tell(
+        p.EntryFilled(
+            cl_ord_id=place.cl_ord_id, filled_quantity=D("0.004"), average_price=D("60000.0")
+        )
+    )
     children = sorted(
         (gateway.next(p.PlaceOrder) for _ in range(2)), key=lambda m: m.order.ordertype
     )
@@ -192,44 +210,47 @@ def test_entry_fill_spawns_linked_protection(rig):
 def test_a_crashed_order_restarts_from_the_journal_without_resending(
     make_recorder, clock, timers, tmp_path
 ):
+    import queue
+
     from gal_exec.journal import Journal, JournalWriter
 
-    gateway, sink = make_recorder(), make_recorder()
+    gateway = make_recorder()
     journal = Journal.open(tmp_path / "j.sqlite")
     writer = JournalWriter(journal)
     writer.start()
-    # the sink's role here: journal each report, as the real ReportSink does first
-    sink_ref = sink.ref
-
-    class JournalingSink:
-        def tell(self, report):
-            writer.submit(
-                lambda j: j.apply_report(report), on_durable=lambda _: sink_ref.tell(report)
-            )
-
-    supervisor = ExecutionSupervisor.start(
-        settings=SupervisorSettings(),
-        pairs=PairRegistry([XBT]),
-        gateway=gateway.ref,
-        sink=JournalingSink(),
-        timers=timers,
-        clock=clock,
-        writer=writer,
-    )
+    delivered: queue.Queue[ExecutionReport] = queue.Queue()
+    sink = ReportSink.start(writer=writer, callbacks=[delivered.put], clock=clock)
+    supervisor = start_supervisor(gateway.ref, sink, clock, timers, writer=writer)
     try:
         supervisor.tell(signal("crash-1"))
         place = gateway.next(p.PlaceOrder)
         place.reply_to.tell(
             p.PlaceResult(request_id=place.request_id, cl_ord_id=place.cl_ord_id, txid="OTX-7")
         )
-        while sink.next(ExecutionReport).status != "open":
+        while delivered.get(timeout=5).status != "open":
             pass
-        assert writer.flush(5)
-        place.reply_to.tell(p.ExchangeUpdate(update=None))  # the actor's handler fails
+        broken = OrderUpdate(source=UpdateSource.STREAM, cl_ord_id="x", cum_quantity="boom")
+        place.reply_to.tell(broken)  # the actor's handler fails
         query = gateway.next(p.QueryOrderStatus)  # restarted: it asks, it does not re-send
         assert (query.cl_ord_id, query.txid) == (place.cl_ord_id, "OTX-7")
         assert [m for m in gateway.pending() if isinstance(m, p.PlaceOrder)] == []
+        # the restarted order continues its sequence: the next report is #4, after open (#3)
+        supervisor.tell(
+            p.ExchangeUpdates(
+                updates=[
+                    OrderUpdate(
+                        source=UpdateSource.STREAM,
+                        cl_ord_id=place.cl_ord_id,
+                        txid="OTX-7",
+                        status=ExchangeStatus.CANCELED,
+                    )
+                ]
+            )
+        )
+        report = delivered.get(timeout=5)
+        assert (report.status, report.sequence) == ("canceled", 4)
     finally:
         supervisor.stop()
+        sink.stop()
         writer.stop()
         journal.close()

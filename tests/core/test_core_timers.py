@@ -254,7 +254,10 @@ def test_core_stays_free_of_threads_time_and_sockets() -> None:
     banned = {"time", "threading", "socket", "asyncio", "_thread", "concurrent", "select"}
     allowed = {
         ("clock.py", "threading"),  # ManualClock's lock, so tests may advance it
-        ("clock.py", "time"),  # SystemClock, defined beside the protocol and injected by the runtime
+        (
+            "clock.py",
+            "time",
+        ),  # SystemClock, defined beside the protocol and injected by the runtime
     }
     for path in pathlib.Path(gal_exec.core.__file__).parent.glob("*.py"):
         text = path.read_text()

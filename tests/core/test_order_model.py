@@ -11,6 +11,7 @@ from gal_exec.core import order as om
 from gal_exec.core.ledger import Fill
 from gal_exec.core.updates import ExchangeStatus, OrderUpdate, UpdateSource
 from gal_exec.core.vocabulary import OrderStatus
+from gal_exec.messages import ExecutionReport
 
 D = Decimal
 
@@ -63,7 +64,9 @@ def placed_model(**overrides) -> om.OrderModel:
 
 def test_write_before_act_then_place():
     model = om.OrderModel(spec())
-    assert kinds(model.start()) == ["Emit", "JournalIntent"]
+    first, rest = model.start()
+    assert (first.status, first.sequence, rest) == (OrderStatus.PENDING_SUBMIT, 1, [])
+    assert model.state is OrderStatus.PENDING_SUBMIT  # nothing leaves before intent_durable
     effects = model.intent_durable()
     assert kinds(effects) == ["Emit", "Place"]
     assert model.state is OrderStatus.SUBMITTED
@@ -205,7 +208,10 @@ def test_cancel_before_ack_is_held_until_ack():
 def test_entry_fills_announce_the_position():
     model = placed_model(sl_price=D("90.0"))
     effects = model.exchange_update(trade("T1", "0.4"), 1.0)
-    assert om.PositionChanged(filled_quantity=D("0.4"), final=False) in effects
+    assert (
+        om.PositionChanged(filled_quantity=D("0.4"), average_price=D("100.0"), final=False)
+        in effects
+    )
 
 
 def child(role="stop_loss", position="0.5", **settings) -> om.OrderModel:
@@ -273,20 +279,78 @@ def test_child_below_minimum_when_entry_is_final_is_rejected():
     assert "below the pair's minimum" in emit.reason
 
 
-def test_recover_without_txid_resolves_first():
+def journaled(sequence: int, status: str, **fields) -> ExecutionReport:
+    base = dict(
+        signal_id="s-1",
+        client_order_id="g-1",
+        quantity=D("1.0"),
+        engine_time=1.0,
+        sequence=sequence,
+        status=status,
+    )
+    base.update(fields)
+    return ExecutionReport(**base)
+
+
+def test_resume_without_txid_resolves_first():
     model = om.OrderModel(spec())
-    effects = model.recover(OrderStatus.PENDING_SUBMIT, None, [])
+    model.replay(journaled(1, "pending_submit"))
+    effects = model.resume(now=0.0)
     assert model.state is OrderStatus.SUBMIT_UNKNOWN
     assert kinds(effects)[-1] == "Lookup"
     assert "Place" not in kinds(effects)
 
 
-def test_recover_with_txid_queries_and_keeps_fills():
-    fills = [Fill(trade_id="T1", quantity=D("0.2"), price=D("100"), fee=D("0"))]
+def test_replay_rebuilds_fills_and_state_then_resume_queries():
     model = om.OrderModel(spec())
-    effects = model.recover(OrderStatus.PARTIALLY_FILLED, "OTX-1", fills, now=5.0)
+    for report in (
+        journaled(1, "pending_submit"),
+        journaled(2, "submitted"),
+        journaled(3, "open", exchange_order_id="OTX-1"),
+        journaled(
+            4,
+            "partially_filled",
+            exchange_order_id="OTX-1",
+            filled_quantity=D("0.2"),
+            last_fill_quantity=D("0.2"),
+            last_fill_price=D("100"),
+            trade_id="T1",
+            fee=D("0.05"),
+            fee_asset="USD",
+        ),
+    ):
+        assert model.replay(report) == []
+    assert (model.state, model.txid, model.sequence) == (OrderStatus.PARTIALLY_FILLED, "OTX-1", 4)
+    assert model.ledger.filled_quantity == D("0.2") and model.ledger.has_trade("T1")
+    assert model.ledger.fees_by_asset == {"USD": D("0.05")}
+    effects = model.resume(now=5.0)
     assert kinds(effects) == ["QueryStatus", "StartTimer", "StartTimer"]
     assert om.StartTimer(name="timeout", delay_s=30.0) in effects
+    # the next report continues the journaled sequence without a gap
+    emits = [e for e in model.exchange_update(trade("T2", "0.8"), 6.0) if isinstance(e, om.Emit)]
+    assert [e.sequence for e in emits] == [5]
+
+
+def test_replay_says_when_the_table_refuses_a_journaled_step():
+    model = om.OrderModel(spec())
+    model.replay(journaled(1, "pending_submit"))
+    anomalies = model.replay(journaled(2, "pending_cancel"))
+    assert [a.reason for a in anomalies] == [
+        "report #2: pending_submit -> pending_cancel is not in the transition table"
+    ]
+    assert model.state is OrderStatus.PENDING_CANCEL  # the journal is the record
+
+
+def test_a_late_duplicate_report_is_not_replayed_twice():
+    model = om.OrderModel(spec())
+    fill = dict(
+        filled_quantity=D("0.2"),
+        last_fill_quantity=D("0.2"),
+        last_fill_price=D("100"),
+        trade_id="T1",
+    )
+    model.replay(journaled(1, "partially_filled", **fill))
+    model.replay(journaled(1, "partially_filled", **fill))
     assert model.ledger.filled_quantity == D("0.2")
 
 

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from gal_exec.core.grid import order_problems
 from gal_exec.kraken.codec import AssetPairInfo, decode_result
 from gal_exec.kraken.pairs import (
     PairRegistry,
@@ -19,10 +20,36 @@ from gal_exec.kraken.pairs import (
     quantize_price,
     quantize_quantity,
     v2_asset,
-    validate_order,
 )
+from gal_exec.messages import TradeSignalApproved
 
 D = Decimal
+
+
+def check(
+    rules: PairRules,
+    side: str,
+    order_type: str,
+    quantity: Decimal,
+    price: Decimal | None = None,
+    trigger: Decimal | None = None,
+    *,
+    reference_price: Decimal | None = None,
+    post_only: bool = False,
+    reduce_only: bool = False,
+) -> list[str]:
+    order = TradeSignalApproved(
+        signal_id="s",
+        pair=rules.wsname,
+        side=side,
+        order_type=order_type,
+        quantity=quantity,
+        limit_price=price,
+        trigger_price=trigger,
+        post_only=post_only,
+        reduce_only=reduce_only,
+    )
+    return order_problems(order, rules.limits(), reference_price=reference_price)
 
 
 @pytest.fixture
@@ -80,89 +107,68 @@ def test_unknown_pair_is_a_clear_error(registry: PairRegistry) -> None:
 
 
 def test_valid_limit_order_has_no_violations(xbt: PairRules) -> None:
-    assert validate_order(xbt, "buy", "limit", D("0.01"), D("30000.1")) == []
+    assert check(xbt, "buy", "limit", D("0.01"), D("30000.1")) == []
 
 
 def test_quantity_below_ordermin(xbt: PairRules) -> None:
-    violations = validate_order(xbt, "buy", "limit", D("0.00001"), D("30000"))
-    assert "quantity 0.00001 below ordermin 0.0001 for XBT/USD" in violations
+    violations = check(xbt, "buy", "limit", D("0.00001"), D("30000"))
+    assert "ordermin: quantity 0.00001 below ordermin 0.0001 for XBT/USD" in violations
 
 
-def test_quantity_with_too_many_decimals(xbt: PairRules) -> None:
-    violations = validate_order(xbt, "buy", "limit", D("0.000100001"), D("30000"))
-    assert violations == ["quantity 0.000100001 has more than lot_decimals 8 decimals for XBT/USD"]
-
-
-def test_price_off_tick(xbt: PairRules) -> None:
-    violations = validate_order(xbt, "sell", "limit", D("1"), D("30000.05"))
-    assert violations == ["price 30000.05 not a multiple of tick_size 0.1 for XBT/USD"]
-
-
-def test_cost_below_costmin(xbt: PairRules) -> None:
-    violations = validate_order(xbt, "buy", "limit", D("0.0001"), D("1000"))
-    assert violations == ["cost 0.1000 below costmin 0.5 for XBT/USD"]
-
-
-def test_market_cost_check_uses_reference_price(xbt: PairRules) -> None:
-    assert validate_order(xbt, "buy", "market", D("0.0001")) == []
-    violations = validate_order(xbt, "buy", "market", D("0.0001"), reference_price=D("1000"))
-    assert violations == ["cost 0.1000 below costmin 0.5 for XBT/USD"]
-
-
-@pytest.mark.parametrize(
-    ("order_type", "price", "trigger", "expected"),
-    [
-        ("limit", None, None, "limit order needs a limit price"),
-        ("market", D("100"), None, "market order takes no limit price"),
-        ("stop-loss", None, None, "stop-loss order needs a trigger price"),
-        ("stop-loss", D("100"), D("90"), "stop-loss order takes no limit price"),
-        ("stop-loss-limit", D("100"), None, "stop-loss-limit order needs a trigger price"),
-        ("take-profit-limit", None, D("100"), "take-profit-limit order needs a limit price"),
-        ("limit", D("100"), D("90"), "limit order takes no trigger price"),
-        ("stop-loss", None, D("-5"), "trigger price -5 must be positive"),
-        ("take-profit", None, D("100.01"), "trigger price 100.01 not a multiple of tick_size"),
-        ("fancy", None, None, "order type 'fancy' is not one Kraken accepts"),
-    ],
-)
-def test_price_and_trigger_rules(
-    xbt: PairRules,
-    order_type: str,
-    price: Decimal | None,
-    trigger: Decimal | None,
-    expected: str,
-) -> None:
-    violations = validate_order(xbt, "buy", order_type, D("1"), price, trigger)
-    assert any(v.startswith(expected) for v in violations), violations
-
-
-def test_stop_loss_limit_with_both_prices_is_valid(xbt: PairRules) -> None:
-    assert validate_order(xbt, "sell", "stop-loss-limit", D("1"), D("29000"), D("29100")) == []
-
-
-def test_trailing_stop_checks_quantity_only(xbt: PairRules) -> None:
-    assert validate_order(xbt, "sell", "trailing-stop", D("1")) == []
-    assert validate_order(xbt, "sell", "trailing-stop", D("0.00001")) == [
-        "quantity 0.00001 below ordermin 0.0001 for XBT/USD"
+def test_quantity_off_the_lot_grid(xbt: PairRules) -> None:
+    violations = check(xbt, "buy", "limit", D("0.000100001"), D("30000"))
+    assert violations == [
+        "lot: quantity 0.000100001 is not a multiple of the lot step 0.00000001 for XBT/USD"
     ]
 
 
-def test_bad_side_and_non_positive_quantity(xbt: PairRules) -> None:
-    violations = validate_order(xbt, "hold", "limit", D("0"), D("100"))
-    assert "side 'hold' is not buy or sell" in violations
-    assert "quantity 0 must be positive" in violations
+def test_price_off_tick(xbt: PairRules) -> None:
+    violations = check(xbt, "sell", "limit", D("1"), D("30000.05"))
+    assert violations == [
+        "tick: limit_price 30000.05 is not a multiple of the tick size 0.1 for XBT/USD"
+    ]
+
+
+def test_cost_below_costmin(xbt: PairRules) -> None:
+    violations = check(xbt, "buy", "limit", D("0.0001"), D("1000"))
+    assert violations == ["costmin: cost 0.1000 below costmin 0.5 for XBT/USD"]
+
+
+def test_market_cost_check_uses_reference_price(xbt: PairRules) -> None:
+    assert check(xbt, "buy", "market", D("0.0001")) == []
+    violations = check(xbt, "buy", "market", D("0.0001"), reference_price=D("1000"))
+    assert violations == ["costmin: cost 0.1000 below costmin 0.5 for XBT/USD"]
+
+
+def test_trigger_off_tick(xbt: PairRules) -> None:
+    violations = check(xbt, "buy", "take-profit", D("1"), None, D("100.01"))
+    assert violations == [
+        "tick: trigger_price 100.01 is not a multiple of the tick size 0.1 for XBT/USD"
+    ]
+
+
+def test_stop_loss_limit_with_both_prices_is_valid(xbt: PairRules) -> None:
+    assert check(xbt, "sell", "stop-loss-limit", D("1"), D("29000"), D("29100")) == []
+
+
+def test_trailing_stop_checks_quantity_only(xbt: PairRules) -> None:
+    assert check(xbt, "sell", "trailing-stop", D("1"), None, D("0.05")) == []
+    assert check(xbt, "sell", "trailing-stop", D("0.00001"), None, D("0.05")) == [
+        "ordermin: quantity 0.00001 below ordermin 0.0001 for XBT/USD"
+    ]
 
 
 @pytest.mark.parametrize(
     ("status", "order_type", "post_only", "reduce_only", "expected"),
     [
-        ("cancel_only", "limit", False, False, "XBT/USD is in cancel_only mode: no new orders"),
-        ("post_only", "limit", False, False, "XBT/USD is in post_only mode"),
+        ("cancel_only", "limit", False, False, "status: XBT/USD is in cancel_only mode"),
+        ("post_only", "limit", False, False, "status: XBT/USD is in post_only mode"),
         ("post_only", "limit", True, False, None),
-        ("limit_only", "market", False, False, "XBT/USD is in limit_only mode"),
+        ("limit_only", "market", False, False, "status: XBT/USD is in limit_only mode"),
         ("limit_only", "limit", False, False, None),
-        ("reduce_only", "limit", False, False, "XBT/USD is in reduce_only mode"),
+        ("reduce_only", "limit", False, False, "status: XBT/USD is in reduce_only mode"),
         ("reduce_only", "limit", False, True, None),
-        ("delisted", "limit", False, False, "XBT/USD has status 'delisted'"),
+        ("delisted", "limit", False, False, "status: XBT/USD has status 'delisted'"),
     ],
 )
 def test_pair_status(
@@ -175,7 +181,7 @@ def test_pair_status(
 ) -> None:
     rules = PairRules(**{**_fields(xbt), "status": status})
     price = D("30000") if order_type == "limit" else None
-    violations = validate_order(
+    violations = check(
         rules, "buy", order_type, D("1"), price, post_only=post_only, reduce_only=reduce_only
     )
     if expected is None:

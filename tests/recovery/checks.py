@@ -261,6 +261,7 @@ def _protection(evidence: Evidence, closed_positions: bool) -> list[str]:
             continue  # reported by the intake checks
         entry_filled = Decimal(sim_entry["vol_exec"])
         closed = Decimal(0)
+        refused = False
         for role, price_field in _ROLES:
             child = orders_by_role.get((signal_id, role))
             sim_child = sim_by_cl.get(child.cl_ord_id) if child else None
@@ -271,6 +272,11 @@ def _protection(evidence: Evidence, closed_positions: bool) -> list[str]:
                 continue
             if sim_child is None:
                 reason = child.reason if child is not None else None
+                # Refused with a reason: below the pair's minimum, or a trigger the market had
+                # already passed (placing it would have closed the position at once).
+                if child is not None and "would fire at once" in (reason or ""):
+                    refused = True
+                    continue
                 if child is None or "minimum" not in (reason or ""):
                     found.append(
                         f"{signal_id}: entry filled {entry_filled} but no {role} at the exchange"
@@ -287,7 +293,7 @@ def _protection(evidence: Evidence, closed_positions: bool) -> list[str]:
             if child.signal_id == signal_id and sim_child is not None:
                 closed += Decimal(sim_child["vol_exec"])
         bracket = entry_filled > 0 and signal.get("sl_price") is not None
-        if closed_positions and bracket and closed != entry_filled:
+        if closed_positions and bracket and not refused and closed != entry_filled:
             found.append(f"{signal_id}: children closed {closed} of a position of {entry_filled}")
     return found
 

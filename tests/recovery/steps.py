@@ -100,6 +100,12 @@ def forget_orders(engine: EngineProcess, cl_ord_ids: list[str]) -> None:
     try:
         with connection:
             for cl_ord_id in cl_ord_ids:
+                # A signal is marked settled only after its orders ended: without them, not yet.
+                connection.execute(
+                    "UPDATE signals SET outcome = 'accepted' WHERE outcome = 'settled' AND "
+                    "signal_id IN (SELECT signal_id FROM orders WHERE cl_ord_id = ?)",
+                    (cl_ord_id,),
+                )
                 for table in ("orders", "reports", "fills", "events"):
                     connection.execute(f"DELETE FROM {table} WHERE cl_ord_id = ?", (cl_ord_id,))
             # The delivery marker must not point past what is left.

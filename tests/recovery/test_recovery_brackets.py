@@ -33,6 +33,7 @@ from steps import (
 from gal_exec.core import order as om
 from gal_exec.core.vocabulary import OrderStatus
 from gal_exec.journal import Journal
+from gal_exec.messages import ExecutionReport
 
 CHILDREN = ("stop-loss", "take-profit")
 _SIBLING_BUG = (
@@ -212,8 +213,18 @@ def test_unplaced_child_finishes_when_its_sibling_closed_the_position_during_res
         trigger_price=Decimal("66950.0"),
     )
     model = om.OrderModel(spec, om.OrderSettings(resolve_attempts=1))
-    model.position = Decimal("0.01")
-    effects = model.recover(OrderStatus.SUBMITTED, None, [], now=0.0)
+    model.protect(Decimal("0.01"))
+    for sequence, status in enumerate(("pending_submit", "submitted"), start=1):
+        model.replay(
+            ExecutionReport(
+                signal_id="s",
+                client_order_id=spec.cl_ord_id,
+                quantity=Decimal("0.01"),
+                status=status,
+                sequence=sequence,
+            )
+        )
+    effects = model.resume(now=0.0)
     assert any(isinstance(effect, om.Lookup) for effect in effects)
     model.set_sibling_filled(Decimal("0.01"))
     effects = model.lookup_result(None, now=1.0)
