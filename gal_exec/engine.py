@@ -110,8 +110,15 @@ class Engine:
         journal_path: str | Path | None = None,
         clock: Any = None,
         stream: bool = True,
+        cl_ord_id_prefix: str = "g",
+        place_guard: Callable[[], str | None] | None = None,
     ) -> Engine:
-        """Start everything; raises EngineError (one line) if the engine cannot run."""
+        """Start everything; raises EngineError (one line) if the engine cannot run.
+
+        ``cl_ord_id_prefix`` starts every entry's cl_ord_id (0..4 letters or digits);
+        ``place_guard``, asked right before each AddOrder/AddOrderBatch/AmendOrder leaves,
+        returns a reason to refuse it (this engine no longer owns the account) or None.
+        """
         engine = cls()
         try:
             engine._start(
@@ -122,6 +129,8 @@ class Engine:
                 journal_path=journal_path,
                 clock=clock,
                 stream=stream,
+                cl_ord_id_prefix=cl_ord_id_prefix,
+                place_guard=place_guard,
             )
         except BaseException:
             engine._teardown()
@@ -138,6 +147,8 @@ class Engine:
         journal_path: str | Path | None,
         clock: Any,
         stream: bool,
+        cl_ord_id_prefix: str = "g",
+        place_guard: Callable[[], str | None] | None = None,
     ) -> None:
         self.config = config
         self.clock = clock or SystemClock()
@@ -190,7 +201,8 @@ class Engine:
                 self.sink.tell(Redeliver(reports=undelivered))
         self.classifier = ErrorClassifier.start(config, clock=self.clock, timers=self.timers)
         self.workers = [
-            HttpWorker.start(rest_client(), clock=self.clock) for _ in range(exchange.http_workers)
+            HttpWorker.start(rest_client(), clock=self.clock, place_guard=place_guard)
+            for _ in range(exchange.http_workers)
         ]
         self.gateway = KrakenGateway.start(
             config,
@@ -229,6 +241,7 @@ class Engine:
             max_batch_signals=risk.max_batch_signals,
             stale_after_s=config.market_data.stale_after_s,
             max_unchanged_s=config.market_data.max_unchanged_s,
+            cl_ord_id_prefix=cl_ord_id_prefix,
         )
         self.supervisor = ExecutionSupervisor.start(
             settings=settings,

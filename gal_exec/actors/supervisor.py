@@ -65,6 +65,7 @@ class SupervisorSettings(msgspec.Struct, frozen=True, kw_only=True):
     max_batch_signals: int = 100
     stale_after_s: float = 10.0
     max_unchanged_s: float = 0.0
+    cl_ord_id_prefix: str = "g"  # e.g. the owner's lease epoch (gal_exec.core.fencing)
 
 
 class RestoreOrder(msgspec.Struct, frozen=True, kw_only=True):

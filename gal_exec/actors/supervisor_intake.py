@@ -122,7 +122,7 @@ class SignalIntake:
         if timeout is None and signal.order_type == "limit":
             timeout = self.settings.limit_timeout_s or None
         spec = om.OrderSpec(
-            cl_ord_id=new_client_order_id(clock=self.clock),
+            cl_ord_id=new_client_order_id(self.settings.cl_ord_id_prefix, clock=self.clock),
             signal_id=signal.signal_id,
             pair=rules.wsname,
             symbol=rules.altname,
