@@ -58,7 +58,16 @@ def test_open_creates_folder_tables_meta_and_wal(path: Path) -> None:
         assert journal._conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
         conn = outside(path)
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
-        assert {"meta", "signals", "orders", "fills", "reports", "events", "inbox", "outbox"} <= tables
+        assert {
+            "meta",
+            "signals",
+            "orders",
+            "fills",
+            "reports",
+            "events",
+            "inbox",
+            "outbox",
+        } <= tables
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         meta = dict(conn.execute("SELECT key, value FROM meta"))
         assert meta == {"schema_version": "2", "application": "gal_exec journal"}

@@ -24,6 +24,7 @@ from gal_exec.journal._inbox import (
     set_journal_epoch,
     set_outbox_cursor,
     signals_settled,
+    unsent_entry_reports,
 )
 from gal_exec.journal._records import (
     TERMINAL_STATUSES,
@@ -81,4 +82,5 @@ __all__ = [
     "set_journal_epoch",
     "set_outbox_cursor",
     "signals_settled",
+    "unsent_entry_reports",
 ]

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 import msgspec
 
 from gal_exec.journal._store import Journal
+from gal_exec.messages import ExecutionReport
 
 __all__ = [
     "InboxEntry",
@@ -31,7 +32,10 @@ __all__ = [
     "set_journal_epoch",
     "set_outbox_cursor",
     "signals_settled",
+    "unsent_entry_reports",
 ]
+
+_report_decoder = msgspec.json.Decoder(ExecutionReport)
 
 NEW = "new"
 """Journaled, not yet handed to the engine."""
@@ -155,7 +159,11 @@ def inbox_unsettled(journal: Journal) -> list[InboxRow]:
 
 
 def signals_settled(journal: Journal, signal_ids: Iterable[str]) -> set[str]:
-    """The signal ids the engine decided: an order was journaled for them, or a report was."""
+    """The signal ids the engine decided: an order was journaled for them, or a rejection was.
+
+    A report alone is not enough: an order's first report may be journaled before its intent,
+    and an order whose intent never committed was never sent.
+    """
     wanted = list(dict.fromkeys(signal_ids))
     settled: set[str] = set()
     for start in range(0, len(wanted), 400):
@@ -163,11 +171,29 @@ def signals_settled(journal: Journal, signal_ids: Iterable[str]) -> set[str]:
         marks = ", ".join("?" for _ in chunk)
         rows = journal._read(
             f"SELECT signal_id FROM orders WHERE signal_id IN ({marks}) "
-            f"UNION SELECT signal_id FROM reports WHERE signal_id IN ({marks})",
+            f"UNION SELECT signal_id FROM reports WHERE signal_id IN ({marks}) "
+            "AND status = 'rejected'",
             chunk + chunk,
         )
         settled.update(row[0] for row in rows)
     return settled
+
+
+def unsent_entry_reports(journal: Journal, before: float) -> list[ExecutionReport]:
+    """The last report of each entry order reported before ``before`` whose intent never reached
+    the journal and that did not end: the engine stopped between the two commits, so the order
+    was never sent (its signal is placed again under a new cl_ord_id)."""
+    rows = journal._read(
+        "SELECT r.body FROM reports r "
+        "JOIN (SELECT cl_ord_id, max(sequence) AS last FROM reports GROUP BY cl_ord_id) m "
+        "ON m.cl_ord_id = r.cl_ord_id AND m.last = r.sequence "
+        "WHERE r.engine_time < ? AND r.status NOT IN ('filled', 'canceled', 'expired', 'rejected') "
+        "AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.cl_ord_id = r.cl_ord_id) "
+        "ORDER BY r.rowid",
+        (before,),
+    )
+    reports = [_report_decoder.decode(body) for (body,) in rows]
+    return [report for report in reports if report.role == "entry"]
 
 
 def latest_control(journal: Journal, kinds: Sequence[str]) -> InboxRow | None:

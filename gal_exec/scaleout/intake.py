@@ -38,6 +38,7 @@ from gal_exec.journal import (
     latest_control,
     record_inbox,
     signals_settled,
+    unsent_entry_reports,
 )
 from gal_exec.messages import (
     BatchSubmit,
@@ -104,8 +105,10 @@ class Intake:
         block_ms: int = 500,
         claim_idle_s: float = 30.0,
         dead_letter_maxlen: int = 100_000,
+        engine_started_at: float | None = None,
         clock: Any = time,
     ) -> None:
+        self.engine_started_at = engine_started_at
         self.broker = broker
         self.keys = keys
         self.group = group
@@ -127,10 +130,12 @@ class Intake:
 
     # ---- life ------------------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Create the group if needed, replay the inbox, claim what is pending, then read."""
+    def start(self, *, replay: bool = True) -> None:
+        """Create the group if needed, replay the inbox (once per engine), claim what is
+        pending, then read."""
         self.ensure_group()
-        self.replay()
+        if replay:
+            self.replay(self.engine_started_at)
         self.claim(min_idle_ms=0)
         self._next_claim = time.monotonic() + self.claim_idle_ms / 2000
         self._thread = threading.Thread(
@@ -330,8 +335,13 @@ class Intake:
 
     # ---- replay after a restart or a takeover ----------------------------------------------
 
-    def replay(self) -> int:
-        """Hand the engine what the inbox holds but the engine may never have acted on."""
+    def replay(self, started: float | None = None) -> int:
+        """Hand the engine what the inbox holds but the engine may never have acted on.
+
+        ``started`` (default: now) is when this engine started: an entry order reported before
+        it whose intent never reached the journal is closed with a rejected report first.
+        """
+        started = self.clock.time() if started is None else started
         rows = self.writer.call(inbox_unsettled, timeout=_JOURNAL_TIMEOUT_S)
         halt = self.writer.call(
             lambda journal: latest_control(journal, ("Halt", "Resume")),
@@ -342,6 +352,7 @@ class Intake:
             assert isinstance(last, Halt)
             log.warning("account %s is halted (%s): halting again", self.keys.account, last.reason)
             self.submit(Halt(reason=last.reason or "halt requested", cancel_open=False))
+        self._close_unsent(started)
         messages = [(row.entry_id, decode_inbound(row.raw)) for row in rows]
         wanted = [
             signal.signal_id for _entry_id, message in messages for signal in _signals_of(message)
@@ -359,6 +370,24 @@ class Intake:
             handed.append(entry_id)
         self._mark_handed(handed)
         return self.stats.replayed
+
+    def _close_unsent(self, started: float) -> None:
+        """An entry order reported but never journaled (the engine stopped between its first
+        report and its intent) was never sent: say so, so its report sequence ends."""
+        unsent = self.writer.call(
+            lambda journal: unsent_entry_reports(journal, started), timeout=_JOURNAL_TIMEOUT_S
+        )
+        for last in unsent:
+            self.report(
+                msgspec.structs.replace(
+                    last,
+                    status="rejected",
+                    reason="never sent: the engine stopped before journaling its intent",
+                    error_code=None,
+                    engine_time=self.clock.time(),
+                    sequence=last.sequence + 1,
+                )
+            )
 
     def health(self) -> dict[str, Any]:
         """Counters, and the group's pending entries and lag as the broker sees them."""

@@ -103,6 +103,7 @@ class AccountNode:
         self.engine: Engine | None = None
         self.intake: Intake | None = None
         self.outbox: Outbox | None = None
+        self.engine_started_at: float | None = None
         self.leader_at: float | None = None
         """Wall-clock time at which this node started taking signals."""
 
@@ -155,6 +156,7 @@ class AccountNode:
             log.info("taking over from %s", previous.name)
             copy_journal(previous, path)
         self.journal_path = path
+        self.engine_started_at = time.time()
         engine = Engine.start(
             self.config,
             journal_path=path,
@@ -194,7 +196,7 @@ class AccountNode:
         if self.on_leader is not None:
             self.on_leader(self)
 
-    def _start_intake(self, engine: Engine) -> None:
+    def _start_intake(self, engine: Engine, *, replay: bool = True) -> None:
         settings = self.settings
         reading = connect(
             self.url, socket_timeout=settings.socket_timeout_s + settings.block_ms / 1000
@@ -212,8 +214,9 @@ class AccountNode:
             block_ms=settings.block_ms,
             claim_idle_s=settings.claim_idle_s,
             dead_letter_maxlen=settings.dead_letter_maxlen,
+            engine_started_at=self.engine_started_at,
         )
-        self.intake.start()
+        self.intake.start(replay=replay)
 
     def _wait_until_reconciled(self, engine: Engine) -> None:
         """The exchange stream is up (its snapshot reconciled the open orders), or the wait ends."""
@@ -244,7 +247,7 @@ class AccountNode:
             ):
                 log.error("intake stopped (%s): starting it again", intake.error)
                 assert self.engine is not None
-                self._start_intake(self.engine)
+                self._start_intake(self.engine, replay=False)
 
     def shutdown(self) -> int:
         """Stop: cleanly (status 0) or, fenced, without touching the orders (status 3)."""
