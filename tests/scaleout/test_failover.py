@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from gal_exec.core.fencing import epoch_of
-from gal_exec.journal import Journal
+from gal_exec.journal import InboxEntry, Journal, inbox_unsettled, record_inbox
 from gal_exec.scaleout import SignalPublisher
 from gal_exec.scaleout.keys import AccountKeys
 from gal_exec.scaleout.node import EXIT_FENCED, epoch_journals
@@ -208,3 +208,46 @@ def test_paused_leader_is_fenced_and_never_places_after_the_takeover(
     assert wait_until(lambda: not check_report_stream(redis_client, keys, signal_ids), _SETTLE_S), (
         "\n".join(check_report_stream(redis_client, keys, signal_ids))
     )
+
+
+@pytest.mark.timeout(90)
+def test_kill_between_journal_and_ack_is_placed_once_and_acknowledged(
+    tmp_path: Path,
+    sim: SimProcess,
+    redis_url: str,
+    redis_prefix: str,
+    redis_client: Any,
+    nodes: list[NodeProcess],
+) -> None:
+    """The journal and the consumer group as a SIGKILL right after the inbox commit leaves them
+    (a window too narrow to aim at): the entry journaled, read by the dead engine's consumer,
+    neither acknowledged nor handed on. The next engine places it once and acknowledges it; its
+    redelivery is recognised, not placed again; a producer's retry of it is ignored."""
+    keys = AccountKeys(prefix=redis_prefix, account=ACCOUNT)
+    journals = tmp_path / "journals"
+    body = json.dumps(market("journaled-not-acked")).encode()
+    redis_client.xgroup_create(keys.signals, "engines", id="0", mkstream=True)
+    entry_id = redis_client.xadd(keys.signals, {"msg": body}).decode()
+    assert redis_client.xreadgroup("engines", "killed-engine", {keys.signals: ">"})
+    with Journal.open(journals / ACCOUNT / "epoch-000001.sqlite") as journal:
+        inbox = InboxEntry(
+            entry_id=entry_id,
+            kind="TradeSignalApproved",
+            raw=body,
+            dedupe_key="journaled-not-acked",
+        )
+        record_inbox(journal, keys.signals, [inbox], time.time())
+    redis_client.xadd(keys.signals, {"msg": body})  # the producer, unsure, publishes again
+    sections = settings(sim.endpoints, redis_prefix, journals)
+    node = NodeProcess(tmp_path, "next", sections, redis_url).start(sim.endpoints)
+    nodes.append(node)
+    signal_ids = ["journaled-not-acked"]
+    assert wait_until(lambda: settled(signal_ids, sim, journals), _SETTLE_S), node.log()
+    assert wait_until(
+        lambda: redis_client.xpending(keys.signals, "engines")["pending"] == 0, _SETTLE_S
+    )
+    orders = exchange_orders(sim.endpoints)
+    assert len(orders) == 1 and epoch_of(orders[0]["cl_ord_id"]) == 2
+    with Journal.open(journals / ACCOUNT / "epoch-000002.sqlite", read_only=True) as journal:
+        statuses = [row.status for row in inbox_unsettled(journal)]
+    assert statuses == ["handed"]  # the duplicate is journaled as such, never handed

@@ -1,6 +1,6 @@
 """The intake and the outbox of one engine on a real Redis, against the in-process simulator:
-producer retries, poison messages, control messages, replay after a kill between the journal and
-the acknowledgement, and the halt that outlives the engine."""
+producer retries, poison messages, control messages, the halt that outlives the engine, and the
+report stream's trimming. (A kill between the journal and the acknowledgement: test_failover.)"""
 
 from __future__ import annotations
 
@@ -90,45 +90,6 @@ def test_retried_and_poison_messages_and_control_messages(
     assert fields[b"entry_id"].decode() == poison
     assert fields[b"reason"] == b"missing required field `side`"
     assert redis_client.xpending(keys.signals, "engines")["pending"] == 0
-
-
-def test_kill_between_journal_and_ack_replays_once_and_acknowledges(
-    sim: dict[str, Any], redis_url: str, redis_prefix: str, tmp_path: Path, redis_client: Any
-) -> None:
-    """The journal and the group as a kill right after the inbox commit leaves them: the entry
-    journaled, read by the dead engine's consumer, never acknowledged nor handed on. A new
-    engine hands it on once and acknowledges it; its redelivery is not a second order."""
-    keys = AccountKeys(prefix=redis_prefix, account=ACCOUNT)
-    journals = tmp_path / "journals"
-    body = line(market("journaled-not-acked")).encode()
-    redis_client.xgroup_create(keys.signals, "engines", id="0", mkstream=True)
-    entry_id = redis_client.xadd(keys.signals, {"msg": body}).decode()
-    assert redis_client.xreadgroup("engines", "dead-engine", {keys.signals: ">"})
-    with Journal.open(journals / ACCOUNT / "epoch-000001.sqlite") as journal:
-        record_inbox(
-            journal,
-            keys.signals,
-            [
-                InboxEntry(
-                    entry_id=entry_id,
-                    kind="TradeSignalApproved",
-                    raw=body,
-                    dedupe_key="journaled-not-acked",
-                )
-            ],
-            1.0,
-        )
-    config = config_of(settings(sim, redis_prefix, journals))
-    with node_in_thread(config, redis_url, sim) as node:
-        assert node.lease.epoch == 2  # above every journal's epoch
-        assert wait_until(
-            lambda: any(o["status"] == "closed" for o in exchange_orders(sim)), WAIT_S
-        )
-        assert redis_client.xpending(keys.signals, "engines")["pending"] == 0
-        stats = node.intake.stats if node.intake else None
-        assert stats is not None and stats.replayed == 1 and stats.redelivered == 1
-    orders = exchange_orders(sim)
-    assert len(orders) == 1 and orders[0]["cl_ord_id"].startswith("e002")
 
 
 def test_a_halt_outlives_its_engine(
