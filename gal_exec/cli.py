@@ -39,9 +39,17 @@ def _build_parser() -> argparse.ArgumentParser:
         help="exit once the input has ended and every order is terminal, with a summary",
     )
     run.add_argument("--log-json", action="store_true", help="log JSON lines instead of text")
+    run.add_argument(
+        "--intake",
+        metavar="redis://HOST:PORT/DB?account=NAME",
+        help="take signals from the account's Redis stream, one live engine per account "
+        "(docs/scale-out.md)",
+    )
 
     commands.add_parser("sim", help="run the Kraken simulator standalone", add_help=False)
     commands.add_parser("orders", help="list orders from the journal", add_help=False)
+    commands.add_parser("send", help="publish signals to an account's Redis stream", add_help=False)
+    commands.add_parser("reports", help="print an account's Redis report stream", add_help=False)
     return parser
 
 
@@ -55,6 +63,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         from gal_exec.journal import orders_command
 
         return orders_command(args_list[1:])
+
+    if args_list and args_list[0] in ("send", "reports"):
+        from gal_exec.scaleout.commands import reports_command, send_command
+
+        command = send_command if args_list[0] == "send" else reports_command
+        return command(args_list[1:])
 
     parser = _build_parser()
     args = parser.parse_args(args_list)

@@ -28,6 +28,7 @@ __all__ = [
     "MarketDataConfig",
     "MetricsConfig",
     "OrdersConfig",
+    "RedisConfig",
     "ReportsConfig",
     "RetryConfig",
     "RiskConfig",
@@ -168,6 +169,29 @@ class MetricsConfig(_Section):
     port: Port = 9464
 
 
+class RedisConfig(_Section):
+    """Scale-out over Redis Streams (``gal-exec run --intake redis://...``); see docs/scale-out.md."""
+
+    url: str = "redis://127.0.0.1:6379/0"
+    account: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] = "default"
+    key_prefix: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")] = "galexec"
+    group: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] = "engines"
+    read_count: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 100
+    block_ms: Annotated[int, msgspec.Meta(ge=1, le=60_000)] = 500
+    claim_idle_s: Positive = 30.0
+    dead_letter_maxlen: PositiveInt = 100_000
+    reports_maxlen: Annotated[int, msgspec.Meta(ge=0)] = 1_000_000
+    reports_max_age_s: NonNegative = 0.0
+    publish_batch: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 500
+    lease_ttl_s: Positive = 10.0
+    lease_renew_s: Positive = 2.0
+    lease_margin_s: NonNegative = 1.0
+    on_fence: Literal["exit", "wait"] = "exit"
+    journal_dir: str = "var/accounts"
+    ready_timeout_s: Positive = 60.0
+    socket_timeout_s: Positive = 2.0
+
+
 class Config(_Section):
     exchange: ExchangeConfig = msgspec.field(default_factory=ExchangeConfig)
     engine: EngineConfig = msgspec.field(default_factory=EngineConfig)
@@ -181,6 +205,7 @@ class Config(_Section):
     market_data: MarketDataConfig = msgspec.field(default_factory=MarketDataConfig)
     risk: RiskConfig = msgspec.field(default_factory=RiskConfig)
     metrics: MetricsConfig = msgspec.field(default_factory=MetricsConfig)
+    redis: RedisConfig = msgspec.field(default_factory=RedisConfig)
 
 
 _SECRET_KEYS = {"api_key", "api_secret", "secret", "key", "password", "token"}
@@ -198,6 +223,17 @@ def _cross_checks(config: Config) -> tuple[str, str] | None:
         return "engine.dead_man_refresh_s", (
             f"must be below engine.dead_man_timeout_s ({config.engine.dead_man_timeout_s}); "
             f"got {config.engine.dead_man_refresh_s}"
+        )
+    lease = config.redis
+    if lease.lease_renew_s * 2 + lease.lease_margin_s >= lease.lease_ttl_s:
+        return "redis.lease_renew_s", (
+            "must leave room for a retry: lease_renew_s * 2 + lease_margin_s must be below "
+            f"lease_ttl_s ({lease.lease_ttl_s}); got {lease.lease_renew_s}"
+        )
+    if lease.reports_maxlen and lease.reports_max_age_s:
+        return "redis.reports_max_age_s", (
+            "trim the report stream by length (reports_maxlen) or by age (reports_max_age_s), "
+            "not both; set reports_maxlen = 0 to trim by age"
         )
     risk = config.risk
     needs_prices = (

@@ -112,8 +112,15 @@ class Engine:
         journal_path: str | Path | None = None,
         clock: Clock | None = None,
         stream: bool = True,
+        cl_ord_id_prefix: str = "g",
+        place_guard: Callable[[], str | None] | None = None,
     ) -> Engine:
-        """Start everything; raises EngineError (one line) if the engine cannot run."""
+        """Start everything; raises EngineError (one line) if the engine cannot run.
+
+        ``cl_ord_id_prefix`` starts every entry's cl_ord_id (0..4 letters or digits);
+        ``place_guard``, asked right before each AddOrder/AddOrderBatch/AmendOrder leaves,
+        returns a reason to refuse it (this engine no longer owns the account) or None.
+        """
         engine = cls()
         try:
             engine._start(
@@ -124,6 +131,8 @@ class Engine:
                 journal_path=journal_path,
                 clock=clock,
                 stream=stream,
+                cl_ord_id_prefix=cl_ord_id_prefix,
+                place_guard=place_guard,
             )
         except BaseException:
             engine._teardown()
@@ -140,6 +149,8 @@ class Engine:
         journal_path: str | Path | None,
         clock: Clock | None,
         stream: bool,
+        cl_ord_id_prefix: str = "g",
+        place_guard: Callable[[], str | None] | None = None,
     ) -> None:
         self.config = config
         self.clock = clock or SystemClock()
@@ -163,7 +174,8 @@ class Engine:
             )
 
         self.pairs = self._load_pairs(rest_client())
-        desk = Desk(self._desk_settings(config), pairs=self.pairs.limits, clock=self.clock)
+        settings = self._desk_settings(config, cl_ord_id_prefix)
+        desk = Desk(settings, pairs=self.pairs.limits, clock=self.clock)
         models: dict[str, om.OrderModel] = {}
         if config.journal.enabled:
             try:
@@ -193,7 +205,8 @@ class Engine:
                 self.sink.tell(Redeliver(reports=undelivered))
         self.classifier = ErrorClassifier.start(config, clock=self.clock, timers=self.timers)
         self.workers = [
-            HttpWorker.start(rest_client(), clock=self.clock) for _ in range(exchange.http_workers)
+            HttpWorker.start(rest_client(), clock=self.clock, place_guard=place_guard)
+            for _ in range(exchange.http_workers)
         ]
         self.gateway = KrakenGateway.start(
             config,
@@ -241,7 +254,7 @@ class Engine:
                 clock=self.clock,
             )
 
-    def _desk_settings(self, config: Config) -> DeskSettings:
+    def _desk_settings(self, config: Config, cl_ord_id_prefix: str) -> DeskSettings:
         orders, risk = config.orders, config.risk
         return DeskSettings(
             max_live_orders=config.engine.max_live_orders,
@@ -266,6 +279,7 @@ class Engine:
             max_batch_signals=risk.max_batch_signals,
             stale_after_s=config.market_data.stale_after_s,
             max_unchanged_s=config.market_data.max_unchanged_s,
+            cl_ord_id_prefix=cl_ord_id_prefix,
         )
 
     def _replay(self, desk: Desk) -> dict[str, om.OrderModel]:

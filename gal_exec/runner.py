@@ -31,6 +31,10 @@ _PROGRESS_INTERVAL_S = 0.5
 
 def run_main(config: Config, args: argparse.Namespace) -> int:
     """Run the engine per ``config`` and the command-line options; returns the exit status."""
+    if getattr(args, "intake", None):
+        from gal_exec.scaleout.commands import run_intake
+
+        return run_intake(config, args)
     redaction = setup_logging(
         level=config.logging.level,
         json_lines=args.log_json or config.logging.json,

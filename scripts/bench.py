@@ -11,6 +11,8 @@ Cases (each in its own child process, the simulator in another; faults off):
 3. throughput      5,000 IOC orders over 10 pairs, limits off, coalescing on and off
 4. utilisation     a sustained burst on one pair at each tier against Kraken's enforced limits
 5. scale           1,000 and 10,000 live orders: memory, spawn rate, status calls per minute
+6. scaleout        signal through Redis Streams -> wire beside Engine.submit, intake rate,
+                   failover time after a SIGKILL (needs Redis: GAL_BENCH_REDIS_URL)
 
 A benchmark, not a test: it prints tables of medians, p99s and ratios and writes them, with the
 machine, to docs/benchmarks.md. It never fails on a number; it exits 1 only if a case could not
@@ -45,6 +47,7 @@ CASES: dict[str, tuple[str, str]] = {
     "throughput": ("bench_load", "case_throughput"),
     "utilisation": ("bench_load", "case_utilisation"),
     "scale": ("bench_scale", "case_scale"),
+    "scaleout": ("bench_scaleout", "case_scaleout"),
 }
 _RESULT = "BENCH-RESULT "
 _CHILD_TIMEOUT_S = {True: 300, False: 1800}

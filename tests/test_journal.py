@@ -54,14 +54,23 @@ def set_version(path: Path, version: int) -> None:
 
 def test_open_creates_folder_tables_meta_and_wal(path: Path) -> None:
     with Journal.open(path) as journal:
-        assert journal.schema_version == SCHEMA_VERSION == 1
+        assert journal.schema_version == SCHEMA_VERSION == 2
         assert journal._conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
         conn = outside(path)
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
-        assert {"meta", "signals", "orders", "fills", "reports", "events"} <= tables
+        assert {
+            "meta",
+            "signals",
+            "orders",
+            "fills",
+            "reports",
+            "events",
+            "inbox",
+            "outbox",
+        } <= tables
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         meta = dict(conn.execute("SELECT key, value FROM meta"))
-        assert meta == {"schema_version": "1", "application": "gal_exec journal"}
+        assert meta == {"schema_version": "2", "application": "gal_exec journal"}
         conn.close()
 
 
@@ -88,7 +97,7 @@ def test_empty_database_is_version_0_and_migrated(path: Path) -> None:
     conn.commit()
     conn.close()
     with Journal.open(path) as journal:
-        assert journal.schema_version == 1
+        assert journal.schema_version == SCHEMA_VERSION
         journal.record_intent(order())
 
 
@@ -96,7 +105,7 @@ def test_zero_byte_file_becomes_a_journal(path: Path) -> None:
     path.parent.mkdir(parents=True)
     path.touch()
     with Journal.open(path) as journal:
-        assert journal.schema_version == 1
+        assert journal.schema_version == SCHEMA_VERSION
     assert path.read_bytes().startswith(b"SQLite format 3\x00")
 
 
@@ -108,7 +117,7 @@ def test_meta_at_version_0_is_migrated(path: Path) -> None:
     conn.commit()
     conn.close()
     with Journal.open(path) as journal:
-        assert journal.schema_version == 1
+        assert journal.schema_version == SCHEMA_VERSION
         assert journal.orders() == []
 
 
@@ -116,15 +125,15 @@ def test_pending_migrations_run_in_order(path: Path) -> None:
     make_journal(path)
     later = (
         *MIGRATIONS,
-        Migration(2, "notes", ("CREATE TABLE notes (text TEXT)",)),
-        Migration(3, "first note", ("INSERT INTO notes VALUES ('needs version 2')",)),
+        Migration(3, "notes", ("CREATE TABLE notes (text TEXT)",)),
+        Migration(4, "first note", ("INSERT INTO notes VALUES ('needs version 3')",)),
     )
     with Journal.open(path, migrations=later) as journal:
-        assert journal.schema_version == 3
-        assert journal._conn.execute("SELECT text FROM notes").fetchall() == [("needs version 2",)]
+        assert journal.schema_version == 4
+        assert journal._conn.execute("SELECT text FROM notes").fetchall() == [("needs version 3",)]
         assert journal.order("c-1") is not None
     conn = outside(path)
-    assert conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() == ("3",)
+    assert conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() == ("4",)
     conn.close()
 
 
@@ -132,25 +141,25 @@ def test_failed_migration_rolls_back_every_step(path: Path) -> None:
     make_journal(path)
     broken = (
         *MIGRATIONS,
-        Migration(2, "notes", ("CREATE TABLE notes (text TEXT)",)),
-        Migration(3, "broken step", ("INSERT INTO missing_table VALUES (1)",)),
+        Migration(3, "notes", ("CREATE TABLE notes (text TEXT)",)),
+        Migration(4, "broken step", ("INSERT INTO missing_table VALUES (1)",)),
     )
     with pytest.raises(JournalError) as caught:
         Journal.open(path, migrations=broken)
     message = str(caught.value)
-    assert str(path) in message and "schema version 3 (broken step)" in message
+    assert str(path) in message and "schema version 4 (broken step)" in message
     assert "\n" not in message
     conn = outside(path)
-    assert conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() == ("1",)
+    assert conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() == ("2",)
     assert conn.execute("SELECT name FROM sqlite_master WHERE name = 'notes'").fetchall() == []
     conn.close()
     with Journal.open(path) as journal:  # the lock was released on failure
-        assert journal.schema_version == 1
+        assert journal.schema_version == SCHEMA_VERSION
 
 
 def test_migrations_must_be_numbered_without_gaps(path: Path) -> None:
     with pytest.raises(ValueError, match="numbered"):
-        Journal.open(path, migrations=(*MIGRATIONS, Migration(3, "gap", ())))
+        Journal.open(path, migrations=(*MIGRATIONS, Migration(4, "gap", ())))
 
 
 @pytest.mark.parametrize("read_only", [False, True])
@@ -221,7 +230,7 @@ def test_second_writer_refused_while_first_holds(path: Path) -> None:
     finally:
         first.close()
     with Journal.open(path) as second:
-        assert second.schema_version == 1
+        assert second.schema_version == SCHEMA_VERSION
 
 
 def test_read_only_open_while_writer_holds(path: Path, journal: Journal) -> None:
@@ -246,7 +255,7 @@ def test_read_only_of_old_schema_asks_for_migration(path: Path) -> None:
     make_journal(path)
     set_version(path, 0)
     before = fingerprint(path)
-    with pytest.raises(JournalError, match="older than 1; start the engine once to migrate"):
+    with pytest.raises(JournalError, match="older than 2; start the engine once to migrate"):
         Journal.open(path, read_only=True)
     assert fingerprint(path) == before
 

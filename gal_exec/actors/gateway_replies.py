@@ -12,6 +12,7 @@ from typing import Any
 
 import msgspec
 
+from gal_exec.actors.http_worker import PlacementFenced
 from gal_exec.actors.protocol import (
     AmendResult,
     CancelAllAfterResult,
@@ -87,6 +88,10 @@ def classify_exception(error: BaseException, *, placing: bool) -> ClassifiedErro
     """
     if isinstance(error, KrakenAPIError | TransportError):
         return error.classify(placing=placing)
+    if isinstance(error, PlacementFenced):
+        # Not sent, and not the order's fault: "not placed, later" (it stays pending_submit in
+        # the journal, so the account's next owner resolves it by cl_ord_id and places it).
+        return ClassifiedError(category=ErrorCategory.RATE_LIMITED, code="fenced", raw=str(error))
     if isinstance(error, MalformedResponse):
         category = ErrorCategory.OUTCOME_UNKNOWN if placing else ErrorCategory.RETRYABLE
         return ClassifiedError(category=category, code="malformed_response", raw=str(error))

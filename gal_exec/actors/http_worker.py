@@ -9,6 +9,7 @@ failed call must not stop the worker, and the gateway decides what it means.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import pykka
@@ -16,18 +17,30 @@ import pykka
 from gal_exec.actors.protocol import HttpCall, HttpDone
 from gal_exec.core.clock import Clock
 
-__all__ = ["HttpWorker"]
+__all__ = ["HttpWorker", "PlacementFenced"]
 
 logger = logging.getLogger("gal_exec.actors.http_worker")
+
+_PLACING_ENDPOINTS = frozenset({"AddOrder", "AddOrderBatch", "AmendOrder"})
+
+
+class PlacementFenced(Exception):
+    """A placement held back before it left: this engine no longer owns the account. It was not
+    sent, and stays to be placed (by cl_ord_id, after a look-up) by the account's next owner."""
 
 
 class HttpWorker(pykka.ThreadingActor):
     """Performs HttpCall messages one at a time on its own REST client."""
 
-    def __init__(self, client: Any, *, clock: Clock) -> None:
+    def __init__(
+        self, client: Any, *, clock: Clock, place_guard: Callable[[], str | None] | None = None
+    ) -> None:
         super().__init__()
         self._client = client
         self._clock = clock
+        # Asked right before an order-creating or -changing request leaves: a reason to refuse
+        # it (this engine lost its lease), or None.
+        self._place_guard = place_guard
 
     def on_receive(self, message: Any) -> None:
         if isinstance(message, HttpCall):
@@ -40,6 +53,10 @@ class HttpWorker(pykka.ThreadingActor):
         result: Any = None
         error: BaseException | None = None
         try:
+            if self._place_guard is not None and call.endpoint in _PLACING_ENDPOINTS:
+                refusal = self._place_guard()
+                if refusal is not None:
+                    raise PlacementFenced(f"not sent: {refusal}")
             method = getattr(self._client, call.method_name)
             result = method(**call.kwargs)
         except Exception as exc:

@@ -7,6 +7,25 @@ docs/journal.md); `JournalWriter` is the one thread that writes it, committing i
 """
 
 from gal_exec.journal._command import DEFAULT_JOURNAL_PATH, format_orders, orders_command
+from gal_exec.journal._inbox import (
+    InboxEntry,
+    InboxRow,
+    JournaledReport,
+    OutboxCursor,
+    inbox_journaled,
+    inbox_mark_handed,
+    inbox_unsettled,
+    journal_epoch,
+    latest_control,
+    outbox_cursor,
+    record_inbox,
+    report_rowid_since,
+    reports_after,
+    set_journal_epoch,
+    set_outbox_cursor,
+    signals_settled,
+    unsent_entry_reports,
+)
 from gal_exec.journal._records import (
     TERMINAL_STATUSES,
     EventRecord,
@@ -23,6 +42,7 @@ from gal_exec.journal._schema import (
     Migration,
     UnknownOrderError,
 )
+from gal_exec.journal._snapshot import copy_journal
 from gal_exec.journal._store import Journal
 from gal_exec.journal._writer import BatchAborted, JournalWriter
 
@@ -35,14 +55,32 @@ __all__ = [
     "DuplicateOrderError",
     "EventRecord",
     "FillRecord",
+    "InboxEntry",
+    "InboxRow",
     "Journal",
     "JournalError",
     "JournalWriter",
+    "JournaledReport",
     "Migration",
     "OrderRecord",
+    "OutboxCursor",
     "SignalRecord",
     "UnknownOrderError",
+    "copy_journal",
     "format_orders",
+    "inbox_journaled",
+    "inbox_mark_handed",
+    "inbox_unsettled",
+    "journal_epoch",
+    "latest_control",
     "ledger_fills",
     "orders_command",
+    "outbox_cursor",
+    "record_inbox",
+    "report_rowid_since",
+    "reports_after",
+    "set_journal_epoch",
+    "set_outbox_cursor",
+    "signals_settled",
+    "unsent_entry_reports",
 ]

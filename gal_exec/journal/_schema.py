@@ -121,8 +121,29 @@ _V1 = (
     f"INSERT OR REPLACE INTO meta (key, value) VALUES ('application', '{APPLICATION}')",
 )
 
+_V2 = (
+    """CREATE TABLE inbox (
+        entry_id TEXT PRIMARY KEY,
+        stream TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        dedupe_key TEXT,
+        duplicate_of TEXT,
+        raw BLOB NOT NULL,
+        received_at REAL NOT NULL,
+        status TEXT NOT NULL
+    )""",
+    "CREATE UNIQUE INDEX inbox_by_key ON inbox (dedupe_key) WHERE dedupe_key IS NOT NULL",
+    "CREATE INDEX reports_by_signal ON reports (signal_id)",
+    """CREATE TABLE outbox (
+        stream TEXT PRIMARY KEY,
+        published_rowid INTEGER NOT NULL,
+        broker_run_id TEXT
+    )""",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "signals, orders, fills, reports and events", _V1),
+    Migration(2, "inbox of broker messages, outbox cursors", _V2),
 )
 """Every schema step ever shipped, oldest first; append, never edit a shipped one."""
 
