@@ -445,8 +445,6 @@ class OrderModel:
             # A child may have missed a change of its position or of its sibling while down.
             return effects + self._resize()
         # It may or may not have reached the exchange: resolve by cl_ord_id, never re-send blind.
-        if self.state is S.PENDING_SUBMIT:
-            self.state = S.SUBMITTED
         reason = "recovered after a restart: resolving by cl_ord_id"
         return self._event(E.SUBMIT_TIMED_OUT, reason=reason) + [Lookup()]
 

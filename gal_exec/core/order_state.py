@@ -77,6 +77,8 @@ TRANSITIONS: dict[tuple[OrderStatus, OrderEvent], OrderStatus] = {
     (S.PENDING_SUBMIT, E.FULL_FILL): S.FILLED,
     (S.PENDING_SUBMIT, E.EXPIRED): S.EXPIRED,
     (S.PENDING_SUBMIT, E.REJECTED): S.REJECTED,
+    # Journaled, then the engine restarted: it may have been sent. Resolve by cl_ord_id.
+    (S.PENDING_SUBMIT, E.SUBMIT_TIMED_OUT): S.SUBMIT_UNKNOWN,
     # Sent, no answer yet.
     (S.SUBMITTED, E.SUBMIT_ACKED): S.OPEN,
     (S.SUBMITTED, E.SUBMIT_TIMED_OUT): S.SUBMIT_UNKNOWN,

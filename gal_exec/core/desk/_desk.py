@@ -1,254 +1,61 @@
-"""The desk: every order of a signal pipeline as one pure object. Events in, effects out.
-
-The Desk owns what the supervisor knows: the order registry and its indexes (by cl_ord_id, txid
-and signal), the live-order cap and the queue behind it, signal intake (accept, or reject with
-the reason), the bracket book (OCO pairs and their generations), halt and resume, and restore
-after a restart. Each order's own lifecycle is its OrderModel's, run by an OrderActor; the Desk
-creates the model, hands it over (``Run``) and hears back when its order fills or finishes.
-
-The supervisor actor is a shell: it turns messages into calls here and carries out the effects.
-Nothing here touches a thread, a socket or the machine's clock; time arrives as an argument.
-
-Restore is a replay: ``replay_order`` / ``replay_progress`` rebuild the registry and the bracket
-book from the journal through the same functions the live path uses, and ``restore`` then hands
-every order that is not finished to an actor and places the protection that is due.
-"""
+"""The Desk: every order of one engine. See the package docstring."""
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
-from typing import Any, Protocol, cast
 
 import msgspec
 
-from gal_exec.core.bracket import BracketBook, Spawn
 from gal_exec.core.clock import Clock
+from gal_exec.core.desk._effects import (
+    CancelOrder,
+    DeskEffect,
+    DeskHealth,
+    DeskSettings,
+    IntentDurable,
+    Journal,
+    JournaledReport,
+    Link,
+    ListOpenOrders,
+    Note,
+    OpenBatch,
+    Reject,
+    Reload,
+    Report,
+    Run,
+    SetPosition,
+    Settle,
+    StreamChanged,
+    Tell,
+    VerifyStatus,
+)
+from gal_exec.core.desk._intake import Intake
+from gal_exec.core.desk._protection import Protection
 from gal_exec.core.exposure import Exposure
-from gal_exec.core.grid import PairLimits, quantize_fields
-from gal_exec.core.ids import (
-    child_client_order_id,
-    child_generation,
-    generation_tag,
-    new_client_order_id,
-)
-from gal_exec.core.intake import (
-    MAX_BATCH_SIGNALS,
-    BatchLike,
-    BatchPlan,
-    SignalLike,
-    bracket_problems,
-    plan_batch,
-    signal_problems,
-)
+from gal_exec.core.grid import PairLimits
+from gal_exec.core.intake import BatchLike, SignalLike
 from gal_exec.core.market import PriceCache, Quote
-from gal_exec.core.order import OrderModel, OrderSettings, OrderSpec, ReportLike
-from gal_exec.core.risk import BatchEntry, RiskLimits, check_signal, order_price
+from gal_exec.core.order import OrderModel, OrderSpec, ReportLike
+from gal_exec.core.risk import BatchEntry
 from gal_exec.core.updates import OrderUpdate
-from gal_exec.core.vocabulary import OrderType, Role, Side, TimeInForce
+from gal_exec.core.vocabulary import TRAILING, Role
 
-__all__ = [
-    "CancelOrder",
-    "Desk",
-    "DeskEffect",
-    "DeskHealth",
-    "DeskSettings",
-    "IntentDurable",
-    "Journal",
-    "JournaledReport",
-    "Link",
-    "ListOpenOrders",
-    "Note",
-    "OpenBatch",
-    "Reject",
-    "Reload",
-    "Report",
-    "Run",
-    "SetPosition",
-    "Settle",
-    "StreamChanged",
-    "Tell",
-    "VerifyStatus",
-]
+__all__ = ["Desk"]
 
 _ZERO = Decimal(0)
-
-
-class JournaledReport(ReportLike, Protocol):
-    """A report as the journal holds it: ReportLike plus the order it belongs to."""
-
-    @property
-    def client_order_id(self) -> str: ...
-
-
 _UNROUTED_LIMIT = 10_000
-_CHILD_TYPES = {Role.STOP_LOSS: OrderType.STOP_LOSS, Role.TAKE_PROFIT: OrderType.TAKE_PROFIT}
-
-
-class DeskSettings(msgspec.Struct, frozen=True, kw_only=True):
-    max_live_orders: int = 10_000
-    limit_timeout_s: float = 300.0
-    order: OrderSettings = msgspec.field(default_factory=OrderSettings)
-    risk: RiskLimits = msgspec.field(default_factory=lambda: RiskLimits(quantize=False))
-    max_batch_signals: int = MAX_BATCH_SIGNALS
-    stale_after_s: float = 10.0
-    max_unchanged_s: float = 0.0
-    cl_ord_id_prefix: str = "g"
-
-
-# ---- commands the desk sends to one order (the OrderActor takes them as they are) ----------------
-
-
-class OrderCommand(msgspec.Struct, frozen=True, kw_only=True):
-    pass
-
-
-class CancelOrder(OrderCommand, frozen=True, kw_only=True, tag=True):
-    reason: str
-
-
-class SetPosition(OrderCommand, frozen=True, kw_only=True, tag=True):
-    """A protective child: the entry's position it must cover."""
-
-    filled_quantity: Decimal
-    final: bool = False
-
-
-class StreamChanged(OrderCommand, frozen=True, kw_only=True, tag=True):
-    up: bool
-    gap: bool = False
-
-
-class VerifyStatus(OrderCommand, frozen=True, kw_only=True, tag=True):
-    """The open-orders audit did not list this order: ask for its record."""
-
-
-class IntentDurable(OrderCommand, frozen=True, kw_only=True, tag=True):
-    """The journal committed this order's intent: its request may now leave."""
-
-
-# ---- effects ------------------------------------------------------------------------------------
-
-
-class DeskEffect(msgspec.Struct, frozen=True, kw_only=True):
-    pass
-
-
-class Journal(DeskEffect, frozen=True, kw_only=True):
-    """Make a new order's intent durable, with its first report (and its signal, for an entry).
-
-    ``to_order``: tell the order IntentDurable when durable (it runs already); otherwise tell
-    the desk (``durable``), which passes it on once the order runs.
-    """
-
-    model: OrderModel
-    signal: Any = None
-    to_order: bool = True
-
-
-class Run(DeskEffect, frozen=True, kw_only=True):
-    """Hand ``model`` to an OrderActor. ``resume``: it was rebuilt from the journal; ``durable``:
-    its intent is durable already (tell it IntentDurable at once)."""
-
-    model: OrderModel
-    resume: bool = False
-    durable: bool = False
-
-
-class Tell(DeskEffect, frozen=True, kw_only=True):
-    """Tell the running order ``cl_ord_id`` a command or an exchange update."""
-
-    cl_ord_id: str
-    message: OrderCommand | OrderUpdate
-
-
-class Link(DeskEffect, frozen=True, kw_only=True):
-    """Two running children are an OCO pair: each tells the other what it fills."""
-
-    first: str
-    second: str
-
-
-class Reject(DeskEffect, frozen=True, kw_only=True):
-    """A signal (or a command) refused: one rejected report, with the reason."""
-
-    signal_id: str
-    reason: str
-    pair: str = ""
-    side: str = ""
-    order_type: str = ""
-    quantity: Decimal = _ZERO
-
-
-class Report(DeskEffect, frozen=True, kw_only=True):
-    """Report a step of an order that has no actor (cancelled while queued)."""
-
-    model: OrderModel
-    effects: tuple[Any, ...]
-
-
-class Reload(DeskEffect, frozen=True, kw_only=True):
-    """An order's actor died: rebuild its model from the journal and call ``restarted``."""
-
-    spec: OrderSpec
-
-
-class ListOpenOrders(DeskEffect, frozen=True, kw_only=True):
-    """The flat-cost audit: one OpenOrders call; answer with ``audit_result``."""
-
-
-class OpenBatch(DeskEffect, frozen=True, kw_only=True):
-    """Follow a batch's orders until each settles, then report the batch."""
-
-    plan: BatchPlan
-
-
-class Settle(DeskEffect, frozen=True, kw_only=True):
-    """Everything of this signal is finished: restore need not replay it again."""
-
-    signal_id: str
-
-
-class Note(DeskEffect, frozen=True, kw_only=True):
-    """A line for the log: ``level`` is "info", "warning" or "error"."""
-
-    level: str
-    text: str
-
-
-class DeskHealth(msgspec.Struct, frozen=True, kw_only=True):
-    halted: str | None
-    stream_up: bool
-    live_orders: int
-    queued_orders: int
-    exposure_total: str
-    breakers: dict[str, str]
-    signals: int
-    rejected_signals: int
-    orders: int
-    finished: int
-
-
-# ---- the desk -----------------------------------------------------------------------------------
 
 
 class _Order:
     """What the desk knows of one order."""
 
-    __slots__ = (
-        "durable",
-        "filled",
-        "finished",
-        "model",
-        "running",
-        "spec",
-        "txid",
-    )
+    __slots__ = ("durable", "filled", "finished", "model", "running", "spec", "txid")
 
     def __init__(self, spec: OrderSpec) -> None:
         self.spec = spec
-        self.model: OrderModel | None = None  # held only until it runs (queued or restoring)
+        self.model: OrderModel | None = None  # held only until it runs (queued)
         self.running = False  # an actor owns it
         self.durable = False
         self.finished = False
@@ -257,7 +64,7 @@ class _Order:
 
 
 class Desk:
-    """Every order of one engine: see the module docstring."""
+    """Every order of one engine: events in, effects out."""
 
     def __init__(
         self,
@@ -269,26 +76,34 @@ class Desk:
     ) -> None:
         self.settings = settings
         self._pairs = pairs
-        self._clock = clock
-        self.seen_signals: set[str] = set(seen_signals)
-        self.orders: dict[str, _Order] = {}
-        self.by_txid: dict[str, str] = {}
-        self.by_signal: dict[str, list[str]] = {}
-        self.brackets = BracketBook()
-        self.queue: deque[str] = deque()
-        self.live = 0
-        self.halted: str | None = None
-        self.stream_up = False
-        self.breakers: dict[str, str] = {}
         self.prices = PriceCache(
             stale_after_s=settings.stale_after_s, max_unchanged_s=settings.max_unchanged_s
         )
         self.exposure = Exposure()
-        self._entry_price: dict[str, Decimal] = {}
+        self.intake = Intake(
+            settings, pairs=pairs, clock=clock, prices=self.prices, exposure=self.exposure
+        )
+        self.intake.seen.update(seen_signals)
+        self.protection = Protection(pairs=pairs, prices=self.prices, clock=clock)
+        self.orders: dict[str, _Order] = {}
+        self.by_txid: dict[str, str] = {}
+        self.by_signal: dict[str, list[str]] = {}
+        self.queue: deque[str] = deque()
+        self.live = 0
+        self.stream_up = False
+        self.breakers: dict[str, str] = {}
         self._unrouted: dict[str, list[OrderUpdate]] = {}
         self.counts = {"signals": 0, "rejected_signals": 0, "orders": 0, "finished": 0}
 
     # ---- reading ---------------------------------------------------------------------------
+
+    @property
+    def halted(self) -> str | None:
+        return self.intake.halted
+
+    @property
+    def seen_signals(self) -> set[str]:
+        return self.intake.seen
 
     @property
     def idle(self) -> bool:
@@ -312,30 +127,15 @@ class Desk:
 
     def signal(self, signal: SignalLike) -> list[DeskEffect]:
         self.counts["signals"] += 1
-        prepared = self._prepare(signal)
-        if isinstance(prepared, str):
-            return self._reject(signal, prepared)
-        violations = check_signal(
-            prepared.order,
-            rules=prepared.rules,
-            quote=prepared.quote,
-            exposure=self.exposure,
-            limits=self.settings.risk,
-        )
-        if violations:
-            return self._reject(prepared.order, "; ".join(violations))
-        return self._accept(prepared)
+        checked = self.intake.check(signal)
+        if isinstance(checked, str):
+            return self._reject(signal, checked)
+        return self._accept(checked)
 
     def batch(self, batch: BatchLike) -> list[DeskEffect]:
         """Check a batch as a whole, then place what it accepts (the gateway coalesces per pair)."""
         self.counts["signals"] += len(batch.signals)
-        plan = plan_batch(
-            batch,
-            prepare=self._prepare,
-            exposure=self.exposure,
-            limits=self.settings.risk,
-            max_signals=self.settings.max_batch_signals,
-        )
+        plan = self.intake.plan(batch)
         by_id = {signal.signal_id: signal for signal in batch.signals}
         effects: list[DeskEffect] = [OpenBatch(plan=plan)]
         for signal_id, reason in plan.rejected.items():
@@ -344,69 +144,13 @@ class Desk:
             effects += self._accept(entry)
         return effects
 
-    def _prepare(self, signal: SignalLike) -> BatchEntry | str:
-        """Every check that needs no other signal; the entry to place, or the reason not to."""
-        if self.halted is not None:
-            return f"halted: {self.halted}"
-        if signal.signal_id in self.seen_signals:
-            return f"duplicate signal_id {signal.signal_id!r}: it was placed already"
-        problems = signal_problems(signal, now=self._clock.time())
-        rules = self._pairs(signal.pair) if signal.pair.strip() else None
-        if rules is None and signal.pair.strip():
-            problems.append(f"unknown pair {signal.pair!r}")
-        if problems or rules is None:
-            return "; ".join(problems)
-        notes: list[str] = []
-        if self.settings.risk.quantize:
-            changes, notes = quantize_fields(signal, rules)
-            if changes:
-                signal = msgspec.structs.replace(cast(Any, signal), **changes)
-        quote = self.prices.quote(rules.pair, self._clock.time())
-        if (
-            signal.order_type == OrderType.MARKET
-            and isinstance(quote, Quote)
-            and (signal.sl_price is not None or signal.tp_price is not None)
-        ):
-            problems = bracket_problems(signal, quote.last, what="the last price")
-            if problems:
-                return "; ".join(problems)
-        return BatchEntry(order=signal, rules=rules, quote=quote, context=notes)
-
     def _accept(self, entry: BatchEntry) -> list[DeskEffect]:
-        signal: SignalLike = entry.order
-        rules = entry.rules
-        self.seen_signals.add(signal.signal_id)
-        timeout = signal.timeout_s
-        if timeout is None and signal.order_type == OrderType.LIMIT:
-            timeout = self.settings.limit_timeout_s or None
-        spec = OrderSpec(
-            cl_ord_id=new_client_order_id(self.settings.cl_ord_id_prefix, clock=self._clock),
-            signal_id=signal.signal_id,
-            pair=rules.shown,
-            symbol=rules.request_name,
-            price_decimals=rules.price_decimals,
-            side=Side(signal.side),
-            order_type=OrderType(signal.order_type),
-            quantity=signal.quantity,
-            limit_price=signal.limit_price,
-            trigger_price=signal.trigger_price,
-            time_in_force=TimeInForce(signal.time_in_force),
-            expire_at=signal.expire_at,
-            post_only=signal.post_only,
-            reduce_only=signal.reduce_only,
-            timeout_s=timeout,
-            sl_price=signal.sl_price,
-            tp_price=signal.tp_price,
-            received_at=self._clock.monotonic(),
-        )
-        price = order_price(signal, entry.quote)
-        if price is not None:
-            self.exposure.add(spec.cl_ord_id, rules.pair, signal.quantity, price)
+        spec = self.intake.accept(entry)
         effects: list[DeskEffect] = []
         if entry.context:
-            text = f"signal {signal.signal_id} quantized: {'; '.join(entry.context)}"
+            text = f"signal {spec.signal_id} quantized: {'; '.join(entry.context)}"
             effects.append(Note(level="info", text=text))
-        return effects + self._launch(spec, signal=signal)
+        return effects + self._launch(spec, signal=entry.order)
 
     def _reject(self, signal: SignalLike, reason: str) -> list[DeskEffect]:
         self.counts["rejected_signals"] += 1
@@ -439,23 +183,14 @@ class Desk:
         order = self.orders.get(spec.cl_ord_id)
         if order is None:
             order = self.orders[spec.cl_ord_id] = _Order(spec)
-            ids = self.by_signal.setdefault(spec.signal_id, [])
-            ids.append(spec.cl_ord_id)
+            self.by_signal.setdefault(spec.signal_id, []).append(spec.cl_ord_id)
             self.counts["orders"] += 1
         if spec.protected:
-            roles = tuple(
-                role
-                for role, price in (
-                    (Role.STOP_LOSS, spec.sl_price),
-                    (Role.TAKE_PROFIT, spec.tp_price),
-                )
-                if price is not None
-            )
-            self.brackets.open(spec.cl_ord_id, roles)
+            self.protection.open(spec)
         return order
 
     def _launch(
-        self, spec: OrderSpec, *, signal: Any = None, model: OrderModel | None = None
+        self, spec: OrderSpec, *, signal: object = None, model: OrderModel | None = None
     ) -> list[DeskEffect]:
         order = self._register(spec)
         model = model or self._model(spec)
@@ -531,9 +266,7 @@ class Desk:
         if order is None:
             return []
         order.filled = max(order.filled, filled)
-        if average is not None:
-            self._entry_price[cl_ord_id] = average
-        forward = self.brackets.position(cl_ord_id, filled, final)
+        forward = self.protection.entry_filled(cl_ord_id, filled, average=average, final=final)
         effects: list[DeskEffect] = []
         if forward is not None:
             message = SetPosition(filled_quantity=forward.position, final=forward.final)
@@ -554,7 +287,7 @@ class Desk:
         effects: list[DeskEffect] = []
         parent = order.spec.parent_cl_ord_id
         if parent is not None:
-            self.brackets.filled(parent, cl_ord_id, order.filled, final=True)
+            self.protection.child_filled(order.spec, order.filled, final=True)
             effects += self._protect(parent)
         return effects + self._drain_queue() + self._settle(order.spec.signal_id)
 
@@ -566,7 +299,7 @@ class Desk:
         del self.orders[cl_ord_id]
         if order.txid is not None:
             self.by_txid.pop(order.txid, None)
-        self._entry_price.pop(cl_ord_id, None)
+        self.protection.forget(cl_ord_id)
 
     def crashed(self, cl_ord_id: str) -> list[DeskEffect]:
         """The order's actor died: its model is lost; rebuild it from the journal."""
@@ -588,98 +321,53 @@ class Desk:
         for report in sorted(reports, key=lambda r: r.sequence):
             for anomaly in model.replay(report):
                 effects.append(Note(level="warning", text=f"{spec.cl_ord_id}: {anomaly.reason}"))
-        return effects + self._restarted(model)
-
-    def _restarted(self, model: OrderModel) -> list[DeskEffect]:
-        order = self.orders.get(model.spec.cl_ord_id)
+        order = self.orders.get(spec.cl_ord_id)
         if order is None or order.running:
-            return []
-        model.stream_up = self.stream_up
-        self._prepare_child(model)
+            return effects
+        self._prepare(model)
         order.running = True
         if not model.terminal:
             self.live += 1
-        effects: list[DeskEffect] = [Run(model=model, resume=True)]
-        return effects + self._links(model.spec)
+        return effects + [Run(model=model, resume=True), *self._links(spec)]
 
     # ---- protection ------------------------------------------------------------------------
 
     def _protect(self, parent: str) -> list[DeskEffect]:
-        spawn = self.brackets.due(parent)
-        if spawn is None:
-            return []
+        spawn = self.protection.book.due(parent)
         entry = self.orders.get(parent)
-        if entry is None:
+        if spawn is None or entry is None:
             return []
-        return self._spawn(entry.spec, spawn)
-
-    def _spawn(self, parent: OrderSpec, spawn: Spawn) -> list[DeskEffect]:
         effects: list[DeskEffect] = []
-        started: list[str] = []
-        reference, what = self._reference_price(parent)
-        for role in spawn.roles:
-            trigger = parent.sl_price if role == Role.STOP_LOSS else parent.tp_price
-            assert trigger is not None
-            child = OrderSpec(
-                cl_ord_id=child_client_order_id(
-                    parent.cl_ord_id, generation_tag(role, spawn.generation)
-                ),
-                signal_id=parent.signal_id,
-                role=role,
-                parent_cl_ord_id=parent.cl_ord_id,
-                pair=parent.pair,
-                symbol=parent.symbol,
-                price_decimals=parent.price_decimals,
-                side=Side(parent.side).opposite,
-                order_type=_CHILD_TYPES[role],
-                quantity=spawn.position,
-                trigger_price=trigger,
-            )
-            self.brackets.started(parent.cl_ord_id, spawn.generation, role, child.cl_ord_id)
+        started: list[OrderSpec] = []
+        for child, refusal in self.protection.children(entry.spec, spawn):
             model = self._model(child)
             model.protect(
                 spawn.position, sibling_filled=spawn.sibling_filled, entry_final=spawn.final
             )
-            if reference is not None:
-                problem = _triggers_at_once(role, parent.side, trigger, reference, what)
-                if problem is not None:
-                    model.reject(problem)
-                    self.brackets.filled(parent.cl_ord_id, child.cl_ord_id, _ZERO, final=True)
-                    effects.append(Note(level="warning", text=f"{child.cl_ord_id}: {problem}"))
+            if refusal is not None:
+                model.reject(refusal)
+                effects.append(Note(level="warning", text=f"{child.cl_ord_id}: {refusal}"))
+            else:
+                started.append(child)
             effects += self._launch(child, model=model)
-            if model.rejection is None:
-                started.append(child.cl_ord_id)
         if started:
-            effects += self._links(self.orders[started[-1]].spec)
+            effects += self._links(started[-1])
         return effects
 
-    def _reference_price(self, parent: OrderSpec) -> tuple[Decimal | None, str]:
-        """The last price known for a child's trigger check: the ticker if fresh, else the
-        entry's average fill price."""
-        rules = self._pairs(parent.symbol or parent.pair)
-        if rules is not None:
-            quote = self.prices.quote(rules.pair, self._clock.time())
-            if isinstance(quote, Quote):
-                return quote.last, "the last price"
-        fill = self._entry_price.get(parent.cl_ord_id)
-        return fill, "the entry's fill price"
-
-    def _prepare_child(self, model: OrderModel) -> None:
-        """A child about to run again: the position it covers and what its sibling closed."""
-        spec = model.spec
-        if spec.parent_cl_ord_id is None:
-            return
-        position, final = self.brackets.position_for(spec.parent_cl_ord_id, spec.cl_ord_id)
-        sibling = self.brackets.sibling_filled(spec.parent_cl_ord_id, spec.cl_ord_id)
-        model.protect(position, sibling_filled=sibling, entry_final=final)
+    def _prepare(self, model: OrderModel) -> None:
+        """An order about to run again: the stream's state and, for a child, its inputs."""
+        model.stream_up = self.stream_up
+        if model.spec.is_child:
+            position, sibling, final = self.protection.inputs(model.spec)
+            model.protect(position, sibling_filled=sibling, entry_final=final)
 
     def _links(self, spec: OrderSpec) -> list[DeskEffect]:
         """Link ``spec`` with each running sibling of its generation."""
         mine = self.orders.get(spec.cl_ord_id)
-        if spec.parent_cl_ord_id is None or mine is None or not mine.running:
+        if mine is None or not mine.running:
             return []
         effects: list[DeskEffect] = []
-        for sibling in self.brackets.siblings(spec.parent_cl_ord_id, spec.cl_ord_id):
+        for sibling in self.protection.siblings(spec):
             other = self.orders.get(sibling)
             if other is not None and other.running and not other.finished:
                 effects.append(Link(first=spec.cl_ord_id, second=sibling))
@@ -703,7 +391,7 @@ class Desk:
         return effects
 
     def halt(self, reason: str, *, cancel_open: bool) -> list[DeskEffect]:
-        self.halted = reason
+        self.intake.halted = reason
         note = f"halted: {reason}" + (" (cancelling open orders)" if cancel_open else "")
         effects: list[DeskEffect] = [Note(level="warning", text=note)]
         if cancel_open:
@@ -712,9 +400,10 @@ class Desk:
         return effects
 
     def resume(self) -> list[DeskEffect]:
-        if self.halted is None:
+        was = self.intake.halted
+        if was is None:
             return []
-        was, self.halted = self.halted, None
+        self.intake.halted = None
         return [Note(level="warning", text=f"resumed (was halted: {was})")]
 
     def _cancel(self, cl_ord_id: str, reason: str) -> list[DeskEffect]:
@@ -722,7 +411,7 @@ class Desk:
         if order is None:
             return []
         if order.spec.role == Role.ENTRY:
-            self.brackets.cancel(cl_ord_id)  # cancelled protection is not placed again
+            self.protection.book.cancel(cl_ord_id)  # cancelled protection is not placed again
         if order.finished:
             return []
         if order.running:
@@ -767,24 +456,12 @@ class Desk:
     def quotes_confirmed(self, pairs: Iterable[str], time: float) -> None:
         self.prices.touch(pairs, time)
 
-    def _restore_exposure(self, model: OrderModel) -> None:
-        """A restored entry resting on the book counts against the exposure limits again."""
-        spec = model.spec
-        price = spec.limit_price if spec.limit_price is not None else spec.trigger_price
-        rules = self._pairs(spec.symbol or spec.pair)
-        remaining = model.ledger.remaining_quantity
-        if spec.is_child or price is None or rules is None or remaining <= 0:
-            return
-        if spec.order_type not in (OrderType.TRAILING_STOP, OrderType.TRAILING_STOP_LIMIT):
-            self.exposure.add(spec.cl_ord_id, rules.pair, remaining, price)
-
     def _settle(self, signal_id: str) -> list[DeskEffect]:
-        ids = self.by_signal.get(signal_id, [])
-        for cl_ord_id in ids:
+        for cl_ord_id in self.by_signal.get(signal_id, []):
             order = self.orders.get(cl_ord_id)
             if order is None:
                 continue
-            if not order.finished or not self.brackets.settled(cl_ord_id):
+            if not order.finished or not self.protection.book.settled(cl_ord_id):
                 return []
         return [Settle(signal_id=signal_id)]
 
@@ -806,42 +483,39 @@ class Desk:
             model = models.get(cl_ord_id)
             if model is None:
                 model = models[cl_ord_id] = self._model(spec)
-                self._replay_order(spec)
+                self._found(spec)
             filled, terminal = model.ledger.filled_quantity, model.terminal
             notes += [f"{cl_ord_id}: {anomaly.reason}" for anomaly in model.replay(report)]
             if model.ledger.filled_quantity != filled or model.terminal != terminal:
-                self._replay_progress(model)
+                self._progress(model)
         for cl_ord_id, spec in specs.items():
             if cl_ord_id not in models:  # journaled without a report (an older journal)
                 models[cl_ord_id] = self._model(spec)
-                self._replay_order(spec)
+                self._found(spec)
         return models, notes
 
-    def _replay_order(self, spec: OrderSpec) -> None:
+    def _found(self, spec: OrderSpec) -> None:
         """An order found in the journal (at its first report, in journal order)."""
-        self.seen_signals.add(spec.signal_id)
+        self.intake.seen.add(spec.signal_id)
         self._register(spec)
         if spec.parent_cl_ord_id is not None:
-            found = child_generation(spec.parent_cl_ord_id, spec.cl_ord_id)
-            generation = found[1] if found else 1
-            self.brackets.started(spec.parent_cl_ord_id, generation, spec.role, spec.cl_ord_id)
+            self.protection.child_found(spec)
 
-    def _replay_progress(self, model: OrderModel) -> None:
+    def _progress(self, model: OrderModel) -> None:
         """A journaled report moved an order's fills or ended it."""
         spec = model.spec
         order = self.orders[spec.cl_ord_id]
         order.filled = max(order.filled, model.ledger.filled_quantity)
-        terminal = model.terminal
         if spec.parent_cl_ord_id is not None:
-            self.brackets.filled(
-                spec.parent_cl_ord_id, spec.cl_ord_id, order.filled, final=terminal
-            )
+            self.protection.child_filled(spec, order.filled, final=model.terminal)
         else:
-            average = model.ledger.average_price
-            if average is not None:
-                self._entry_price[spec.cl_ord_id] = average
-            self.brackets.position(spec.cl_ord_id, order.filled, terminal)
-        if terminal:
+            self.protection.entry_filled(
+                spec.cl_ord_id,
+                order.filled,
+                average=model.ledger.average_price,
+                final=model.terminal,
+            )
+        if model.terminal:
             order.finished = True
 
     def restore(self, models: Mapping[str, OrderModel]) -> list[DeskEffect]:
@@ -853,10 +527,8 @@ class Desk:
             if model is None or order.finished or model.terminal:
                 order.finished = True
                 continue
-            model.stream_up = self.stream_up
-            self._prepare_child(model)
-            order.running = True
-            order.durable = True
+            self._prepare(model)
+            order.running = order.durable = True
             order.txid = model.txid
             if model.txid:
                 self.by_txid[model.txid] = cl_ord_id
@@ -877,22 +549,13 @@ class Desk:
             effects += self._settle(signal_id)
         return effects
 
-
-def _triggers_at_once(
-    role: Role, entry_side: Side, trigger: Decimal, reference: Decimal, what: str
-) -> str | None:
-    """Why a protective child would trigger the moment it is placed, or None.
-
-    A long position (buy entry) is protected by a sell stop below the market and a sell
-    take-profit above it; a short one the other way round.
-    """
-    long = entry_side == Side.BUY
-    if role == Role.STOP_LOSS:
-        through = trigger >= reference if long else trigger <= reference
-        relation = "below" if long else "above"
-    else:
-        through = trigger <= reference if long else trigger >= reference
-        relation = "above" if long else "below"
-    if not through:
-        return None
-    return f"{role} trigger {trigger} would fire at once: it must be {relation} {what} {reference}"
+    def _restore_exposure(self, model: OrderModel) -> None:
+        """A restored entry resting on the book counts against the exposure limits again."""
+        spec = model.spec
+        price = spec.limit_price if spec.limit_price is not None else spec.trigger_price
+        rules = self._pairs(spec.symbol or spec.pair)
+        remaining = model.ledger.remaining_quantity
+        if spec.is_child or spec.order_type in TRAILING or price is None or rules is None:
+            return
+        if remaining > 0:
+            self.exposure.add(spec.cl_ord_id, rules.pair, remaining, price)

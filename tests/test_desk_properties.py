@@ -1,0 +1,314 @@
+"""The Desk under every interleaving: signals, fills, cancels, halts, crashes and restarts.
+
+A hypothesis state machine plays the supervisor's shell, the order actors and a simple exchange
+around a real Desk and real OrderModels, and checks after every step that
+- a signal never has more than one entry order, whatever is replayed or restarted;
+- protective children never cover more than their entry has filled;
+- the OCO pair never closes more than the position (it never closes twice);
+- the journal's reports of each order are gap-free and replay to the order's own state.
+"""
+
+from __future__ import annotations
+
+import itertools
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+
+from gal_exec.actors.order_io import report_from_emit
+from gal_exec.core import desk as dk
+from gal_exec.core import order as om
+from gal_exec.core.clock import ManualClock
+from gal_exec.core.grid import PairLimits
+from gal_exec.core.ledger import Fill
+from gal_exec.core.updates import ExchangeStatus, OrderUpdate, UpdateSource
+from gal_exec.core.vocabulary import Role
+from gal_exec.messages import ExecutionReport, TradeSignalApproved
+
+D = Decimal
+XBT = PairLimits(
+    pair="BTC/USD",
+    name="XBT/USD",
+    request_name="XBTUSD",
+    price_decimals=1,
+    tick_size=D("0.1"),
+    lot_step=D("0.01"),
+    ordermin=D("0.01"),
+)
+SIGNAL_IDS = [f"s{i}" for i in range(6)]
+
+
+def pairs(name: str) -> PairLimits | None:
+    return XBT if name.replace("/", "").upper() in ("XBTUSD", "BTCUSD") else None
+
+
+class World:
+    """The shell, the actors and the exchange around one Desk: effects are carried out at once."""
+
+    def __init__(self, clock: ManualClock) -> None:
+        self.clock = clock
+        self.desk = dk.Desk(dk.DeskSettings(max_live_orders=3), pairs=pairs, clock=clock)
+        self.desk.restore({})
+        self.running: dict[str, om.OrderModel] = {}
+        self.links: dict[str, str] = {}
+        self.told: dict[str, Decimal] = {}
+        self.specs: dict[str, om.OrderSpec] = {}  # journaled intents, in birth order
+        self.journal: list[ExecutionReport] = []  # every report, in the order it was journaled
+        self.txids = itertools.count(1)
+        self.trades = itertools.count(1)
+
+    # ---- the shell -------------------------------------------------------------------------
+
+    def desk_effects(self, effects: list[dk.DeskEffect]) -> None:
+        for effect in effects:
+            match effect:
+                case dk.Run(model=model, resume=resume, durable=durable):
+                    self.running[model.spec.cl_ord_id] = model
+                    if resume:
+                        self.order_effects(model, model.resume(self.clock.monotonic()))
+                    elif durable:
+                        self.order_effects(model, model.intent_durable())
+                case dk.Journal(model=model, to_order=to_order):
+                    first, _ = model.start()
+                    self.specs[model.spec.cl_ord_id] = model.spec
+                    self.record(model, first)
+                    if to_order:
+                        self.order_effects(model, model.intent_durable())
+                    else:
+                        self.desk_effects(self.desk.durable(model.spec.cl_ord_id))
+                case dk.Tell(cl_ord_id=cl_ord_id, message=message):
+                    model = self.running.get(cl_ord_id)
+                    if model is not None:
+                        self.order_effects(model, self.command(model, message))
+                case dk.Link(first=first, second=second):
+                    self.links[first], self.links[second] = second, first
+                    self.told.pop(first, None)  # a new link hears everything again
+                    self.told.pop(second, None)
+                    for child in (first, second):
+                        if child in self.running:
+                            self.tell_sibling(self.running[child])
+                case dk.Report(model=model, effects=steps):
+                    for step in steps:
+                        if isinstance(step, om.Emit):
+                            self.record(model, step)
+                case dk.Reload(spec=spec):
+                    reports = [r for r in self.journal if r.client_order_id == spec.cl_ord_id]
+                    self.desk_effects(self.desk.reloaded(spec, reports))
+                case _:
+                    pass  # notes, rejections, batches, audits, settlement: nothing to carry out
+
+    def command(self, model: om.OrderModel, message: Any) -> list[om.Effect]:
+        match message:
+            case dk.CancelOrder(reason=reason):
+                return model.cancel(reason)
+            case dk.SetPosition(filled_quantity=quantity, final=final):
+                return model.set_position(quantity, final=final)
+            case dk.StreamChanged(up=up, gap=gap):
+                return model.stream_changed(up, gap=gap)
+            case dk.IntentDurable():
+                return model.intent_durable()
+            case OrderUpdate():
+                return model.exchange_update(message, self.clock.monotonic())
+        return []
+
+    # ---- the order actors and the exchange -------------------------------------------------
+
+    def order_effects(self, model: om.OrderModel, effects: list[om.Effect]) -> None:
+        cl_ord_id = model.spec.cl_ord_id
+        for effect in effects:
+            match effect:
+                case om.Emit():
+                    self.record(model, effect)
+                case om.Place():
+                    txid = f"T{next(self.txids)}"
+                    self.order_effects(model, model.placed(txid, self.clock.monotonic()))
+                case om.Cancel():
+                    update = OrderUpdate(
+                        source=UpdateSource.STREAM, txid=model.txid, status=ExchangeStatus.CANCELED
+                    )
+                    self.order_effects(model, model.exchange_update(update, 0.0))
+                case om.Amend():
+                    self.order_effects(model, model.amend_result(True, 0.0))
+                case om.Withdraw():
+                    self.order_effects(model, model.withdraw_result(False))
+                case om.PositionChanged(filled_quantity=filled, average_price=avg, final=final):
+                    if model.spec.protected:
+                        self.desk_effects(
+                            self.desk.filled(cl_ord_id, filled, average=avg, final=final)
+                        )
+                case om.Finished():
+                    self.desk_effects(self.desk.finished(cl_ord_id, model.ledger.filled_quantity))
+                case _:
+                    pass  # timers, status queries, look-ups: nothing happens in this world
+        self.tell_sibling(model)
+
+    def tell_sibling(self, model: om.OrderModel) -> None:
+        """As the actor does: tell the OCO sibling what this child filled, once per change."""
+        cl_ord_id = model.spec.cl_ord_id
+        sibling = self.running.get(self.links.get(cl_ord_id, ""))
+        filled = model.ledger.filled_quantity
+        if sibling is not None and filled > self.told.get(cl_ord_id, D(0)):
+            self.told[cl_ord_id] = filled
+            self.order_effects(sibling, sibling.set_sibling_filled(filled))
+
+    def record(self, model: om.OrderModel, emit: om.Emit) -> None:
+        self.journal.append(report_from_emit(model.spec, emit, self.clock.time()))
+
+    def fill(self, model: om.OrderModel, quantity: Decimal) -> None:
+        fill = Fill(
+            trade_id=str(next(self.trades)),
+            quantity=quantity,
+            price=D("60000.0"),
+            fee=D("0.1"),
+            fee_asset="USD",
+        )
+        update = OrderUpdate(source=UpdateSource.STREAM, txid=model.txid, fill=fill)
+        self.order_effects(model, model.exchange_update(update, self.clock.monotonic()))
+
+    # ---- a restart -------------------------------------------------------------------------
+
+    def restart(self) -> None:
+        """The process dies; a new desk is rebuilt from the journal alone."""
+        self.running.clear()
+        self.links.clear()
+        self.told.clear()
+        seen = {spec.signal_id for spec in self.specs.values()}
+        self.desk = dk.Desk(
+            dk.DeskSettings(max_live_orders=3), pairs=pairs, clock=self.clock, seen_signals=seen
+        )
+        models, notes = self.desk.replay(self.specs, list(self.journal))
+        assert notes == []
+        self.desk_effects(self.desk.restore(models))
+
+
+class DeskMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.world = World(ManualClock())
+
+    @rule(
+        signal_id=st.sampled_from(SIGNAL_IDS),
+        market=st.booleans(),
+        bracket=st.booleans(),
+        quantity=st.sampled_from(["0.1", "0.5", "1.0"]),
+    )
+    def signal(self, signal_id: str, market: bool, bracket: bool, quantity: str) -> None:
+        signal = TradeSignalApproved(
+            signal_id=signal_id,
+            pair="XBT/USD",
+            side="buy",
+            order_type="market" if market else "limit",
+            quantity=D(quantity),
+            limit_price=None if market else D("60000.0"),
+            sl_price=D("50000.0") if bracket else None,
+            tp_price=D("70000.0") if bracket else None,
+        )
+        self.world.desk_effects(self.world.desk.signal(signal))
+
+    @rule(pick=st.integers(0, 50), share=st.sampled_from(["0.01", "0.1", "0.3", "1"]))
+    def fill(self, pick: int, share: str) -> None:
+        live = [m for m in self.world.running.values() if m.txid is not None and not m.terminal]
+        if not live:
+            return
+        model = live[pick % len(live)]
+        remaining = model.ledger.remaining_quantity
+        quantity = min(remaining, max(D("0.01"), (remaining * D(share)).quantize(D("0.01"))))
+        if quantity > 0:
+            self.world.fill(model, quantity)
+
+    @rule(signal_id=st.sampled_from(SIGNAL_IDS))
+    def cancel_signal(self, signal_id: str) -> None:
+        self.world.desk_effects(self.world.desk.cancel_signal(signal_id))
+
+    @rule(cancel_open=st.booleans())
+    def halt(self, cancel_open: bool) -> None:
+        self.world.desk_effects(self.world.desk.halt("test", cancel_open=cancel_open))
+
+    @rule()
+    def resume(self) -> None:
+        self.world.desk_effects(self.world.desk.resume())
+
+    @rule(pick=st.integers(0, 50))
+    def crash_one_order(self, pick: int) -> None:
+        running = sorted(self.world.running)
+        if not running:
+            return
+        cl_ord_id = running[pick % len(running)]
+        del self.world.running[cl_ord_id]
+        self.world.desk_effects(self.world.desk.crashed(cl_ord_id))
+
+    @rule()
+    def restart(self) -> None:
+        self.world.restart()
+
+    # ---- invariants ------------------------------------------------------------------------
+
+    @invariant()
+    def one_entry_per_signal(self) -> None:
+        entries: dict[str, int] = {}
+        for spec in self.world.specs.values():
+            if spec.role == Role.ENTRY:
+                entries[spec.signal_id] = entries.get(spec.signal_id, 0) + 1
+        assert all(count == 1 for count in entries.values()), entries
+
+    @invariant()
+    def protection_stays_within_the_position(self) -> None:
+        filled = self.filled_by_order()
+        for spec in self.world.specs.values():
+            if spec.role != Role.ENTRY:
+                continue
+            position = filled.get(spec.cl_ord_id, D(0))
+            children = [
+                s for s in self.world.specs.values() if s.parent_cl_ord_id == spec.cl_ord_id
+            ]
+            closed = sum((filled.get(c.cl_ord_id, D(0)) for c in children), D(0))
+            assert closed <= position, f"{spec.signal_id}: children closed {closed} of {position}"
+            for child in children:
+                model = self.world.running.get(child.cl_ord_id)
+                if model is not None and not model.terminal:
+                    assert model.ledger.order_quantity <= position, (
+                        f"{child.cl_ord_id} covers {model.ledger.order_quantity} of {position}"
+                    )
+
+    @invariant()
+    def reports_are_gap_free_and_replay_to_the_order(self) -> None:
+        by_order: dict[str, list[ExecutionReport]] = {}
+        for report in self.world.journal:
+            by_order.setdefault(report.client_order_id, []).append(report)
+        for cl_ord_id, reports in by_order.items():
+            if cl_ord_id not in self.world.specs:
+                continue  # a rejected signal's single report
+            assert [r.sequence for r in reports] == list(range(1, len(reports) + 1)), cl_ord_id
+            model = self.world.running.get(cl_ord_id)
+            if model is not None:
+                rebuilt = om.OrderModel(model.spec)
+                for report in reports:
+                    rebuilt.replay(report)
+                assert rebuilt.state is model.state, cl_ord_id
+                assert rebuilt.ledger.filled_quantity == model.ledger.filled_quantity
+
+    def filled_by_order(self) -> dict[str, Decimal]:
+        filled: dict[str, Decimal] = {}
+        for report in self.world.journal:
+            filled[report.client_order_id] = report.filled_quantity
+        return filled
+
+
+DeskMachine.TestCase.settings = settings(
+    max_examples=150, stateful_step_count=30, deadline=None, derandomize=True
+)
+TestDeskInterleavings = DeskMachine.TestCase
+
+
+class LongDeskMachine(DeskMachine):
+    """The same machine, many more and longer interleavings (``scripts/test -m slow``)."""
+
+
+LongDeskMachine.TestCase.settings = settings(
+    max_examples=3000, stateful_step_count=60, deadline=None
+)
+TestDeskInterleavingsLong = pytest.mark.slow(LongDeskMachine.TestCase)
