@@ -25,6 +25,7 @@ __all__ = [
     "AddOrderDescription",
     "AddOrderResult",
     "AmendOrderResult",
+    "ApiKeyInfo",
     "AssetInfo",
     "AssetPairInfo",
     "BalanceExEntry",
@@ -237,6 +238,20 @@ class WebSocketsToken(_Reply):
         return f"WebSocketsToken(token=<redacted>, expires={self.expires})"
 
 
+class ApiKeyInfo(_Reply):
+    """GetApiKeyInfo: the calling key's name and permissions (needs no permission itself).
+
+    ``permissions`` are Kraken's strings, e.g. ``query-funds``, ``modify-trades``,
+    ``withdraw-funds``. The key itself (``apiKey``) is public but is not kept here.
+    """
+
+    name: str = msgspec.field(default="", name="apiKeyName")
+    permissions: list[str] = []
+    nonce_window: int = msgspec.field(default=0, name="nonceWindow")
+    valid_until: str = msgspec.field(default="0", name="validUntil")
+    ip_allowlist: list[str] = msgspec.field(default_factory=list, name="ipAllowlist")
+
+
 class BalanceExEntry(_Reply):
     """BalanceEx: available = balance + credit - credit_used - hold_trade."""
 
@@ -360,6 +375,7 @@ RESULT_TYPES: Mapping[str, Any] = {
     "GetWebSocketsToken": WebSocketsToken,
     "Balance": dict[str, Decimal],
     "BalanceEx": dict[str, BalanceExEntry],
+    "GetApiKeyInfo": ApiKeyInfo,
     "Time": ServerTime,
     "SystemStatus": SystemStatus,
     "Assets": dict[str, AssetInfo],
