@@ -6,8 +6,9 @@
     engine.wait_until_idle(timeout=60)
     engine.stop(cancel_open=True)
 
-In ``exchange.mode = "sim"`` the embedded Kraken simulator is started in-process; in "kraken" mode
-the configured URLs are used with the keys from the environment.
+In ``exchange.mode = "sim"`` the embedded Kraken simulator is started in-process; in "paper" mode
+too, with its prices following a public feed (gal_exec.paper); in "kraken" mode the configured URLs
+are used with the keys from the environment.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from gal_exec.kraken.nonce import NonceSequencer
 from gal_exec.kraken.pairs import PairRegistry
 from gal_exec.kraken.rest import KrakenRestClient
 from gal_exec.messages import ExecutionReport, InboundMessage
+from gal_exec.ops import wait_for_first_prices
 from gal_exec.recovery import RecoveryPlan, load_recovery, recovery_messages
 from gal_exec.timers import SystemClock, TimerService
 
@@ -260,6 +262,7 @@ class Engine:
             )
         if config.market_data.enabled:
             self.market_data = self._start_market_data(config)
+            wait_for_first_prices(self.market_data, config.market_data.stale_after_s)
         if self._dead_man_wanted(config):
             self.dead_man = DeadMansSwitch.start(
                 gateway=self.gateway,
@@ -315,10 +318,18 @@ class Engine:
         )
 
     def _exchange_endpoints(self, config: Config) -> Endpoints:
-        if config.exchange.mode == "sim":
+        if config.exchange.mode in ("sim", "paper"):
+            from gal_exec.paper import PaperSetupError, paper_simulator
             from gal_exec.sim.server import Simulator
 
-            self.simulator = Simulator(config.sim)
+            try:
+                self.simulator = (
+                    paper_simulator(config)
+                    if config.exchange.mode == "paper"
+                    else Simulator(config.sim)
+                )
+            except PaperSetupError as exc:
+                raise EngineError(str(exc)) from None
             self.simulator.start()
             sim = self.simulator
             return Endpoints(

@@ -28,6 +28,7 @@ from gal_exec.sim import errors, queries
 from gal_exec.sim.accounts import Account
 from gal_exec.sim.auth import DEMO_API_KEY, DEMO_API_SECRET, verify
 from gal_exec.sim.errors import SimError
+from gal_exec.sim.external_prices import ExternalPricesApi
 from gal_exec.sim.faults import FaultPlan
 from gal_exec.sim.feeds import FeedsApi
 from gal_exec.sim.limits import RateLimits
@@ -62,7 +63,7 @@ class WallClock:
         return time.monotonic()
 
 
-class Exchange(TradingApi, FeedsApi, ControlApi):
+class Exchange(TradingApi, FeedsApi, ControlApi, ExternalPricesApi):
     """The exchange core (see SIM_CONTRACT.md for the interface the front ends use)."""
 
     def __init__(
