@@ -18,7 +18,7 @@ from gal_exec.config import Config
 from gal_exec.kraken.ws import KrakenWsClient, TickerSubscription, WsEvent
 from gal_exec.kraken.ws_codec import SubscriptionAck, TickerMessage
 
-__all__ = ["PaperFeed", "PaperSetupError", "paper_simulator"]
+__all__ = ["PaperFeed", "PaperSetupError", "paper_feed", "paper_simulator"]
 
 log = logging.getLogger("gal_exec.paper")
 
@@ -55,6 +55,7 @@ class PaperFeed:
         self.sessions = 0
         self.drops = 0
         self.refused: dict[str, str] = {}
+        self._quoted: set[str] = set()
         self.changed = threading.Condition()
         self._exchange: Any = None
         self._client: KrakenWsClient | None = None
@@ -78,6 +79,11 @@ class PaperFeed:
         )
         self._client.start()
 
+    def quoted_symbols(self) -> set[str]:
+        """The symbols quoted at least once."""
+        with self.changed:
+            return set(self._quoted)
+
     def stop(self) -> None:
         if self._client is not None:
             self._client.stop()
@@ -85,14 +91,18 @@ class PaperFeed:
 
     def _on_message(self, message: object) -> None:
         if isinstance(message, TickerMessage):
-            applied = 0
-            for ticker in message.data:
+            applied = [
+                ticker.symbol
+                for ticker in message.data
                 if self._exchange.external_quote(
                     ticker.symbol, bid=ticker.bid, ask=ticker.ask, last=ticker.last
-                ):
-                    applied += 1
+                )
+            ]
             if applied:
-                self._bump("quotes", applied)
+                with self.changed:
+                    self._quoted.update(applied)
+                    self.quotes += len(applied)
+                    self.changed.notify_all()
         elif isinstance(message, SubscriptionAck) and not message.success:
             # A symbol the feed does not know stays stale (cancel_only) and says why.
             reason = message.error or "subscription refused"
@@ -121,12 +131,11 @@ class PaperFeed:
             self.changed.notify_all()
 
 
-def paper_simulator(config: Config) -> Any:
-    """The simulator of ``exchange.mode = "paper"``: [sim] settings, markets quoted by a
-    PaperFeed on ``paper.feed_url`` for ``paper.pairs`` (else ``market_data.pairs``, else every
-    simulated pair). Raises PaperSetupError naming the key of an unknown pair."""
+def paper_feed(config: Config) -> PaperFeed:
+    """The feed of ``exchange.mode = "paper"``: ``paper.feed_url`` for ``paper.pairs`` (else
+    ``market_data.pairs``, else every simulated pair), as WS v2 symbols. Raises
+    PaperSetupError naming the key of an unknown pair."""
     from gal_exec.sim.pairs import PairTable
-    from gal_exec.sim.server import Simulator
 
     paper = config.paper
     table = PairTable()
@@ -141,10 +150,17 @@ def paper_simulator(config: Config) -> Any:
             symbols.append(pair.symbol)
     if not symbols:
         symbols = [pair.symbol for pair in table.pairs.values()]
-    feed = PaperFeed(
+    return PaperFeed(
         paper.feed_url,
         symbols,
         event_trigger=paper.event_trigger,
         liveness_timeout_s=paper.liveness_timeout_s,
     )
-    return Simulator(config.sim, price_source=feed)
+
+
+def paper_simulator(config: Config, feed: PaperFeed | None = None) -> Any:
+    """The simulator of ``exchange.mode = "paper"``: [sim] settings, markets quoted by
+    ``feed`` (default :func:`paper_feed`)."""
+    from gal_exec.sim.server import Simulator
+
+    return Simulator(config.sim, price_source=feed or paper_feed(config))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
@@ -46,6 +47,7 @@ __all__ = [
     "WebSocketsToken",
     "decode_response",
     "decode_result",
+    "epoch_of",
 ]
 
 _ZERO = Decimal(0)
@@ -113,6 +115,17 @@ class CancelOrderResult(_Reply):
 
 class CancelOrderBatchResult(_Reply):
     count: int
+
+
+def epoch_of(timestamp: str | None) -> float | None:
+    """Epoch seconds of a Kraken RFC3339 time (``2023-03-24T17:42:56Z``); None when empty,
+    ``"0"`` (a disarmed dead man's switch) or not a time."""
+    if not timestamp:
+        return None
+    try:
+        return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
 
 
 class CancelAllOrdersAfterResult(_Reply):
