@@ -46,7 +46,7 @@ from gal_exec.kraken.nonce import NonceSequencer
 from gal_exec.kraken.pairs import PairRegistry
 from gal_exec.kraken.rest import KrakenRestClient
 from gal_exec.messages import ExecutionReport, InboundMessage
-from gal_exec.ops import wait_for_first_prices
+from gal_exec.ops import Operations, wait_for_first_prices
 from gal_exec.recovery import RecoveryPlan, load_recovery, recovery_messages
 from gal_exec.timers import SystemClock, TimerService
 
@@ -95,6 +95,7 @@ class Engine:
         self.market_data: pykka.ActorRef | None = None
         self.metrics: Any = None
         self.metrics_port: int | None = None
+        self.ops: Operations | None = None
         self.batches: BatchTracker | None = None
         self.recovered = 0
         self._stopped = False
@@ -146,6 +147,7 @@ class Engine:
         self.timers = TimerService(self.clock)
         self.timers.start()
         self.endpoints = endpoints or self._exchange_endpoints(config)
+        self.ops = Operations(self, config)
         credentials = Credentials(self.endpoints.api_key, self.endpoints.api_secret)
         journal_file = Path(journal_path or config.journal.path)
         nonce = NonceSequencer(self.clock, state_path=self._nonce_state_path(journal_file))
@@ -178,7 +180,9 @@ class Engine:
         callbacks = list(callbacks or ())
         if config.metrics.enabled:
             self.metrics = self._start_metrics(config)
-            callbacks.insert(0, self.metrics.observe_report)
+            if self.metrics is not None:
+                callbacks.insert(0, self.metrics.observe_report)
+        callbacks.insert(0, self.ops.observe_report)
         self.sink = ReportSink.start(
             writer=self.writer,
             path=reports_path or config.reports.path or None,
@@ -246,6 +250,7 @@ class Engine:
         )
         self.classifier.tell(p.Subscribe(ref=self.gateway))
         self.classifier.tell(p.Subscribe(ref=self.supervisor))
+        self._serve_operations(config)
         for message in recovery_messages(plan, self.pairs, self.clock.time()):
             self.supervisor.tell(message)
         self.recovered = len(plan.live)
@@ -269,9 +274,13 @@ class Engine:
                 timers=self.timers,
                 timeout_s=config.engine.dead_man_timeout_s,
                 refresh_s=config.engine.dead_man_refresh_s,
+                clock=self.clock,
             )
+        self.ops.started()
 
     def _start_metrics(self, config: Config) -> Any:
+        """The Prometheus registry, or None (health is served without /metrics) when
+        prometheus-client is not installed."""
         from gal_exec.metrics import Metrics, MetricsUnavailable
 
         def errors() -> dict[str, int]:
@@ -279,16 +288,23 @@ class Engine:
             return dict(stats.get("by_category", {})) if isinstance(stats, dict) else {}
 
         try:
-            metrics = Metrics(clock=self.clock, errors=errors)
-            self.metrics_port = metrics.serve(config.metrics.host, config.metrics.port)
+            return Metrics(clock=self.clock, errors=errors)
         except MetricsUnavailable as exc:
-            raise EngineError(str(exc)) from None
+            log.warning("%s; serving /healthz and /readyz without /metrics", exc)
+            return None
+
+    def _serve_operations(self, config: Config) -> None:
+        """The operator's HTTP endpoint (/healthz, /readyz, /metrics) and the exchange status
+        watcher; see gal_exec.ops."""
+        assert self.ops is not None
+        try:
+            self.metrics_port = self.ops.serve(self.metrics)
         except OSError as exc:
             raise EngineError(
                 f"metrics: cannot listen on {config.metrics.host}:{config.metrics.port}: "
                 f"{exc.strerror or exc}"
             ) from None
-        return metrics
+        self.ops.start_status(KrakenRestClient(self.endpoints.rest_url, None, clock=self.clock))
 
     def _start_market_data(self, config: Config) -> pykka.ActorRef:
         market = config.market_data
@@ -384,7 +400,8 @@ class Engine:
         self.sink.tell(Subscribe(callback=callback, batches=batches))
 
     def health(self) -> dict[str, Any]:
-        """Stream, breakers, rate-limit headroom, live orders, last error (asked at the edge)."""
+        """Stream, breakers, rate-limit headroom, live orders, last error, exchange status,
+        outcome-unknown orders, recovery (asked at the edge)."""
         health: dict[str, Any] = {
             "supervisor": self.supervisor.ask(p.GetHealth(), timeout=_ASK_TIMEOUT_S),
         }
@@ -397,6 +414,8 @@ class Engine:
             health["dead_man_switch"] = self.dead_man.ask(p.GetHealth(), timeout=_ASK_TIMEOUT_S)
         if self.market_data is not None:
             health["market_data"] = self.market_data.ask(p.GetHealth(), timeout=_ASK_TIMEOUT_S)
+        if self.ops is not None:
+            health.update(self.ops.health())
         return health
 
     def stats(self) -> SinkStats:
@@ -432,6 +451,8 @@ class Engine:
 
     def _teardown(self) -> None:
         self._stopped = True
+        if self.ops is not None:
+            self.ops.stop()
         for name in ("stream", "dead_man", "market_data"):
             ref = getattr(self, name, None)
             if ref is not None:
@@ -478,9 +499,7 @@ class Engine:
         if self.journal is not None:
             self.journal.close()
             self.journal = None
-        if self.metrics is not None:
-            self.metrics.close()
-            self.metrics = None
+        self.metrics = None
         if self.simulator is not None:
             self.simulator.stop()
             self.simulator = None

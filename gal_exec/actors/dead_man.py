@@ -23,16 +23,29 @@ _ids = itertools.count(1)
 
 
 class DeadMansSwitch(pykka.ThreadingActor):
-    def __init__(self, *, gateway: Any, timers: Any, timeout_s: int, refresh_s: float) -> None:
+    def __init__(
+        self,
+        *,
+        gateway: Any,
+        timers: Any,
+        timeout_s: int,
+        refresh_s: float,
+        clock: Any = None,
+    ) -> None:
         super().__init__()
         self.gateway = gateway
         self.timers = timers
         self.timeout_s = timeout_s
         self.refresh_s = refresh_s
+        self.clock = clock
         self.generation: int | None = None
         self.trigger_time: str | None = None
         self.refreshes = 0
         self.failures = 0
+        # When the switch was last pushed back (clock.monotonic()), from the request's sending:
+        # the exchange's trigger is at most timeout_s after it.
+        self.sent_at: float | None = None
+        self.armed_at: float | None = None
 
     def on_start(self) -> None:
         self._arm()
@@ -47,6 +60,7 @@ class DeadMansSwitch(pykka.ThreadingActor):
             case p.CancelAllAfterResult(error=None, trigger_time=trigger_time):
                 self.refreshes += 1
                 self.trigger_time = trigger_time
+                self.armed_at = self.sent_at
             case p.CancelAllAfterResult(error=error):
                 self.failures += 1
                 log.warning("dead man's switch refresh failed: %s", getattr(error, "raw", error))
@@ -55,12 +69,22 @@ class DeadMansSwitch(pykka.ThreadingActor):
                     "armed": self.refreshes > 0,
                     "timeout_s": self.timeout_s,
                     "trigger_time": self.trigger_time,
+                    "time_left_s": self._time_left(),
                     "refreshes": self.refreshes,
                     "failures": self.failures,
                 }
         return None
 
+    def _time_left(self) -> float | None:
+        """Seconds until the exchange would cancel everything, counted from the last arming
+        request that succeeded (None before one, or without a clock)."""
+        if self.clock is None or self.armed_at is None:
+            return None
+        return round(self.timeout_s - (self.clock.monotonic() - self.armed_at), 3)
+
     def _arm(self) -> None:
+        if self.clock is not None:
+            self.sent_at = self.clock.monotonic()
         self.gateway.tell(
             p.CancelAllAfter(
                 request_id=next(_ids), timeout_s=self.timeout_s, reply_to=self.actor_ref
