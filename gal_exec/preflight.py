@@ -83,6 +83,7 @@ class Preflight:
         self.clock_offset_warn_s = clock_offset_warn_s
         self.results: list[CheckResult] = []
         self.engine_running = False
+        self.live_orders = 0
         self.key_info: ApiKeyInfo | None = None
         exchange = config.exchange
         self.public = KrakenRestClient(
@@ -174,9 +175,11 @@ class Preflight:
                 raise _Failed(str(exc)) from None
             try:
                 journal.record_event("preflight", "gal-exec check")
+                self.live_orders = len(journal.live_orders())
             finally:
                 journal.close()
-            return f"{path}: writable (a preflight event was recorded)"
+            live = f"; {self.live_orders} live orders from the last run" if self.live_orders else ""
+            return f"{path}: writable (a preflight event was recorded){live}"
         folder = path.parent
         existing = folder
         while not existing.exists():
@@ -296,6 +299,14 @@ class Preflight:
         assert self.private is not None
         timeout = self.config.engine.dead_man_timeout_s
         armed = self.private.cancel_all_orders_after(timeout)
+        if self.live_orders:
+            # Orders of a stopped engine are open: keep the net under them until the engine
+            # starts and arms it again (if it does not, they are cancelled, as they should be).
+            return (
+                f"armed for {timeout} s and left armed: the journal holds {self.live_orders} live "
+                f"orders; the engine re-arms it at start, else they are cancelled at "
+                f"{armed.trigger_time}"
+            )
         try:
             disarmed = self.private.cancel_all_orders_after(0)
         except KrakenError as exc:

@@ -5,6 +5,7 @@ line per check or JSON.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Mapping, Sequence
@@ -161,9 +162,19 @@ def check_command(argv: Sequence[str]) -> int:
         print(exc, file=sys.stderr)
         return 2
     pairs = [name.strip() for name in args.pairs.split(",") if name.strip()] if args.pairs else None
-    results = run_checks(
-        config, pairs=pairs, journal_path=args.journal, clock_offset_warn_s=args.max_clock_offset
-    )
+    # The lines printed below are the report: a reconnecting feed or a retried call stays quiet.
+    quiet = logging.getLogger("gal_exec")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        results = run_checks(
+            config,
+            pairs=pairs,
+            journal_path=args.journal,
+            clock_offset_warn_s=args.max_clock_offset,
+        )
+    finally:
+        quiet.setLevel(level)
     failed = any(result.status == "fail" for result in results)
     warned = any(result.status == "warn" for result in results)
     if args.json:

@@ -1,5 +1,5 @@
-"""The Grafana dashboard only queries metrics the engine exports: every gal_exec_* name in its
-PromQL is in the /metrics output of an engine running on the simulator."""
+"""The Grafana dashboard and the alerting rules only query metrics the engine exports: every
+gal_exec_* name in their PromQL is in the /metrics output of an engine running on the simulator."""
 
 from __future__ import annotations
 
@@ -18,14 +18,21 @@ from gal_exec.messages import ExecutionReport, TradeSignalApproved
 
 pytestmark = pytest.mark.timeout(60)
 
-DASHBOARD = Path(__file__).resolve().parents[1] / "docs" / "grafana" / "gal-exec.json"
+ROOT = Path(__file__).resolve().parents[1]
+DASHBOARD = ROOT / "docs" / "grafana" / "gal-exec.json"
+ALERTS = ROOT / "deploy" / "prometheus" / "gal-exec-alerts.yml"
 _NAME = re.compile(r"\bgal_exec_[a-zA-Z0-9_]+")
 _SUFFIXES = ("_bucket", "_count", "_sum", "_created")
 
 
 def dashboard_queries() -> list[str]:
+    """Every PromQL expression of the dashboard's panels and of the alerting rules."""
     board = json.loads(DASHBOARD.read_text())
-    return [target["expr"] for panel in board["panels"] for target in panel.get("targets", [])]
+    queries = [target["expr"] for panel in board["panels"] for target in panel.get("targets", [])]
+    queries += [
+        line.split("expr:", 1)[1] for line in ALERTS.read_text().splitlines() if "expr:" in line
+    ]
+    return queries
 
 
 def exported_names(text: str) -> set[str]:
@@ -75,7 +82,7 @@ def test_every_metric_the_dashboard_queries_is_exported(tmp_path):
     finally:
         engine.stop()
     missing = sorted(used - exported_names(text))
-    assert missing == [], f"the dashboard queries metrics the engine does not export: {missing}"
+    assert missing == [], f"dashboard or alerts query metrics the engine does not export: {missing}"
 
 
 def test_the_dashboard_is_importable_json_with_a_datasource_variable():

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -173,7 +174,7 @@ def test_an_idle_journal_gets_a_preflight_event(sim, tmp_path):
         results["journal"][0] == "ok" and "a preflight event was recorded" in results["journal"][1]
     )
     with Journal.open(tmp_path / "journal.sqlite", read_only=True) as journal:
-        kinds = [row[0] for row in journal._conn.execute("SELECT kind FROM events")]
+        kinds = [event.kind for event in journal.events()]
     assert "preflight" in kinds
 
 
@@ -244,3 +245,41 @@ def test_the_command_never_prints_the_secret_or_the_key(sim, tmp_path):
     assert "ok    dead man's switch" in result.stdout
     for needle in (key, SECRET, SECRET[:20], "RECOGNISABLEKEY"):
         assert needle not in result.stdout + result.stderr
+
+
+def test_the_switch_is_left_armed_over_orders_a_stopped_engine_left_open(
+    sim, tmp_path, monkeypatch
+):
+    from decimal import Decimal
+
+    from gal_exec.engine import Engine
+    from gal_exec.messages import TradeSignalApproved
+
+    env = add_key(sim, "good", TRADING)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    config = live_config(sim, tmp_path)
+    resting = threading.Event()
+    engine = Engine.start(config, callbacks=[lambda r: r.status == "open" and resting.set()])
+    try:
+        engine.submit(
+            TradeSignalApproved(
+                signal_id="resting",
+                pair="XBT/USD",
+                side="buy",
+                order_type="limit",
+                quantity=Decimal("0.01"),
+                limit_price=Decimal("50000.0"),
+            )
+        )
+        assert resting.wait(20)
+    finally:
+        engine.stop(cancel_open=False)
+    assert [o["status"] for o in sim.exchange.dump_orders()] == ["open"]
+    results = by_name(run_checks(config, environ=env))
+    assert results["journal"][1].endswith("; 1 live orders from the last run")
+    status, detail = results["dead man's switch"]
+    assert status == "ok" and detail.startswith(
+        "armed for 60 s and left armed: the journal holds 1"
+    )
+    assert sim.exchange.engine.accounts["good"].dead_man_at is not None
