@@ -265,6 +265,8 @@ class OrderActor(pykka.ThreadingActor):
         if result.txid is not None:
             return self.model.placed(result.txid, now)
         error = result.error
+        if error is None:  # validate=true: accepted, nothing placed
+            return self.model.validated()
         return self.model.place_failed(str(error.category), error.code, error.raw)
 
     def _status_result(self, result: p.StatusResult, now: float) -> list[om.Effect]:

@@ -278,6 +278,16 @@ class OrderModel:
         effects = self._acked(now)
         return effects + self._after_ack()
 
+    def validated(self) -> list[Effect]:
+        """Kraken accepted the order with validate=true: checked, never placed; it ends here."""
+        if self.terminal:
+            return []
+        return self._event(
+            E.CANCELED,
+            reason="validate only: Kraken accepted the order and did not place it "
+            "(exchange.validate_only = true)",
+        )
+
     def place_failed(self, category: str, code: str, raw: str) -> list[Effect]:
         """The gateway's answer to Place was an error, already classified."""
         if self.terminal:
