@@ -1,4 +1,5 @@
-"""The ``gal-exec`` command: ``run`` (the main job), ``sim`` (the simulator alone), ``orders`` (the journal).
+"""The ``gal-exec`` command: ``run`` (the main job), ``sim`` (the simulator alone), ``orders`` (the
+journal), ``check`` (the preflight before going live).
 
 Every user-facing failure is one line on standard error and a non-zero exit status; a configuration
 problem exits 2.
@@ -50,6 +51,11 @@ def _build_parser() -> argparse.ArgumentParser:
     commands.add_parser("orders", help="list orders from the journal", add_help=False)
     commands.add_parser("send", help="publish signals to an account's Redis stream", add_help=False)
     commands.add_parser("reports", help="print an account's Redis report stream", add_help=False)
+    commands.add_parser(
+        "check",
+        help="preflight: key, permissions, clock, balances, dead man's switch, journal",
+        add_help=False,
+    )
     return parser
 
 
@@ -63,6 +69,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from gal_exec.journal import orders_command
 
         return orders_command(args_list[1:])
+    if args_list and args_list[0] == "check":
+        from gal_exec.preflight_cli import check_command
+
+        return check_command(args_list[1:])
 
     if args_list and args_list[0] in ("send", "reports"):
         from gal_exec.scaleout.commands import reports_command, send_command

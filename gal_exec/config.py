@@ -28,11 +28,13 @@ __all__ = [
     "MarketDataConfig",
     "MetricsConfig",
     "OrdersConfig",
+    "PaperConfig",
     "RedisConfig",
     "ReportsConfig",
     "RetryConfig",
     "RiskConfig",
     "SimConfig",
+    "live_mode",
     "load_config",
 ]
 
@@ -51,7 +53,7 @@ class _Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
 
 
 class ExchangeConfig(_Section):
-    mode: Literal["sim", "kraken"] = "sim"
+    mode: Literal["sim", "paper", "kraken"] = "sim"
     rest_url: str = "https://api.kraken.com"
     ws_url: str = "wss://ws.kraken.com/v2"
     ws_auth_url: str = "wss://ws-auth.kraken.com/v2"
@@ -74,6 +76,7 @@ class EngineConfig(_Section):
     stream_silence_s: Positive = 5.0
     on_stop: Literal["cancel", "leave"] = "leave"
     coalesce_batches: bool = True
+    status_poll_s: Positive = 30.0
 
 
 class OrdersConfig(_Section):
@@ -133,8 +136,17 @@ class SimConfig(_Section):
     price_csv: str = ""
 
 
+class PaperConfig(_Section, frozen=True):
+    """Paper trading: the embedded simulator matches orders at prices from a public WS v2 feed."""
+
+    feed_url: str = "wss://ws.kraken.com/v2"
+    pairs: list[str] = msgspec.field(default_factory=list)
+    event_trigger: Literal["trades", "bbo"] = "bbo"
+    liveness_timeout_s: Positive = 10.0
+
+
 class MarketDataConfig(_Section):
-    enabled: bool = False
+    enabled: bool | Literal["auto"] = "auto"
     pairs: list[str] = msgspec.field(default_factory=list)
     stale_after_s: Positive = 10.0
     max_unchanged_s: NonNegative = 0.0
@@ -148,6 +160,14 @@ class MarketDataConfig(_Section):
 
 
 _Amount = Annotated[str, msgspec.Meta(pattern=r"^\d+(\.\d+)?$")]
+_AutoAmount = Annotated[str, msgspec.Meta(pattern=r"^(\d+(\.\d+)?|auto)$")]
+
+LIVE_RISK_DEFAULTS: dict[str, str] = {
+    "market_notional_cap": "5000",
+    "max_exposure_per_pair": "25000",
+    "max_exposure_total": "50000",
+}
+"""What ``"auto"`` means for these [risk] keys in the live modes (kraken, paper); "0" in sim."""
 
 
 class RiskConfig(_Section):
@@ -155,9 +175,9 @@ class RiskConfig(_Section):
     price_band_pct: NonNegative = 0.0
     price_band_vol_units: NonNegative = 0.0
     band_vol_window: str = "5m"
-    market_notional_cap: _Amount = "0"
-    max_exposure_per_pair: _Amount = "0"
-    max_exposure_total: _Amount = "0"
+    market_notional_cap: _AutoAmount = "auto"
+    max_exposure_per_pair: _AutoAmount = "auto"
+    max_exposure_total: _AutoAmount = "auto"
     max_batch_notional: _Amount = "0"
     batch_mode: Literal["all_or_nothing", "best_effort"] = "all_or_nothing"
     max_batch_signals: PositiveInt = 100
@@ -206,6 +226,48 @@ class Config(_Section):
     risk: RiskConfig = msgspec.field(default_factory=RiskConfig)
     metrics: MetricsConfig = msgspec.field(default_factory=MetricsConfig)
     redis: RedisConfig = msgspec.field(default_factory=RedisConfig)
+    paper: PaperConfig = msgspec.field(default_factory=PaperConfig)
+
+    def __post_init__(self) -> None:
+        # "auto" settings take their meaning from the mode: in the live modes the notional and
+        # exposure limits are on, and market data (which they need) follows them.
+        live = live_mode(self)
+        changes = {
+            key: LIVE_RISK_DEFAULTS[key] if live else "0"
+            for key in LIVE_RISK_DEFAULTS
+            if getattr(self.risk, key) == "auto"
+        }
+        if changes:
+            msgspec.structs.force_setattr(
+                self, "risk", msgspec.structs.replace(self.risk, **changes)
+            )
+        if self.market_data.enabled == "auto":
+            enabled = live and _needs_prices(self.risk)
+            market = msgspec.structs.replace(self.market_data, enabled=enabled)
+            msgspec.structs.force_setattr(self, "market_data", market)
+
+
+def live_mode(config: Config) -> bool:
+    """True in the modes that rehearse or are real trading (kraken, paper), where the protective
+    risk defaults apply."""
+    return config.exchange.mode in ("kraken", "paper")
+
+
+def _needs_prices(risk: RiskConfig) -> bool:
+    """Whether a [risk] limit that needs market prices is on."""
+    return bool(
+        risk.price_band_pct
+        or risk.price_band_vol_units
+        or any(
+            Decimal(amount) if amount != "auto" else True
+            for amount in (
+                risk.market_notional_cap,
+                risk.max_exposure_per_pair,
+                risk.max_exposure_total,
+                risk.max_batch_notional,
+            )
+        )
+    )
 
 
 _SECRET_KEYS = {"api_key", "api_secret", "secret", "key", "password", "token"}
@@ -236,23 +298,22 @@ def _cross_checks(config: Config) -> tuple[str, str] | None:
             "not both; set reports_maxlen = 0 to trim by age"
         )
     risk = config.risk
-    needs_prices = (
-        risk.price_band_pct
-        or risk.price_band_vol_units
-        or any(
-            Decimal(amount)
-            for amount in (
-                risk.market_notional_cap,
-                risk.max_exposure_per_pair,
-                risk.max_exposure_total,
-                risk.max_batch_notional,
-            )
-        )
-    )
+    needs_prices = _needs_prices(risk)
     if needs_prices and not config.market_data.enabled:
+        if live_mode(config):
+            return "market_data.enabled", (
+                f"must be on in exchange.mode = {config.exchange.mode!r}: the risk limits need "
+                "prices (set risk.market_notional_cap, risk.max_exposure_per_pair and "
+                'risk.max_exposure_total to "0" to trade without them)'
+            )
         return "market_data.enabled", (
             "must be true when a [risk] limit that needs prices is set (price band, notional "
             "or exposure limits)"
+        )
+    if needs_prices and live_mode(config) and not config.market_data.pairs:
+        return "market_data.pairs", (
+            'list the pairs you trade, e.g. ["XBT/USD"]: the risk limits need their prices '
+            f"(exchange.mode = {config.exchange.mode!r})"
         )
     labels = {_window_label(w) for w in config.market_data.volatility_windows_s}
     if risk.price_band_vol_units and risk.band_vol_window not in labels:
@@ -302,6 +363,7 @@ def _literal_choices(path: str) -> tuple[str, ...] | None:
         "market_data": MarketDataConfig,
         "risk": RiskConfig,
         "metrics": MetricsConfig,
+        "paper": PaperConfig,
     }.get(section)
     if struct is None or not key:
         return None
@@ -323,6 +385,8 @@ _TYPE_WORDS = {
 
 def _plain_types(problem: str) -> str:
     if "matching regex" in problem:
+        if "auto" in problem:
+            return 'expected a decimal number as a string, like "0.25", or "auto"'
         return 'expected a decimal number as a string, like "0.25"'
     for word, plain in _TYPE_WORDS.items():
         problem = problem.replace(word, plain)

@@ -6,8 +6,9 @@
     engine.wait_until_idle(timeout=60)
     engine.stop(cancel_open=True)
 
-In ``exchange.mode = "sim"`` the embedded Kraken simulator is started in-process; in "kraken" mode
-the configured URLs are used with the keys from the environment. At start the journal is replayed
+In ``exchange.mode = "sim"`` the embedded Kraken simulator is started in-process; in "paper" mode
+too, with its prices following a public feed (gal_exec.paper); in "kraken" mode the configured URLs
+are used with the keys from the environment. At start the journal is replayed
 into the Desk and every order's model (gal_exec.core.desk), then every order not finished is
 reconciled with the exchange before new signals are taken.
 """
@@ -49,6 +50,7 @@ from gal_exec.kraken.nonce import NonceSequencer
 from gal_exec.kraken.pairs import PairRegistry
 from gal_exec.kraken.rest import KrakenRestClient
 from gal_exec.messages import ExecutionReport, InboundMessage
+from gal_exec.ops import Operations, wait_for_first_prices
 from gal_exec.timers import TimerService
 
 __all__ = ["Endpoints", "Engine", "EngineError"]
@@ -96,6 +98,7 @@ class Engine:
         self.market_data: pykka.ActorRef[MarketData] | None = None
         self.metrics: Any = None
         self.metrics_port: int | None = None
+        self.ops: Operations | None = None
         self.recovered = 0
         self._stopped = False
 
@@ -157,9 +160,10 @@ class Engine:
         self.timers = TimerService(self.clock)
         self.timers.start()
         self.endpoints = endpoints or self._exchange_endpoints(config)
+        self.ops = Operations(self, config)
         credentials = Credentials(self.endpoints.api_key, self.endpoints.api_secret)
         journal_file = Path(journal_path or config.journal.path)
-        nonce = NonceSequencer(self.clock, state_path=self._nonce_state_path(journal_file))
+        nonce = NonceSequencer(self.clock, state_path=self.nonce_state_path(journal_file))
         exchange = config.exchange
 
         def rest_client() -> KrakenRestClient:
@@ -190,7 +194,9 @@ class Engine:
         callbacks = list(callbacks or ())
         if config.metrics.enabled:
             self.metrics = self._start_metrics(config)
-            callbacks.insert(0, self.metrics.observe_report)
+            if self.metrics is not None:
+                callbacks.insert(0, self.metrics.observe_report)
+        callbacks.insert(0, self.ops.observe_report)
         self.sink = ReportSink.start(
             writer=self.writer,
             path=reports_path or config.reports.path or None,
@@ -229,6 +235,7 @@ class Engine:
         )
         self.classifier.tell(p.SubscribeAlerts(ref=self.gateway))
         self.classifier.tell(p.SubscribeAlerts(ref=self.supervisor))
+        self._serve_operations(config)
         self.supervisor.tell(Restore(models=models))
         self.recovered = sum(1 for model in models.values() if not model.terminal)
         if stream:
@@ -244,6 +251,7 @@ class Engine:
             )
         if config.market_data.enabled:
             self.market_data = self._start_market_data(config)
+            wait_for_first_prices(self.market_data, config.market_data.stale_after_s)
         if self._dead_man_wanted(config):
             self.dead_man = DeadMansSwitch.start(
                 gateway=self.gateway,
@@ -253,6 +261,7 @@ class Engine:
                 supervisor=self.supervisor,
                 clock=self.clock,
             )
+        self.ops.started()
 
     def _desk_settings(self, config: Config, cl_ord_id_prefix: str) -> DeskSettings:
         orders, risk = config.orders, config.risk
@@ -317,6 +326,8 @@ class Engine:
         )
 
     def _start_metrics(self, config: Config) -> Any:
+        """The Prometheus registry, or None (health is served without /metrics) when
+        prometheus-client is not installed."""
         from gal_exec.metrics import Metrics, MetricsUnavailable
 
         def errors() -> dict[str, int]:
@@ -327,16 +338,23 @@ class Engine:
             return dict(stats.by_category)
 
         try:
-            metrics = Metrics(clock=self.clock, errors=errors)
-            self.metrics_port = metrics.serve(config.metrics.host, config.metrics.port)
+            return Metrics(clock=self.clock, errors=errors)
         except MetricsUnavailable as exc:
-            raise EngineError(str(exc)) from None
+            log.warning("%s; serving /healthz and /readyz without /metrics", exc)
+            return None
+
+    def _serve_operations(self, config: Config) -> None:
+        """The operator's HTTP endpoint (/healthz, /readyz, /metrics) and the exchange status
+        watcher; see gal_exec.ops."""
+        assert self.ops is not None
+        try:
+            self.metrics_port = self.ops.serve(self.metrics)
         except OSError as exc:
             raise EngineError(
                 f"metrics: cannot listen on {config.metrics.host}:{config.metrics.port}: "
                 f"{exc.strerror or exc}"
             ) from None
-        return metrics
+        self.ops.start_status(KrakenRestClient(self.endpoints.rest_url, None, clock=self.clock))
 
     def _start_market_data(self, config: Config) -> pykka.ActorRef[MarketData]:
         market = config.market_data
@@ -367,10 +385,18 @@ class Engine:
         )
 
     def _exchange_endpoints(self, config: Config) -> Endpoints:
-        if config.exchange.mode == "sim":
+        if config.exchange.mode in ("sim", "paper"):
+            from gal_exec.paper import PaperSetupError, paper_simulator
             from gal_exec.sim.server import Simulator
 
-            self.simulator = Simulator(config.sim)
+            try:
+                self.simulator = (
+                    paper_simulator(config)
+                    if config.exchange.mode == "paper"
+                    else Simulator(config.sim)
+                )
+            except PaperSetupError as exc:
+                raise EngineError(str(exc)) from None
             self.simulator.start()
             sim = self.simulator
             return Endpoints(
@@ -394,7 +420,9 @@ class Engine:
         )
 
     @staticmethod
-    def _nonce_state_path(journal_file: Path) -> Path:
+    def nonce_state_path(journal_file: Path) -> Path:
+        """Where the nonce sequencer of the engine using ``journal_file`` keeps its state (the
+        preflight check shares it, so the two never send nonces below each other)."""
         digest = hashlib.sha256(journal_file.name.encode()).hexdigest()[:8]
         return journal_file.parent / f"nonce-{digest}.state"
 
@@ -454,6 +482,8 @@ class Engine:
             if ref is not None:
                 answer = ref.ask(p.GetHealth(), timeout=_ASK_TIMEOUT_S)
                 health[name] = msgspec.to_builtins(answer)
+        if self.ops is not None:
+            health.update(self.ops.health())
         return health
 
     def stats(self) -> SinkStats:
@@ -500,6 +530,8 @@ class Engine:
 
     def _teardown(self) -> None:
         self._stopped = True
+        if self.ops is not None:
+            self.ops.stop()
         for ref in (self.stream, self.dead_man, self.market_data):
             _stop(ref)
         if self.timers is not None:
@@ -523,9 +555,7 @@ class Engine:
         if self.journal is not None:
             self.journal.close()
             self.journal = None
-        if self.metrics is not None:
-            self.metrics.close()
-            self.metrics = None
+        self.metrics = None
         if self.simulator is not None:
             self.simulator.stop()
             self.simulator = None

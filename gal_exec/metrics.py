@@ -1,8 +1,11 @@
-"""Prometheus metrics (optional): counters for orders, fills and errors, latency histograms.
+"""Prometheus metrics (optional): counters for orders, fills and errors, latency histograms, and
+the gauges an operator alerts on.
 
-Served on 127.0.0.1 when ``[metrics] enabled = true``; needs the ``prometheus-client`` package
-(``pip install 'gal-exec[metrics]'``). Counters are fed from the report stream; errors are read from
-the ErrorClassifier when scraped; signal-to-wire is observed by the gateway as a request leaves.
+Served at ``/metrics`` beside ``/healthz`` and ``/readyz`` (gal_exec.health) when ``[metrics]
+enabled = true``; needs the ``prometheus-client`` package (``pip install 'gal-exec[metrics]'``).
+Counters are fed from the report stream; errors are read from the ErrorClassifier when scraped;
+signal-to-wire is observed by the gateway as a request leaves; the gauges (gal_exec.metrics_gauges)
+are read from Engine.health() at each scrape.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ class MetricsUnavailable(RuntimeError):
 
 
 class Metrics:
-    """The engine's Prometheus registry; ``serve`` starts the HTTP endpoint."""
+    """The engine's Prometheus registry; ``render`` gives what GET /metrics serves."""
 
     def __init__(self, *, clock: Any, errors: Callable[[], dict[str, int]] | None = None) -> None:
         try:
@@ -64,7 +67,6 @@ class Metrics:
         )
         if errors is not None:
             self.registry.register(_ErrorsCollector(errors))
-        self._server: Any = None
 
     def observe_report(self, report: ExecutionReport) -> None:
         """A ReportSink callback: count final states and fills, time fill-to-report."""
@@ -81,17 +83,16 @@ class Metrics:
         if seconds >= 0:
             self.signal_to_wire.observe(seconds)
 
-    def serve(self, host: str, port: int) -> int:
-        """Start the HTTP endpoint; returns the port (0 picks a free one)."""
-        server, _thread = self._prom.start_http_server(port, addr=host, registry=self.registry)
-        self._server = server
-        return server.server_address[1]
+    def watch(self, snapshot: Callable[[], dict[str, Any]]) -> None:
+        """Serve the operator gauges, read from ``snapshot()`` (Engine.health() and readiness)
+        at each scrape."""
+        from gal_exec.metrics_gauges import HealthCollector
 
-    def close(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        self.registry.register(HealthCollector(snapshot))
+
+    def render(self) -> tuple[bytes, str]:
+        """The exposition text of every metric, and its content type (for GET /metrics)."""
+        return self._prom.generate_latest(self.registry), self._prom.CONTENT_TYPE_LATEST
 
 
 class _ErrorsCollector:

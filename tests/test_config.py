@@ -51,7 +51,10 @@ def test_explicit_missing_file_is_an_error(tmp_path):
             '[exchange]\ntier = "gold"\n',
             'exchange.tier: expected one of starter, intermediate, pro; got "gold"',
         ),
-        ('[exchange]\nmode = "live"\n', 'exchange.mode: expected one of sim, kraken; got "live"'),
+        (
+            '[exchange]\nmode = "live"\n',
+            'exchange.mode: expected one of sim, paper, kraken; got "live"',
+        ),
         ("[exchange]\nbogus = 1\n", "exchange.bogus: unknown key"),
         ("surprise = true\n", "surprise: unknown key"),
         (
@@ -104,3 +107,68 @@ def test_cli_prints_one_line_and_exits_2(tmp_path):
         f'{bad}: exchange.tier: expected one of starter, intermediate, pro; got "gold"'
     ]
     assert result.stdout == ""
+
+
+def test_live_modes_default_to_protective_risk_limits_with_market_data(tmp_path):
+    for mode in ("kraken", "paper"):
+        config = load_config(
+            write(tmp_path, f'[exchange]\nmode = "{mode}"\n[market_data]\npairs = ["XBT/USD"]\n')
+        )
+        assert config.risk.market_notional_cap == "5000"
+        assert config.risk.max_exposure_per_pair == "25000"
+        assert config.risk.max_exposure_total == "50000"
+        assert config.market_data.enabled is True
+    sim = load_config(write(tmp_path, "[risk]\nprice_band_pct = 0.0\n"))
+    assert sim.risk.market_notional_cap == "0" and sim.market_data.enabled is False
+
+
+def test_live_defaults_are_easy_to_raise_or_turn_off(tmp_path):
+    raised = load_config(
+        write(
+            tmp_path,
+            '[exchange]\nmode = "kraken"\n[market_data]\npairs = ["XBT/USD"]\n'
+            '[risk]\nmarket_notional_cap = "250000"\n',
+        )
+    )
+    assert raised.risk.market_notional_cap == "250000"
+    assert raised.risk.max_exposure_total == "50000"
+    off = load_config(
+        write(
+            tmp_path,
+            '[exchange]\nmode = "kraken"\n[risk]\nmarket_notional_cap = "0"\n'
+            'max_exposure_per_pair = "0"\nmax_exposure_total = "0"\n',
+        )
+    )
+    assert off.market_data.enabled is False and off.risk.market_notional_cap == "0"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            '[exchange]\nmode = "kraken"\n',
+            'market_data.pairs: list the pairs you trade, e.g. ["XBT/USD"]',
+        ),
+        (
+            '[exchange]\nmode = "kraken"\n[market_data]\nenabled = false\npairs = ["XBT/USD"]\n',
+            "market_data.enabled: must be on in exchange.mode = 'kraken': the risk limits need "
+            "prices (set risk.market_notional_cap, risk.max_exposure_per_pair and "
+            'risk.max_exposure_total to "0" to trade without them)',
+        ),
+        (
+            '[risk]\nmarket_notional_cap = "lots"\n',
+            'risk.market_notional_cap: expected a decimal number as a string, like "0.25", or '
+            '"auto"; got "lots"',
+        ),
+    ],
+)
+def test_live_mode_config_errors_are_one_line_naming_the_key(tmp_path, text, expected):
+    assert expected in error_for(tmp_path, text)
+
+
+def test_a_config_built_in_python_gets_the_same_live_defaults():
+    from gal_exec.config import ExchangeConfig
+
+    config = Config(exchange=ExchangeConfig(mode="kraken"))
+    assert config.risk.market_notional_cap == "5000" and config.market_data.enabled is True
+    assert Config().risk.market_notional_cap == "0"

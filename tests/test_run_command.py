@@ -98,7 +98,10 @@ def test_a_signal_replayed_on_the_same_journal_is_not_placed_again(tmp_path):
 
 def test_kraken_mode_without_keys_is_one_line_and_exit_2(tmp_path):
     config = tmp_path / "live.toml"
-    config.write_text('[exchange]\nmode = "kraken"\napi_key_env = "GAL_TEST_KEY"\n')
+    config.write_text(
+        '[exchange]\nmode = "kraken"\napi_key_env = "GAL_TEST_KEY"\n'
+        '[market_data]\npairs = ["XBT/USD"]\n'
+    )
     result = run(["--config", str(config)], tmp_path, env={"GAL_TEST_KEY": ""})
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
@@ -107,7 +110,7 @@ def test_kraken_mode_without_keys_is_one_line_and_exit_2(tmp_path):
 
 def test_a_malformed_secret_is_refused_without_echoing_it(tmp_path):
     config = tmp_path / "live.toml"
-    config.write_text('[exchange]\nmode = "kraken"\n')
+    config.write_text('[exchange]\nmode = "kraken"\n[market_data]\npairs = ["XBT/USD"]\n')
     secret = "not-base64-but-recognisable-SECRETVALUE"
     result = run(
         ["--config", str(config)],
@@ -139,6 +142,8 @@ def test_key_and_secret_never_appear_in_logs_reports_or_journal(tmp_path):
             f'ws_auth_url = "{sim.ws_auth_url}"\n'
             "[engine]\n"
             'dead_man_switch = "on"\n'
+            "[market_data]\n"
+            'pairs = ["XBT/USD"]\n'
             "[logging]\n"
             'level = "DEBUG"\n'
         )

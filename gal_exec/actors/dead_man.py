@@ -33,7 +33,7 @@ class SwitchHealth(msgspec.Struct, frozen=True, kw_only=True):
     armed: bool
     timeout_s: int
     trigger_time: str | None
-    seconds_left: float | None
+    time_left_s: float | None
     refreshes: int
     failures: int
     halted_placements: bool
@@ -97,6 +97,13 @@ class DeadMansSwitch(pykka.ThreadingActor):
                 p.unexpected(message, actor="DeadMansSwitch", log=log)
         return None
 
+    def _time_left(self) -> float | None:
+        """Seconds until the exchange would cancel everything, counted from the last arming
+        request that succeeded (None before one, or without a clock)."""
+        if self.clock is None or self.armed_at is None:
+            return None
+        return round(self.timeout_s - (self.clock.monotonic() - self.armed_at), 3)
+
     def _arm(self) -> None:
         self.sent_at = self._now()
         self.gateway.tell(
@@ -135,7 +142,7 @@ class DeadMansSwitch(pykka.ThreadingActor):
             armed=self.refreshes > 0 and (left is None or left > 0),
             timeout_s=self.timeout_s,
             trigger_time=self.trigger_time,
-            seconds_left=left,
+            time_left_s=left,
             refreshes=self.refreshes,
             failures=self.failures,
             halted_placements=self.halted,

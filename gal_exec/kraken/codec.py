@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
@@ -25,6 +26,7 @@ __all__ = [
     "AddOrderDescription",
     "AddOrderResult",
     "AmendOrderResult",
+    "ApiKeyInfo",
     "AssetInfo",
     "AssetPairInfo",
     "BalanceExEntry",
@@ -45,6 +47,7 @@ __all__ = [
     "WebSocketsToken",
     "decode_response",
     "decode_result",
+    "epoch_of",
 ]
 
 _ZERO = Decimal(0)
@@ -112,6 +115,17 @@ class CancelOrderResult(_Reply):
 
 class CancelOrderBatchResult(_Reply):
     count: int
+
+
+def epoch_of(timestamp: str | None) -> float | None:
+    """Epoch seconds of a Kraken RFC3339 time (``2023-03-24T17:42:56Z``); None when empty,
+    ``"0"`` (a disarmed dead man's switch) or not a time."""
+    if not timestamp:
+        return None
+    try:
+        return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
 
 
 class CancelAllOrdersAfterResult(_Reply):
@@ -237,6 +251,20 @@ class WebSocketsToken(_Reply):
         return f"WebSocketsToken(token=<redacted>, expires={self.expires})"
 
 
+class ApiKeyInfo(_Reply):
+    """GetApiKeyInfo: the calling key's name and permissions (needs no permission itself).
+
+    ``permissions`` are Kraken's strings, e.g. ``query-funds``, ``modify-trades``,
+    ``withdraw-funds``. The key itself (``apiKey``) is public but is not kept here.
+    """
+
+    name: str = msgspec.field(default="", name="apiKeyName")
+    permissions: list[str] = []
+    nonce_window: int = msgspec.field(default=0, name="nonceWindow")
+    valid_until: str = msgspec.field(default="0", name="validUntil")
+    ip_allowlist: list[str] = msgspec.field(default_factory=list, name="ipAllowlist")
+
+
 class BalanceExEntry(_Reply):
     """BalanceEx: available = balance + credit - credit_used - hold_trade."""
 
@@ -360,6 +388,7 @@ RESULT_TYPES: Mapping[str, Any] = {
     "GetWebSocketsToken": WebSocketsToken,
     "Balance": dict[str, Decimal],
     "BalanceEx": dict[str, BalanceExEntry],
+    "GetApiKeyInfo": ApiKeyInfo,
     "Time": ServerTime,
     "SystemStatus": SystemStatus,
     "Assets": dict[str, AssetInfo],

@@ -17,6 +17,7 @@ from gal_exec.kraken.codec import (
     AddOrderBatchResult,
     AddOrderResult,
     AmendOrderResult,
+    ApiKeyInfo,
     AssetInfo,
     AssetPairInfo,
     BalanceExEntry,
@@ -224,6 +225,10 @@ class KrakenRestClient(RestTransport):
     def get_websockets_token(self) -> WebSocketsToken:
         """A token for the private WebSocket (use it within 15 minutes)."""
         return self._call("GetWebSocketsToken", WebSocketsToken)
+
+    def get_api_key_info(self) -> ApiKeyInfo:
+        """The calling key's name and permissions (needs no permission itself)."""
+        return self._call("GetApiKeyInfo", ApiKeyInfo)
 
     def balance(self) -> dict[str, Decimal]:
         return self._call("Balance", dict[str, Decimal])

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from decimal import Decimal
 
 from gal_exec.core.ledger import Fill
 from gal_exec.core.updates import ExchangeStatus, OrderUpdate, UpdateSource
 from gal_exec.kraken.codec import OrderInfo
+from gal_exec.kraken.codec import epoch_of as _epoch
 from gal_exec.kraken.ws_codec import WsExecution
 
 __all__ = ["update_from_execution", "update_from_order_info"]
@@ -26,15 +26,6 @@ _REST_STATUS = {
     "canceled": ExchangeStatus.CANCELED,
     "expired": ExchangeStatus.EXPIRED,
 }
-
-
-def _epoch(timestamp: str | None) -> float | None:
-    if not timestamp:
-        return None
-    try:
-        return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
 
 
 def update_from_execution(execution: WsExecution, *, snapshot: bool = False) -> OrderUpdate:

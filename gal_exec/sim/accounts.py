@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from gal_exec.sim.auth import NonceTracker, decode_secret
 from gal_exec.sim.orders import SimOrder
+from gal_exec.sim.permissions import TRADING_PERMISSIONS
 
 __all__ = ["Account", "SimTrade"]
 
@@ -38,6 +39,10 @@ class Account:
     secret: str
     balances: dict[str, Decimal]
     nonce_window: int = 0
+    permissions: tuple[str, ...] = TRADING_PERMISSIONS
+    name: str = ""
+    created: float = 0.0
+    last_used: float = 0.0
     secret_key: bytes = b""
     nonces: NonceTracker = field(init=False)
     holds: dict[str, Decimal] = field(default_factory=dict)

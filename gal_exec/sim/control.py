@@ -19,7 +19,9 @@ POST     /sim/liquidity      ``{"pair": "XBTUSD", "per_step": "0.5"}`` (no pair:
 POST     /sim/pause          ``{"paused": true}``: hold matching and automatic steps
 POST     /sim/status         ``{"status": "maintenance"}``: online, maintenance, cancel_only,
                              post_only (SystemStatus and order entry follow it)
-POST     /sim/accounts       ``{"api_key", "api_secret", "balances"?, "nonce_window"?}``
+POST     /sim/accounts       ``{"api_key", "api_secret", "balances"?, "nonce_window"?,
+                             "permissions"?, "name"?}``: permissions as GetApiKeyInfo lists
+                             them (default: what trading needs, see sim.permissions)
 POST     /sim/ws/disconnect  drop every WebSocket connection (no close frame)
 =======  ==================  ==============================================================
 
@@ -158,11 +160,18 @@ def _post(exchange: Exchange, route: str, data: dict[str, Any]) -> tuple[int, An
         if not isinstance(balances, dict):
             raise _BadRequest("balances must be an object of asset: amount")
         window = _field(data, "nonce_window", 0)
+        permissions = _field(data, "permissions", None)
+        if permissions is not None and (
+            not isinstance(permissions, list) or not all(isinstance(p, str) for p in permissions)
+        ):
+            raise _BadRequest("permissions must be a list of strings")
         exchange.add_account(
             str(_field(data, "api_key")),
             str(_field(data, "api_secret")),
             {str(k): Decimal(str(v)) for k, v in balances.items()},
             nonce_window=int(window),
+            permissions=permissions,
+            name=str(_field(data, "name", "")),
         )
         return 200, {"ok": True}
     return 404, {"error": f"no control endpoint POST /sim/{route}"}

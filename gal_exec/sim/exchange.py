@@ -17,7 +17,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
@@ -28,12 +28,20 @@ from gal_exec.sim import errors, queries
 from gal_exec.sim.accounts import Account
 from gal_exec.sim.auth import DEMO_API_KEY, DEMO_API_SECRET, verify
 from gal_exec.sim.errors import SimError
+from gal_exec.sim.external_prices import ExternalPricesApi
 from gal_exec.sim.faults import FaultPlan
 from gal_exec.sim.feeds import FeedsApi
 from gal_exec.sim.limits import RateLimits
 from gal_exec.sim.market_control import ControlApi
 from gal_exec.sim.matching import IdMaker, MatchingEngine
 from gal_exec.sim.pairs import DEFAULT_BALANCES, PairTable
+from gal_exec.sim.permissions import (
+    ALL_PERMISSIONS,
+    PERMISSION_DENIED,
+    TRADING_PERMISSIONS,
+    api_key_info,
+    check_permissions,
+)
 from gal_exec.sim.prices import Market, load_price_csv
 from gal_exec.sim.trading import TradingApi
 
@@ -45,7 +53,7 @@ _TOKEN_TTL_S = 900
 _MAX_CATCH_UP = {True: 2000, False: 8}
 
 
-class Exchange(TradingApi, FeedsApi, ControlApi):
+class Exchange(TradingApi, FeedsApi, ControlApi, ExternalPricesApi):
     """The exchange core (see SIM_CONTRACT.md for the interface the front ends use)."""
 
     def __init__(
@@ -100,7 +108,7 @@ class Exchange(TradingApi, FeedsApi, ControlApi):
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.ws_disconnectors: list[Callable[[], int]] = []
-        self.add_account(DEMO_API_KEY, DEMO_API_SECRET, dict(DEFAULT_BALANCES))
+        self.add_account(DEMO_API_KEY, DEMO_API_SECRET, dict(DEFAULT_BALANCES), name="demo")
         if self.manual and hasattr(clock, "add_listener"):
             clock.add_listener(self._on_clock)
 
@@ -204,17 +212,58 @@ class Exchange(TradingApi, FeedsApi, ControlApi):
     # -- accounts and authentication ------------------------------------------------------
 
     def add_account(
-        self, api_key: str, api_secret: str, balances: dict[str, Decimal], *, nonce_window: int = 0
+        self,
+        api_key: str,
+        api_secret: str,
+        balances: dict[str, Decimal],
+        *,
+        nonce_window: int = 0,
+        permissions: Iterable[str] | None = None,
+        name: str = "",
     ) -> None:
-        """Create (or replace) an account; ValueError if the secret is not base64 of 64 bytes."""
+        """Create (or replace) an account; ValueError if the secret is not base64 of 64 bytes
+        or a permission is unknown. ``permissions`` default to what trading needs."""
+        chosen = TRADING_PERMISSIONS if permissions is None else tuple(permissions)
+        unknown = sorted(set(chosen) - set(ALL_PERMISSIONS))
+        if unknown:
+            raise ValueError(
+                f"unknown permission {unknown[0]!r}; known: {', '.join(ALL_PERMISSIONS)}"
+            )
         account = Account(
             api_key,
             api_secret,
             {k: Decimal(v) for k, v in balances.items()},
             nonce_window=nonce_window,
+            permissions=chosen,
+            name=name or f"key-{len(self.engine.accounts) + 1}",
+            created=self.clock.time(),
         )
         with self._lock:
             self.engine.accounts[api_key] = account
+
+    def has_permission(self, api_key: str, method: str) -> bool:
+        """Whether the key may call ``method`` (a REST method or a WS v2 trading method)."""
+        account = self.engine.accounts.get(api_key)
+        return account is not None and check_permissions(account.permissions, method)
+
+    def require_permission(self, api_key: str, method: str) -> None:
+        """Kraken's ``EGeneral:Permission denied`` when the key may not call ``method``."""
+        if not self.has_permission(api_key, method):
+            raise SimError(PERMISSION_DENIED)
+
+    def api_key_info(self, api_key: str) -> dict:
+        """GetApiKeyInfo: the calling key's name, permissions and nonce state."""
+        with self._lock:
+            account = self._account(api_key)
+            return api_key_info(
+                api_key=api_key,
+                name=account.name,
+                permissions=account.permissions,
+                nonce=account.nonces.highest,
+                nonce_window=account.nonce_window,
+                created=account.created,
+                last_used=account.last_used,
+            )
 
     def secret_for(self, api_key: str) -> str | None:
         account = self.engine.accounts.get(api_key)
@@ -246,6 +295,7 @@ class Exchange(TradingApi, FeedsApi, ControlApi):
         with self._lock:
             if not account.nonces.accept(int(nonce)):
                 raise SimError(errors.INVALID_NONCE)
+            account.last_used = self.clock.time()
 
     def charge_rest(self, api_key: str, endpoint: str) -> None:
         with self._lock:

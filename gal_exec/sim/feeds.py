@@ -71,10 +71,13 @@ class FeedsApi:
         }
 
     def ticker(self: Exchange, pair: str | None = None) -> dict:
+        # A market waiting for its first external quote (paper trading) has no price to show.
         with self._op():
+            markets = self.engine.markets
             return {
-                spec.key: views.rest_ticker(self.engine.markets[spec.key])
+                spec.key: views.rest_ticker(markets[spec.key])
                 for spec in self._pairs_named(pair)
+                if markets[spec.key].quoted or not markets[spec.key].external
             }
 
     def resolve_pair(self: Exchange, name: str) -> str:
@@ -139,11 +142,14 @@ class FeedsApi:
             self._ticker_subs.pop(handle, None)
             self.engine.ticker_listening = bool(self._ticker_subs)
 
-    def ticker_ws(self: Exchange, symbol: str) -> dict:
+    def ticker_ws(self: Exchange, symbol: str) -> dict | None:
+        """The WS v2 ticker of ``symbol``; None while an external market awaits its first
+        quote (the subscriber gets the first update instead of a made-up snapshot)."""
         pair = self.pairs.by_symbol(symbol)
         if pair is None:
             raise SimError(errors.UNKNOWN_PAIR)
         with self._lock:
-            return executions.ws_ticker(
-                self.engine.markets[pair.key], views.rfc3339(self.clock.time())
-            )
+            market = self.engine.markets[pair.key]
+            if market.external and not market.quoted:
+                return None
+            return executions.ws_ticker(market, views.rfc3339(self.clock.time()))

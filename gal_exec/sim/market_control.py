@@ -111,9 +111,12 @@ class ControlApi:
                         "last": str(m.last),
                         "per_step": str(m.per_step),
                         "steps": m.steps,
+                        "source": "external" if m.external else "walk",
+                        "stale": m.stale,
                     }
                     for key, m in engine.markets.items()
                 },
+                "external_reason": self.external_reason,
                 "open_orders": sum(len(book) for book in engine.book.values()),
                 "orders": len(engine.orders),
                 "trades": len(engine.trades),

@@ -156,14 +156,19 @@ class MatchingEngine:
 
     def _can_fill_all(self, order: SimOrder, market: Market) -> bool:
         budget = market.buy_budget if order.buy else market.sell_budget
-        return self._marketable(order, market) and budget >= order.remaining and not self.paused
+        return (
+            self._marketable(order, market)
+            and budget >= order.remaining
+            and not self.paused
+            and not market.stale
+        )
 
     def match(self, order: SimOrder, now: float) -> None:
         """Fill ``order`` from what this step still offers, if the market reaches it."""
         if self.paused or not order.is_open or order.status != "open" or order.waiting_trigger:
             return
         market = self.markets[order.pair.key]
-        if not self._marketable(order, market):
+        if market.stale or not self._marketable(order, market):
             return
         budget = market.buy_budget if order.buy else market.sell_budget
         quantity = min(order.remaining, budget).quantize(order.pair.lot_step, ROUND_FLOOR)

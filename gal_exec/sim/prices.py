@@ -48,6 +48,11 @@ class Market:
     notional: Decimal = Decimal(0)
     trades: int = 0
     steps: int = 0
+    # Following an external price source (paper trading) instead of the random walk; stale
+    # until its first quote and whenever the source has lost its feed.
+    external: bool = False
+    stale: bool = False
+    quoted: bool = False
 
     def __post_init__(self) -> None:
         self.open = self.high = self.low = self.mid
@@ -71,9 +76,36 @@ class Market:
         self._quote()
         self.refresh_liquidity()
 
+    def set_touch(self, *, bid: Decimal | None, ask: Decimal | None, last: Decimal | None) -> bool:
+        """Take bid, ask and last from an external quote (each rounded to the tick; a missing
+        one is derived from the others) and refresh liquidity; False when no price is usable."""
+        pair = self.pair
+        usable = [p for p in (bid, ask, last) if p is not None and p.is_finite() and p > 0]
+        if not usable:
+            return False
+        if bid is None or not bid > 0:
+            bid = min(usable)
+        if ask is None or not ask > 0:
+            ask = max(usable)
+        if last is None or not last > 0:
+            last = (bid + ask) / 2
+        self.bid = max(pair.floor_price(bid), pair.tick_size)
+        self.ask = max(pair.ceil_price(ask), self.bid)
+        self.mid = max(pair.round_price(last), pair.tick_size)
+        if not self.quoted:
+            self.quoted = True
+            self.open = self.high = self.low = self.mid
+        self.high = max(self.high, self.mid)
+        self.low = min(self.low, self.mid)
+        self.refresh_liquidity()
+        return True
+
     def step(self) -> None:
-        """Advance the price path by one step."""
+        """Advance the price path by one step (an external market only refreshes liquidity)."""
         self.steps += 1
+        if self.external:
+            self.refresh_liquidity()
+            return
         if self.replay:
             self.move_to(self.replay.pop(0))
             return

@@ -2,7 +2,8 @@
 ``/sim/`` control API, on a stdlib ThreadingHTTPServer (HTTP/1.1 keep-alive, TCP_NODELAY).
 
 Private calls go through Kraken's checks in order: fault "before" rules, API-Key, nonce,
-API-Sign over the raw body, nonce order, the REST rate counter, then the method. Bodies may be
+API-Sign over the raw body, nonce order, the key's permissions, the REST rate counter, then the
+method. Bodies may be
 form-encoded or JSON. Every Kraken answer is HTTP 200 ``{"error": [...], "result": ...}`` (only
 ``error`` on failure) unless a fault rule says otherwise.
 """
@@ -106,6 +107,7 @@ PRIVATE: dict[str, Method] = {
     ),
     "GetWebSocketsToken": lambda ex, key, p: {"token": ex.issue_ws_token(key), "expires": 900},
     "Balance": lambda ex, key, p: ex.balance(key),
+    "GetApiKeyInfo": lambda ex, key, p: ex.api_key_info(key),
     "BalanceEx": lambda ex, key, p: ex.balance_ex(key),
 }
 
@@ -317,6 +319,7 @@ class _Handler(BaseHTTPRequestHandler):
                 api_key, self.headers.get("API-Sign"), path, body, _nonce_text(params.get("nonce"))
             )
             key = api_key or ""
+            exchange.require_permission(key, endpoint)
             exchange.charge_rest(key, endpoint)
             payload: dict[str, Any] = {"error": [], "result": method(exchange, key, params)}
         except SimError as exc:

@@ -17,6 +17,7 @@ import msgspec
 from gal_exec.config import SimConfig
 from gal_exec.sim.auth import DEMO_API_KEY, DEMO_API_SECRET
 from gal_exec.sim.exchange import Exchange
+from gal_exec.sim.external_prices import PriceSource
 from gal_exec.sim.faults import FaultPlanError
 from gal_exec.sim.rest_server import SimRestServer
 
@@ -37,12 +38,20 @@ class Simulator:
     ``with Simulator(SimConfig(clock="manual")) as sim: ...`` then point a client at
     ``sim.rest_url`` / ``sim.ws_url`` / ``sim.ws_auth_url`` with ``sim.api_key`` and
     ``sim.api_secret``. Ports come from the config (0: ephemeral). With ``ws_port`` N the public
-    WS server listens on N and the authenticated one on N + 1.
+    WS server listens on N and the authenticated one on N + 1. With a ``price_source`` (paper
+    trading) the markets follow it instead of their random walk.
     """
 
-    def __init__(self, config: SimConfig | None = None, *, clock: Any = None) -> None:
+    def __init__(
+        self,
+        config: SimConfig | None = None,
+        *,
+        clock: Any = None,
+        price_source: PriceSource | None = None,
+    ) -> None:
         self.config = config or SimConfig()
         self._clock = clock
+        self._price_source = price_source
         self._exchange: Exchange | None = None
         self._rest: SimRestServer | None = None
         self._ws: list[Any] = []
@@ -68,6 +77,9 @@ class Simulator:
                     self._ws.append(server)
                     if hasattr(server, "disconnect_all"):
                         exchange.ws_disconnectors.append(server.disconnect_all)
+            if self._price_source is not None:
+                exchange.use_external_prices()
+                self._price_source.start(exchange)
             exchange.start()
         except BaseException:
             self.stop()
@@ -75,7 +87,9 @@ class Simulator:
         return self
 
     def stop(self) -> None:
-        """Stop servers and stepping; safe to call twice."""
+        """Stop the price source, servers and stepping; safe to call twice."""
+        if self._price_source is not None:
+            self._price_source.stop()
         for server in self._ws:
             try:
                 server.stop()

@@ -56,6 +56,7 @@ class TradingApi:
             params, pair=pair, api_key=account.api_key, last=market.last, now=now, touch=touch
         )
         self._check_status(post_only=order.post_only)
+        self.check_not_stale(pair.key)
         return order
 
     def _check_capacity(self: Exchange, account: Account, order: SimOrder) -> None:

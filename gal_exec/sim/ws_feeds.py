@@ -155,7 +155,9 @@ class TickerFeed:
                 self._handle = self.exchange.subscribe_ticker(self.on_ticker)
             if publish_snapshot is not None:
                 data = self.exchange.ticker_ws(symbol)
-                publish_snapshot(encode({"channel": "ticker", "type": "snapshot", "data": [data]}))
+                if data is not None:
+                    message = {"channel": "ticker", "type": "snapshot", "data": [data]}
+                    publish_snapshot(encode(message))
             self._symbols.add(symbol)
 
     def remove(self, symbol: str) -> bool:

@@ -18,6 +18,7 @@ from typing import Any
 
 from websockets.exceptions import ConnectionClosed
 
+from gal_exec.sim.permissions import PERMISSION_DENIED
 from gal_exec.sim.ws_feeds import ExecutionsFeed, TickerFeed
 from gal_exec.sim.ws_outbox import CLOSED, Outbox
 from gal_exec.sim.ws_trading import TRADING_METHODS, kraken_error, resolve_symbol
@@ -215,6 +216,8 @@ class WsSession:
         if self.public:
             raise RequestError("EGeneral:Permission denied")
         api_key = self._api_key(params)
+        if not self.exchange.has_permission(api_key, method):
+            raise RequestError(PERMISSION_DENIED)
         for outcome in trading_method(self.exchange, api_key, params):
             if isinstance(outcome, RequestError):
                 self._reply(error_response(method, req_id, outcome.message, time_in, self._stamp()))

@@ -267,6 +267,12 @@ class EngineProcess:
                 "tier": "pro",
             },
             "engine": {"dead_man_switch": "off"},
+            # These runs exercise recovery, not pre-trade risk: the live-mode limits are off.
+            "risk": {
+                "market_notional_cap": "0",
+                "max_exposure_per_pair": "0",
+                "max_exposure_total": "0",
+            },
             "orders": {
                 "resolve_delay_s": 0.2,
                 # After a restart the request that may have left was answered long ago: one

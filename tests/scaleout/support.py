@@ -61,6 +61,12 @@ def settings(
             "tier": "pro",
         },
         "engine": {"dead_man_switch": "off"},
+        # These runs exercise failover, not pre-trade risk: the live-mode limits are off.
+        "risk": {
+            "market_notional_cap": "0",
+            "max_exposure_per_pair": "0",
+            "max_exposure_total": "0",
+        },
         "orders": {
             "resolve_delay_s": 0.2,
             "resolve_attempts": 2,

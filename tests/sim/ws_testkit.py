@@ -57,6 +57,9 @@ class FakeExchange:
     def key_for_token(self, token: str) -> str | None:
         return API_KEY if token == TOKEN else None
 
+    def has_permission(self, api_key: str, method: str) -> bool:
+        return True
+
     def resolve_pair(self, name: str) -> str:
         pairs = {"BTC/USD": "XXBTZUSD", "XBT/USD": "XXBTZUSD", "ETH/USD": "XETHZUSD"}
         if name not in pairs:
