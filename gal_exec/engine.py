@@ -310,6 +310,15 @@ class Engine:
         models, notes = desk.replay(specs, reports)
         for note in notes:
             log.warning("journal replay: %s", note)
+        placed = [m for m in models.values() if m.txid is not None and not m.terminal]
+        if placed and self.simulator is not None:
+            count = f"{len(placed)} open order{'' if len(placed) == 1 else 's'}"
+            raise EngineError(
+                f"{self.journal.path if self.journal else 'the journal'}: {count} of an earlier "
+                "run, but the embedded simulator starts empty each run and knows none of them; use a fresh journal (the default in sim mode: omit "
+                "--journal and journal.path) or a standalone simulator (gal-exec sim with "
+                'exchange.mode = "kraken")'
+            )
         return models
 
     def _spec(self, record: OrderRecord, now: float) -> om.OrderSpec | None:

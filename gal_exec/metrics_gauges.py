@@ -60,6 +60,12 @@ def families(health: dict[str, Any]) -> Iterator[Any]:
         "Orders waiting behind engine.max_live_orders",
         supervisor.get("queued_orders"),
     )
+    anomalies = CounterMetricFamily(
+        "gal_exec_order_anomalies",
+        "Events an order's transition table refused, or figures it could not account (logged)",
+        value=float(supervisor.get("anomalies") or 0),
+    )
+    yield anomalies
     unknown = health.get("outcome_unknown") or {}
     by_age = GaugeMetricFamily(
         "gal_exec_outcome_unknown_orders",

@@ -33,7 +33,7 @@ from gal_exec.core.updates import OrderUpdate
 from gal_exec.kraken.errors import is_unknown_order
 from gal_exec.kraken.updates import update_from_order_info
 
-__all__ = ["OrderActor", "OrderDeps", "OrderHealth"]
+__all__ = ["OrderActor", "OrderActorPool", "OrderDeps", "OrderHealth"]
 
 log = logging.getLogger("gal_exec.order")
 _request_ids = itertools.count(1)
@@ -331,6 +331,9 @@ class OrderActor(pykka.ThreadingActor):
                     )
             case om.Anomaly(reason=reason):
                 log.warning("order %s: %s", spec.cl_ord_id, reason)
+                p.tell_quietly(
+                    deps.supervisor, p.OrderAnomaly(cl_ord_id=spec.cl_ord_id, reason=reason)
+                )
             case om.Finished():
                 p.tell_quietly(
                     deps.supervisor,
@@ -387,3 +390,39 @@ class OrderActor(pykka.ThreadingActor):
             quantity=str(model.ledger.order_quantity),
             anomalies=model.anomalies,
         )
+
+
+class OrderActorPool:
+    """OrderActors started ahead of need, so no thread starts on a signal's path. The owner
+    refills it off that path (``refill``) and stops every actor it handed out (``stop``)."""
+
+    def __init__(self, deps: OrderDeps, size: int) -> None:
+        self.deps = deps
+        self.size = size
+        self.ready: list[pykka.ActorRef[OrderActor]] = []
+
+    def take(self) -> pykka.ActorRef[OrderActor]:
+        return self.ready.pop() if self.ready else OrderActor.start(self.deps)
+
+    @property
+    def low(self) -> bool:
+        return self.size > 0 and len(self.ready) < self.size // 2
+
+    def refill(self) -> None:
+        while len(self.ready) < self.size:
+            self.ready.append(OrderActor.start(self.deps))
+
+    def stop(self, handed_out: list[pykka.ActorRef[OrderActor]]) -> None:
+        """Stop ``handed_out`` and the ready ones: all at once, then wait."""
+        stopping = []
+        for ref in [*handed_out, *self.ready]:
+            try:
+                stopping.append(ref.stop(block=False))
+            except pykka.ActorDeadError:
+                pass
+        for future in stopping:
+            try:
+                future.get(timeout=5.0)
+            except (pykka.ActorDeadError, pykka.Timeout):
+                pass
+        self.ready.clear()

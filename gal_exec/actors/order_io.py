@@ -7,6 +7,9 @@ from __future__ import annotations
 from decimal import Decimal
 
 from gal_exec.core import order as om
+from gal_exec.core.clock import Clock
+from gal_exec.core.desk import Reject
+from gal_exec.core.ids import new_client_order_id
 from gal_exec.core.ledger import Fill, quantized
 from gal_exec.core.vocabulary import (
     NEEDS_TRIGGER,
@@ -167,28 +170,18 @@ def report_from_emit(spec: om.OrderSpec, emit: om.Emit, engine_time: float) -> E
     )
 
 
-def rejected_report(
-    *,
-    signal_id: str,
-    client_order_id: str,
-    reason: str,
-    engine_time: float,
-    pair: str = "",
-    side: str = "",
-    order_type: str = "",
-    quantity: Decimal = Decimal(0),
-) -> ExecutionReport:
-    """The one report of a signal refused before any order existed."""
+def rejected_report(rejection: Reject, clock: Clock) -> ExecutionReport:
+    """The one report of a signal (or command) refused before any order existed."""
     return ExecutionReport(
-        signal_id=signal_id,
-        client_order_id=client_order_id,
-        pair=pair,
-        side=side,
-        order_type=order_type,
+        signal_id=rejection.signal_id,
+        client_order_id=new_client_order_id(clock=clock),
+        pair=rejection.pair,
+        side=rejection.side,
+        order_type=rejection.order_type,
         status=OrderStatus.REJECTED,
-        quantity=quantity,
-        reason=reason,
-        engine_time=engine_time,
+        quantity=rejection.quantity,
+        reason=rejection.reason,
+        engine_time=clock.time(),
         sequence=1,
     )
 

@@ -42,6 +42,7 @@ __all__ = [
     "LookupResult",
     "OpenOrdersListed",
     "OrderAdopted",
+    "OrderAnomaly",
     "OrderCrashed",
     "OrderDurable",
     "OrderFinished",
@@ -402,6 +403,13 @@ class OrderCrashed(_Msg, frozen=True, kw_only=True):
 
     cl_ord_id: str
     error: str
+
+
+class OrderAnomaly(_Msg, frozen=True, kw_only=True):
+    """An event the order's transition table refused, or figures it could not account."""
+
+    cl_ord_id: str
+    reason: str
 
 
 class OrderDurable(_Msg, frozen=True, kw_only=True):

@@ -17,13 +17,12 @@ import pykka
 
 from gal_exec.actors import protocol as p
 from gal_exec.actors.market_protocol import QuotesConfirmed, QuoteUpdate
-from gal_exec.actors.order_actor import OrderActor, OrderDeps
+from gal_exec.actors.order_actor import OrderActor, OrderActorPool, OrderDeps
 from gal_exec.actors.order_io import intent_record, rejected_report, report_from_emit
 from gal_exec.actors.report_sink import FollowBatch, Journaled, ReloadOrder
 from gal_exec.core import desk as dk
 from gal_exec.core import order as om
 from gal_exec.core.clock import Clock
-from gal_exec.core.ids import new_client_order_id
 from gal_exec.core.timers import TimerFired
 from gal_exec.journal import Journal, JournalWriter
 from gal_exec.messages import (
@@ -64,6 +63,7 @@ Inbox = (
     | p.OrderFinished
     | p.OrderStopped
     | p.OrderCrashed
+    | p.OrderAnomaly
     | p.OrderDurable
     | p.OrderReloaded
     | Restore
@@ -98,7 +98,6 @@ class ExecutionSupervisor(pykka.ThreadingActor):
         self.clock = clock
         self.writer = writer
         self.audit_interval_s = audit_interval_s
-        self.pool_size = pool_size
         self.deps = OrderDeps(
             gateway=gateway,
             sink=sink,
@@ -108,7 +107,7 @@ class ExecutionSupervisor(pykka.ThreadingActor):
             validate_only=validate_only,
         )
         self.refs: dict[str, pykka.ActorRef[OrderActor]] = {}
-        self.pool: list[pykka.ActorRef[OrderActor]] = []
+        self.pool = OrderActorPool(self.deps, pool_size)
         self._audit: int | None = None
         self._refill: int | None = None
         self._request_id = 0
@@ -120,22 +119,11 @@ class ExecutionSupervisor(pykka.ThreadingActor):
         self._schedule_refill()
 
     def on_stop(self) -> None:
-        """Stop every order actor this supervisor started: all at once, then wait."""
+        """Stop every order actor this supervisor started (none is found through a registry)."""
         for key in (_AUDIT_KEY, _POOL_KEY):
             self.timers.cancel(key)
-        stopping = []
-        for ref in [*self.refs.values(), *self.pool]:
-            try:
-                stopping.append(ref.stop(block=False))
-            except pykka.ActorDeadError:
-                pass
-        for future in stopping:
-            try:
-                future.get(timeout=5.0)
-            except (pykka.ActorDeadError, pykka.Timeout):
-                pass
+        self.pool.stop(list(self.refs.values()))
         self.refs.clear()
-        self.pool.clear()
 
     def on_receive(self, message: Any) -> Any:
         return self._handle(cast(Inbox, message))
@@ -172,6 +160,9 @@ class ExecutionSupervisor(pykka.ThreadingActor):
                 log.error("order %s crashed: %s", cl_ord_id, error)
                 self.refs.pop(cl_ord_id, None)
                 effects = desk.crashed(cl_ord_id)
+            case p.OrderAnomaly(cl_ord_id=cl_ord_id, reason=reason):
+                desk.anomaly(cl_ord_id, reason)
+                effects = []
             case p.OrderDurable(cl_ord_id=cl_ord_id):
                 effects = desk.durable(cl_ord_id)
             case p.OrderReloaded(spec=spec, reports=reports):
@@ -205,15 +196,11 @@ class ExecutionSupervisor(pykka.ThreadingActor):
         self, message: TradeSignalApproved | BatchSubmit | CancelSignal | Halt | Resume
     ) -> list[dk.DeskEffect]:
         checked = validate_inbound(message)
+        desk = self.desk
         if isinstance(checked, str):
             signal_id = getattr(message, "signal_id", None) or getattr(message, "batch_id", "")
-            return [
-                dk.Note(level="warning", text=f"{type(message).__name__} refused: {checked}"),
-                dk.Reject(
-                    signal_id=signal_id if isinstance(signal_id, str) else "", reason=checked
-                ),
-            ]
-        desk = self.desk
+            name = signal_id if isinstance(signal_id, str) else ""
+            return desk.refused(type(message).__name__, name, checked)
         match checked:
             case TradeSignalApproved():
                 return desk.signal(checked)
@@ -237,7 +224,9 @@ class ExecutionSupervisor(pykka.ThreadingActor):
                 if ref is not None:
                     p.tell_quietly(ref, message)
             case dk.Run(model=model, resume=resume, durable=durable):
-                ref = self._acquire()
+                ref = self.pool.take()
+                if self.pool.low:
+                    self._schedule_refill()
                 self.refs[model.spec.cl_ord_id] = ref
                 ref.tell(p.Own(model=model, resume=resume, durable=durable))
             case dk.Journal(model=model, signal=signal, to_order=to_order):
@@ -248,18 +237,7 @@ class ExecutionSupervisor(pykka.ThreadingActor):
                     p.tell_quietly(a, p.Link(sibling=b))
                     p.tell_quietly(b, p.Link(sibling=a))
             case dk.Reject():
-                self.sink.tell(
-                    rejected_report(
-                        signal_id=effect.signal_id,
-                        client_order_id=new_client_order_id(clock=self.clock),
-                        reason=effect.reason,
-                        engine_time=self.clock.time(),
-                        pair=effect.pair,
-                        side=effect.side,
-                        order_type=effect.order_type,
-                        quantity=effect.quantity,
-                    )
-                )
+                self.sink.tell(rejected_report(effect, self.clock))
             case dk.Report(model=model, effects=model_effects):
                 for step in model_effects:
                     if isinstance(step, om.Emit):
@@ -283,19 +261,15 @@ class ExecutionSupervisor(pykka.ThreadingActor):
 
     def _birth(self, model: om.OrderModel, signal: Any, to_order: bool) -> None:
         """Journal a new order (signal, intent, first report) in one commit; the order may send
-        only once it is durable."""
-        # An order refused before it starts (a child that would trigger at once) is born
-        # rejected and finished: the desk already counts it so; only its report remains.
-        first, _rest = model.start()
-        spec = model.spec
-        now = self.clock.time()
+        only once it is durable. (An order refused before it starts is born rejected, ended.)"""
+        first, _ = model.start()
+        spec, now = model.spec, self.clock.time()
         report = report_from_emit(spec, first, now)
         ref = self.refs.get(spec.cl_ord_id) if to_order else None
-        me = self.actor_ref
-        sink = self.sink
+        me, sink, writer = self.actor_ref, self.sink, self.writer
 
         def durable(_result: object) -> None:
-            sink.tell(Journaled(report=report))
+            sink.tell(Journaled(report=report) if writer is not None else report)
             if ref is not None:
                 p.tell_quietly(ref, dk.IntentDurable())
             else:
@@ -307,39 +281,28 @@ class ExecutionSupervisor(pykka.ThreadingActor):
             if ref is not None:
                 p.tell_quietly(ref, p.JournalFailed(error=str(exc)))
 
-        if self.writer is None:
-            sink.tell(report)  # no journal: the sink delivers it as it comes
-            if ref is not None:
-                p.tell_quietly(ref, dk.IntentDurable())
-            else:
-                p.tell_quietly(me, p.OrderDurable(cl_ord_id=spec.cl_ord_id))
-        else:
-            record = intent_record(spec, now)
-            raw = (encode(signal), now) if signal is not None else None
+        if writer is None:
+            durable(None)  # no journal: nothing to wait for
+            return
+        record = intent_record(spec, now)
+        raw = (encode(signal), now) if signal is not None else None
 
-            def write(journal: Journal) -> None:
-                journal.record_birth(record, report, signal=raw)
+        def write(journal: Journal) -> None:
+            journal.record_birth(record, report, signal=raw)
 
-            self.writer.submit(write, on_durable=durable, on_error=failed)
+        writer.submit(write, on_durable=durable, on_error=failed)
 
     # ---- order actors ----------------------------------------------------------------------
 
-    def _acquire(self) -> pykka.ActorRef[OrderActor]:
-        ref = self.pool.pop() if self.pool else OrderActor.start(self.deps)
-        if len(self.pool) < self.pool_size // 2:
-            self._schedule_refill()
-        return ref
-
     def _schedule_refill(self) -> None:
-        if self._refill is None and self.pool_size > 0:
+        if self._refill is None and self.pool.size > 0:
             self._refill = self.timers.schedule(_POOL_KEY, 0.0, self.actor_ref)
 
     def _timer(self, key: str, generation: int) -> list[dk.DeskEffect]:
         if key == _POOL_KEY and generation == self._refill:
             # Queued behind whatever was waiting: the pool refills off the signals' path.
             self._refill = None
-            while len(self.pool) < self.pool_size:
-                self.pool.append(OrderActor.start(self.deps))
+            self.pool.refill()
             return []
         if key == _AUDIT_KEY and generation == self._audit:
             self._audit = self.timers.schedule(_AUDIT_KEY, self.audit_interval_s, self.actor_ref)

@@ -286,6 +286,7 @@ class OrderModel:
         self.anomalies = 0
         self.pending_totals: OrderUpdate | None = None  # totals waiting for FetchTrades
         self.resumed = False  # rebuilt from the journal: fills made meanwhile are fetched by id
+        self.missing = 0  # looks for an acknowledged order that no exchange list shows
         # Protective children only: the position they cover and what the sibling closed.
         self.position: Decimal | None = None
         self.sibling_filled = _ZERO
@@ -501,6 +502,8 @@ class OrderModel:
 
     def lookup_result(self, update: OrderUpdate | None, now: float) -> list[Effect]:
         """Resolution by cl_ord_id: ``update`` None means the order is in neither list."""
+        if update is None and self.missing and not self.terminal:
+            return self._still_missing()
         if self.terminal or self.state is not S.SUBMIT_UNKNOWN:
             return [] if update is None else self.exchange_update(update, now)
         if update is not None:
@@ -529,6 +532,7 @@ class OrderModel:
 
     def exchange_update(self, update: OrderUpdate, now: float) -> list[Effect]:
         effects: list[Effect] = []
+        self.missing = 0
         if update.txid and self.txid is None:
             self.txid = update.txid
         quantity = update.order_quantity
@@ -589,8 +593,26 @@ class OrderModel:
         return effects
 
     def not_found(self) -> list[Effect]:
-        """QueryOrders did not know the txid: resolve by cl_ord_id instead."""
-        return [] if self.terminal else [Lookup()]
+        """QueryOrders did not know the txid: look for it by cl_ord_id instead."""
+        if self.terminal:
+            return []
+        if self.txid is not None and self.state is not S.SUBMIT_UNKNOWN:
+            self.missing = max(self.missing, 1)
+        return [Lookup()]
+
+    def _still_missing(self) -> list[Effect]:
+        """An order the exchange acknowledged is in none of its lists (by txid or cl_ord_id):
+        an exchange that forgot it (a fresh simulator) or lost it. After ``resolve_attempts``
+        looks it ends, said plainly, rather than being followed forever."""
+        if self.missing < self.settings.resolve_attempts:
+            self.missing += 1
+            return [StartTimer(name=RESOLVE, delay_s=self.settings.resolve_delay_s)]
+        self.missing = 0
+        reason = (
+            f"the exchange has no record of this order (txid {self.txid}): not found by "
+            "QueryOrders, OpenOrders or ClosedOrders"
+        )
+        return [self._anomaly(reason), *self._event(E.CANCELED, reason=reason)]
 
     def _fill(self, fill: Fill) -> list[Effect]:
         result = self.ledger.add(fill)
@@ -780,7 +802,7 @@ class OrderModel:
                 effects.append(QueryStatus())
             return effects
         if name == RESOLVE:
-            return [Lookup()] if self.state is S.SUBMIT_UNKNOWN else []
+            return [Lookup()] if self.state is S.SUBMIT_UNKNOWN or self.missing else []
         if name == RETRY_PLACE:
             if self.state is not S.PENDING_SUBMIT:
                 return []

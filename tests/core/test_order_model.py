@@ -414,3 +414,43 @@ def test_cancel_of_a_placement_still_queued_withdraws_it():
     assert model.state is OrderStatus.CANCELED
     assert next(e for e in effects if isinstance(e, om.Emit)).reason == "CancelSignal"
     assert "Finished" in kinds(effects)
+
+
+def test_a_halt_while_the_placement_is_being_resolved_ends_in_one_report():
+    """AddOrder's connection dropped (outcome unknown); a Halt with cancel_open arrives while the
+    look-ups run and find nothing: one terminal report, canceled, saying it never got there."""
+    model = om.OrderModel(spec(), om.OrderSettings(resolve_attempts=2))
+    model.start()
+    model.intent_durable()
+    model.place_failed("outcome_unknown", "connection_reset", "AddOrder: connection lost")
+    assert model.cancel("halted: engine stopping") == []  # held until the outcome is known
+    assert model.lookup_result(None, now=1.0) == [om.StartTimer(name="resolve", delay_s=1.0)]
+    effects = model.lookup_result(None, now=2.0)
+    emits = [e for e in effects if isinstance(e, om.Emit)]
+    assert [(e.status, e.reason) for e in emits] == [
+        (OrderStatus.CANCELED, "halted: engine stopping (it never reached the exchange)")
+    ]
+    assert not [e for e in effects if isinstance(e, om.Place)]
+
+
+def test_an_acknowledged_order_the_exchange_has_no_record_of_ends_said_plainly():
+    """A journal of an earlier run against a fresh simulator: QueryOrders and both look-ups
+    find nothing. The order is not followed forever."""
+    model = placed_model()
+    model.settings = om.OrderSettings(resolve_attempts=2)
+    assert model.not_found() == [om.Lookup()]
+    assert model.lookup_result(None, now=1.0) == [om.StartTimer(name="resolve", delay_s=1.0)]
+    assert model.timer("resolve") == [om.Lookup()]
+    effects = model.lookup_result(None, now=2.0)  # the second look (resolve_attempts) decides
+    anomaly = next(e for e in effects if isinstance(e, om.Anomaly))
+    assert anomaly.reason.startswith("the exchange has no record of this order (txid OTX-1)")
+    assert model.state is OrderStatus.CANCELED
+
+
+def test_an_order_seen_again_is_not_ended_as_missing():
+    model = placed_model()
+    model.settings = om.OrderSettings(resolve_attempts=1)
+    model.not_found()
+    model.exchange_update(status(ExchangeStatus.OPEN), now=1.0)  # the stream shows it after all
+    assert model.lookup_result(None, now=2.0) == []
+    assert model.state is OrderStatus.OPEN

@@ -93,7 +93,14 @@ class Desk:
         self.stream_up = False
         self.breakers: dict[str, str] = {}
         self._unrouted: dict[str, list[OrderUpdate]] = {}
-        self.counts = {"signals": 0, "rejected_signals": 0, "orders": 0, "finished": 0}
+        self.counts = {
+            "signals": 0,
+            "rejected_signals": 0,
+            "orders": 0,
+            "finished": 0,
+            "anomalies": 0,
+        }
+        self.last_anomaly: str | None = None
 
     # ---- reading ---------------------------------------------------------------------------
 
@@ -117,6 +124,7 @@ class Desk:
             queued_orders=len(self.queue),
             exposure_total=str(self.exposure.notional()),
             breakers=dict(self.breakers),
+            last_anomaly=self.last_anomaly,
             **self.counts,
         )
 
@@ -151,6 +159,14 @@ class Desk:
             text = f"signal {spec.signal_id} quantized: {'; '.join(entry.context)}"
             effects.append(Note(level="info", text=text))
         return effects + self._launch(spec, signal=entry.order)
+
+    def refused(self, kind: str, signal_id: str, reason: str) -> list[DeskEffect]:
+        """A message that is not well formed (a wrong type, a missing field): one report."""
+        self.counts["rejected_signals"] += 1
+        return [
+            Note(level="warning", text=f"{kind} refused: {reason}"),
+            Reject(signal_id=signal_id, reason=reason),
+        ]
 
     def _reject(self, signal: SignalLike, reason: str) -> list[DeskEffect]:
         self.counts["rejected_signals"] += 1
@@ -445,6 +461,11 @@ class Desk:
             for cl, order in self.orders.items()
             if order.running and not order.finished and order.txid and order.txid not in listed
         ]
+
+    def anomaly(self, cl_ord_id: str, reason: str) -> None:
+        """An order refused an event or could not account figures: counted for the operator."""
+        self.counts["anomalies"] += 1
+        self.last_anomaly = f"{cl_ord_id}: {reason}"
 
     def breaker(self, category: str, state: str) -> None:
         self.breakers[category] = state

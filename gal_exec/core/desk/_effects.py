@@ -165,3 +165,6 @@ class DeskHealth(msgspec.Struct, frozen=True, kw_only=True):
     rejected_signals: int
     orders: int
     finished: int
+    anomalies: int
+    """Events order models refused or figures they could not account (each one is logged)."""
+    last_anomaly: str | None
