@@ -29,7 +29,7 @@ import pykka
 
 from gal_exec.actors import protocol as p
 from gal_exec.actors.dead_man import DeadMansSwitch
-from gal_exec.actors.error_classifier import ErrorClassifier
+from gal_exec.actors.error_classifier import ClassifierStats, ErrorClassifier
 from gal_exec.actors.gateway import KrakenGateway
 from gal_exec.actors.http_worker import HttpWorker
 from gal_exec.actors.market_data import MarketData
@@ -343,7 +343,7 @@ class Engine:
             classifier = self.classifier
             if classifier is None:
                 return {}
-            stats = classifier.ask(p.GetHealth(), timeout=_ASK_TIMEOUT_S)
+            stats: ClassifierStats = _ask(classifier, p.GetHealth())
             return dict(stats.by_category)
 
         try:
@@ -474,7 +474,7 @@ class Engine:
 
     def desk(self) -> DeskHealth:
         """The supervisor's view: live and queued orders, halt, stream, breakers, counts."""
-        health: DeskHealth = self._running().ask(p.GetHealth(), timeout=_ASK_TIMEOUT_S)
+        health: DeskHealth = _ask(self._running(), p.GetHealth())
         return health
 
     def health(self) -> dict[str, Any]:
@@ -489,7 +489,7 @@ class Engine:
         }
         for name, ref in actors.items():
             if ref is not None:
-                answer = ref.ask(p.GetHealth(), timeout=_ASK_TIMEOUT_S)
+                answer = _ask(ref, p.GetHealth())
                 health[name] = msgspec.to_builtins(answer)
         if self.ops is not None:
             health.update(self.ops.health())
@@ -497,7 +497,7 @@ class Engine:
 
     def stats(self) -> SinkStats:
         assert self.sink is not None
-        stats: SinkStats = self.sink.ask(GetStats(), timeout=_ASK_TIMEOUT_S)
+        stats: SinkStats = _ask(self.sink, GetStats())
         return stats
 
     def idle(self) -> bool:
@@ -554,7 +554,7 @@ class Engine:
             self.writer.flush(timeout=10.0)
         if self.sink is not None:
             try:
-                self.sink.ask(GetStats(), timeout=_ASK_TIMEOUT_S)  # deliver what was released
+                _ask(self.sink, GetStats())  # deliver what was released
             except (pykka.ActorDeadError, pykka.Timeout):
                 pass
             _stop(self.sink)
@@ -568,6 +568,11 @@ class Engine:
         if self.simulator is not None:
             self.simulator.stop()
             self.simulator = None
+
+
+def _ask(ref: pykka.ActorRef[Any], message: object) -> Any:
+    """Ask at the edge, waiting at most _ASK_TIMEOUT_S for the answer."""
+    return ref.ask(message, block=True, timeout=_ASK_TIMEOUT_S)
 
 
 def _stop(ref: pykka.ActorRef[Any] | None) -> None:

@@ -97,13 +97,6 @@ class DeadMansSwitch(pykka.ThreadingActor):
                 p.unexpected(message, actor="DeadMansSwitch", log=log)
         return None
 
-    def _time_left(self) -> float | None:
-        """Seconds until the exchange would cancel everything, counted from the last arming
-        request that succeeded (None before one, or without a clock)."""
-        if self.clock is None or self.armed_at is None:
-            return None
-        return round(self.timeout_s - (self.clock.monotonic() - self.armed_at), 3)
-
     def _arm(self) -> None:
         self.sent_at = self._now()
         self.gateway.tell(

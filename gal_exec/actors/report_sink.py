@@ -201,12 +201,15 @@ class ReportSink(pykka.ThreadingActor):
             return
         ref = self.actor_ref
         self.pending += 1
+
+        def durable(fresh: object) -> None:
+            tell_quietly(ref, _Durable(report=report, fresh=fresh is not False))
+
+        def failed(exc: Exception) -> None:
+            tell_quietly(ref, _Durable(report=report, error=str(exc)))
+
         self.writer.submit(
-            lambda journal: journal.apply_report(report),
-            on_durable=lambda fresh: tell_quietly(
-                ref, _Durable(report=report, fresh=fresh is not False)
-            ),
-            on_error=lambda exc: tell_quietly(ref, _Durable(report=report, error=str(exc))),
+            lambda journal: journal.apply_report(report), on_durable=durable, on_error=failed
         )
 
     def _reload(self, spec: OrderSpec, reply_to: Tellable) -> None:
@@ -218,13 +221,14 @@ class ReportSink(pykka.ThreadingActor):
         def load(journal: Journal) -> list[ExecutionReport]:
             return journal.reports(cl_ord_id)
 
-        self.writer.submit(
-            load,
-            on_durable=lambda reports: tell_quietly(
-                reply_to, OrderReloaded(spec=spec, reports=reports)
-            ),
-            on_error=lambda exc: tell_quietly(reply_to, OrderReloaded(spec=spec, reports=[])),
-        )
+        def loaded(reports: list[ExecutionReport]) -> None:
+            tell_quietly(reply_to, OrderReloaded(spec=spec, reports=reports))
+
+        def failed(exc: Exception) -> None:
+            log.error("could not read the journal of %s: %s", cl_ord_id, exc)
+            tell_quietly(reply_to, OrderReloaded(spec=spec, reports=[]))
+
+        self.writer.submit(load, on_durable=loaded, on_error=failed)
 
     def _deliver(self, report: ExecutionReport) -> None:
         self.reports += 1

@@ -209,7 +209,7 @@ def _from_row(
         elif name in bools:
             value = bool(value)
         elif value is not None and name in _ENUMS:
-            value = _ENUMS[name](value)
+            value = _ENUMS[name](str(value))
         values[name] = value
     return struct(**values)
 
