@@ -11,8 +11,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gal_exec.kraken import ws_codec as wc
+from tests.kraken_samples import SAMPLES_DIR
 
-SAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "kraken" / "samples"
+SAMPLES = SAMPLES_DIR
 
 # Longest prefix first: "ws-cancel_all_orders_after" must win over "ws-cancel_all".
 RESPONSE_TYPES: list[tuple[str, type]] = [
