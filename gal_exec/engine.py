@@ -158,6 +158,7 @@ class Engine:
                 connect_timeout=exchange.connect_timeout_s,
                 read_timeout=exchange.read_timeout_s,
                 nonce_window=exchange.nonce_window,
+                http=exchange.http_client,
             )
 
         self.pairs = self._load_pairs(rest_client())
