@@ -153,6 +153,8 @@ class KrakenGateway(pykka.ThreadingActor):
         self._retries = 0
         self._local_rejections = 0
         self._last_error: LastError | None = None
+        self._nonce_suspect = False
+        """A nonce error was seen: the next clean REST answer is told to the classifier."""
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -307,6 +309,13 @@ class KrakenGateway(pykka.ThreadingActor):
                     self._metrics.observe_signal_to_wire(done.started - received)
         failure: ClassifiedError | None = None
         if done.error is None:
+            if self._nonce_suspect:
+                self._nonce_suspect = False  # the nonces are accepted again
+                self._tell_classifier(
+                    SuccessObserved(
+                        endpoint=dispatch.endpoint, categories=(), time=self._clock.time()
+                    )
+                )
             self._on_success(dispatch, done.result, flight.sent_at)
         else:
             failure = classify_exception(done.error, placing=dispatch.kind in PLACING)
@@ -377,8 +386,13 @@ class KrakenGateway(pykka.ThreadingActor):
         )
         if error.category is ErrorCategory.RATE_LIMITED:
             self._scheduler.rate_limited(error.code, dispatch.pair)
+        if error.code == "EAPI:Invalid nonce":
+            self._nonce_suspect = True
+        self._tell_classifier(ErrorObserved(endpoint=dispatch.endpoint, error=error, time=now))
+
+    def _tell_classifier(self, message: Any) -> None:
         if self._classifier is not None:
-            self._classifier.tell(ErrorObserved(endpoint=dispatch.endpoint, error=error, time=now))
+            self._classifier.tell(message)
 
     def _settle_trial(self, dispatch: Dispatch, failure: ClassifiedError | None) -> None:
         """Tell the classifier how a half-open trial went, or give the trial back."""
@@ -386,14 +400,13 @@ class KrakenGateway(pykka.ThreadingActor):
             return
         if failure is None or failure.category is ErrorCategory.PERMANENT:
             # Kraken answered cleanly (a rejection of the request itself is still an answer).
-            if self._classifier is not None:
-                self._classifier.tell(
-                    SuccessObserved(
-                        endpoint=dispatch.endpoint,
-                        categories=dispatch.trial_for,
-                        time=self._clock.time(),
-                    )
+            self._tell_classifier(
+                SuccessObserved(
+                    endpoint=dispatch.endpoint,
+                    categories=dispatch.trial_for,
+                    time=self._clock.time(),
                 )
+            )
             return
         # A failure of another category says nothing about these breakers: try again. A failure
         # of the breaker's own category reopens it (the classifier will tell us).
