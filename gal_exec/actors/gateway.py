@@ -1,7 +1,9 @@
-"""KrakenGateway: the one actor that talks to Kraken's REST API for this API key.
+"""KrakenGateway: the one actor that sends Kraken requests for this API key.
 
-It owns the rate-limit models and the sending policy (gal_exec.kraken.scheduling), hands each call
-to an HttpWorker (the blocking I/O happens there), and answers every requester by message.
+It owns the rate-limit models and the sending policy (gal_exec.kraken.scheduling), hands each REST
+call to an HttpWorker (the blocking I/O happens there), sends order entry over the authenticated
+WebSocket while it is up (gal_exec.actors.gateway_ws: a frame is one non-blocking send on the
+gateway's thread, no worker hop), and answers every requester by message.
 
 Policy:
 
@@ -20,6 +22,12 @@ Policy:
   placement is answered as ``rate_limited`` (it was not placed) and raises the model.
 - A whole AddOrderBatch refused with a permanent (validation) error placed nothing, so its orders
   are re-sent one by one and each gets its own answer.
+- Paths: with ``exchange.order_entry = "ws"`` and the executions connection up, placements,
+  amends, cancels and the switch go over the WebSocket (no nonce, so they need no worker and no
+  in-flight slot); queries and anything WS cannot express go by REST. The path is fixed when a
+  request is handed out; a WS request without an answer (timeout, drop, an error without
+  req_id) is answered as it would be after a REST timeout: ``outcome_unknown`` for order entry,
+  a retry for idempotent calls. Never a second send of an order.
 - Breakers: every error is classified and told to the ErrorClassifier (ErrorObserved). While its
   breaker is open, ``rate_limited`` holds everything but cancels and the switch,
   ``outcome_unknown`` and ``retryable`` hold placements and amends, ``auth_or_lockout`` holds
@@ -42,11 +50,13 @@ import pykka
 from gal_exec.actors.gateway_replies import (
     GatewayHealth,
     LastError,
+    SuccessOutcome,
     call_for,
     classify_exception,
     error_reply,
     success_outcome,
 )
+from gal_exec.actors.gateway_ws import TOKEN_ERRORS, Pending, WsOrderEntry, ws_success_outcome
 from gal_exec.actors.protocol import (
     AmendOrder,
     BreakerChanged,
@@ -66,6 +76,9 @@ from gal_exec.actors.protocol import (
     QueryOrderStatus,
     RateCounterReading,
     SuccessObserved,
+    TradingChannelDown,
+    TradingChannelUp,
+    TradingReply,
     WithdrawPlacement,
     WithdrawResult,
 )
@@ -73,9 +86,18 @@ from gal_exec.config import Config
 from gal_exec.core.backoff import Backoff
 from gal_exec.core.clock import Clock
 from gal_exec.core.timers import TimerFired
-from gal_exec.kraken.errors import ClassifiedError, ErrorCategory, KrakenAPIError
+from gal_exec.kraken.errors import (
+    ClassifiedError,
+    ErrorCategory,
+    KrakenAPIError,
+    TransportError,
+    TransportKind,
+    classify,
+    normalise,
+)
 from gal_exec.kraken.jobs import IDEMPOTENT, PLACING, Dispatch, Job, JobKind, LocalRejection
 from gal_exec.kraken.scheduling import RequestScheduler
+from gal_exec.kraken.ws import WsNotConnected, WsSendFailed
 
 __all__ = ["GatewayHealth", "KrakenGateway", "LastError"]
 
@@ -155,6 +177,13 @@ class KrakenGateway(pykka.ThreadingActor):
         self._last_error: LastError | None = None
         self._nonce_suspect = False
         """A nonce error was seen: the next clean REST answer is told to the classifier."""
+        exchange = config.exchange
+        self._ws = WsOrderEntry(
+            enabled=exchange.order_entry == "ws", timeout_s=exchange.ws_request_timeout_s
+        )
+        self._ws_key = f"{name}:ws-deadline"
+        self._ws_generation: int | None = None
+        self._ws_deadline: float | None = None
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -170,6 +199,7 @@ class KrakenGateway(pykka.ThreadingActor):
 
     def on_stop(self) -> None:
         self._timers.cancel(self._wake_key)
+        self._timers.cancel(self._ws_key)
 
     def on_failure(self, exception_type: Any, exception_value: Any, traceback: Any) -> None:
         logger.error("KrakenGateway stopped by %s: %s", exception_type.__name__, exception_value)
@@ -190,10 +220,26 @@ class KrakenGateway(pykka.ThreadingActor):
     def _handle(self, message: Any) -> None:
         if isinstance(message, HttpDone):
             self._on_done(message)
+        elif isinstance(message, TradingReply):
+            self._on_ws_reply(message)
         elif isinstance(message, TimerFired):
             if message.key == self._wake_key and message.generation == self._wake_generation:
                 self._wake_generation = None
                 self._wake_deadline = None
+            elif message.key == self._ws_key and message.generation == self._ws_generation:
+                self._ws_generation = None
+                self._ws_deadline = None
+                for item in self._ws.expired(self._clock.monotonic()):
+                    self._ws_lost(item, TransportKind.TIMEOUT, "no answer on the WebSocket in time")
+                self._arm_ws_deadline()
+        elif isinstance(message, TradingChannelUp):
+            self._ws.up(message.session, message.channel, message.symbols)
+        elif isinstance(message, TradingChannelDown):
+            for item in self._ws.down(message.session):
+                self._ws_lost(
+                    item, TransportKind.CONNECTION_RESET, f"WebSocket lost: {message.reason}"
+                )
+            self._arm_ws_deadline()
         elif type(message) in _REQUEST_KINDS:
             self._scheduler.submit(
                 Job(
@@ -227,14 +273,22 @@ class KrakenGateway(pykka.ThreadingActor):
     # --- sending ------------------------------------------------------------------------------
 
     def _pump(self) -> None:
-        """Send whatever fits while a worker and an in-flight slot are free."""
+        """Send whatever fits: over the WebSocket while it is up, by REST while a worker and an
+        in-flight slot are free."""
         if self._worker_count == 0:
             self._fail_everything("no HTTP worker is alive")
             return
-        while self._free_workers and len(self._in_flight) < self._max_in_flight:
-            step = self._scheduler.take()
+        while True:
+            rest_open = bool(self._free_workers) and len(self._in_flight) < self._max_in_flight
+            ws = self._ws.carries if self._ws.ready else None
+            if not rest_open and ws is None:
+                return
+            step = self._scheduler.take(ws=ws, rest_open=rest_open)
             if isinstance(step, Dispatch):
-                self._send(step)
+                if step.path == "ws":
+                    self._send_ws(step)
+                else:
+                    self._send(step)
             elif isinstance(step, LocalRejection):
                 self._local_rejections += 1
                 error = ClassifiedError(
@@ -242,7 +296,9 @@ class KrakenGateway(pykka.ThreadingActor):
                 )
                 self._reply(step.job, error_reply(step.job, error))
             else:
-                self._arm_wake(step.wake_in)
+                if rest_open or step.wake_in is not None:
+                    # (With REST busy, a worker coming free pumps again: keep any wake-up.)
+                    self._arm_wake(step.wake_in)
                 return
 
     def _send(self, dispatch: Dispatch) -> None:
@@ -273,6 +329,114 @@ class KrakenGateway(pykka.ThreadingActor):
                 self._scheduler.requeue(job)
             if self._worker_count == 0:
                 self._fail_everything("no HTTP worker is alive")
+
+    # --- the WebSocket path -------------------------------------------------------------------
+
+    def _send_ws(self, dispatch: Dispatch) -> None:
+        entry = self._ws
+        channel = entry.channel
+        token = getattr(channel, "current_token", None)
+        if token is None:
+            self._ws_not_sent(dispatch, "no token on the connection")
+            return
+        req_id, method, frame = entry.frame(dispatch, token)
+        now = self._clock.monotonic()
+        sent_at = self._clock.time()
+        try:
+            channel.send(frame, session=entry.session)
+        except WsNotConnected as exc:
+            self._ws_not_sent(dispatch, str(exc))
+            return
+        except WsSendFailed as exc:
+            # The frame may have reached Kraken: wait for an answer, or the drop that follows.
+            logger.warning("KrakenGateway: %s", exc)
+        entry.sent(req_id, method, dispatch, now, sent_at)
+        self._calls[method if len(dispatch.jobs) == 1 else "batch_add"] += 1
+        if self._metrics is not None and dispatch.kind is JobKind.PLACE:
+            for job in dispatch.jobs:
+                received = getattr(job.request, "enqueued_at", 0.0)
+                if received:
+                    self._metrics.observe_signal_to_wire(now - received)
+        self._arm_ws_deadline()
+
+    def _ws_not_sent(self, dispatch: Dispatch, reason: str) -> None:
+        """Nothing left this process: the jobs go again (by REST, until the socket is back)."""
+        logger.info("KrakenGateway: WebSocket not usable (%s); using REST", reason)
+        self._ws.channel = None
+        self._requeue_unsent(dispatch)
+
+    def _requeue_unsent(self, dispatch: Dispatch) -> None:
+        for job in dispatch.jobs:
+            if job.kind is JobKind.PLACE and job.pair is not None and job.cl_ord_id:
+                self._scheduler.release(job.pair, job.cl_ord_id)
+            self._scheduler.requeue(job)
+
+    def _on_ws_reply(self, message: TradingReply) -> None:
+        response = message.response
+        entry = self._ws
+        if response.req_id is None and not response.success:
+            # Kraken could not tie this error to a request: each request it may answer has an
+            # unknown outcome (never read it as that request's rejection).
+            raw = response.error or "error without req_id"
+            logger.warning("KrakenGateway: WebSocket error without req_id: %s", raw)
+            for lost in entry.unattributed(message.session, response.method):
+                self._ws_lost(lost, TransportKind.CONNECTION_RESET, f"unattributed error: {raw}")
+            self._arm_ws_deadline()
+            return
+        item = entry.answer(message.session, response)
+        if item is None:
+            logger.info(
+                "KrakenGateway: late or unknown %s answer (req_id %s)",
+                response.method,
+                response.req_id,
+            )
+            return
+        self._arm_ws_deadline()
+        dispatch = item.dispatch
+        if response.success:
+            outcome: SuccessOutcome = ws_success_outcome(dispatch, response, sent_at=item.sent_at)
+            for error in outcome.errors:
+                self._observe(dispatch, error)
+            for job, reply in outcome.replies:
+                self._reply(job, reply)
+            self._settle_trial(dispatch, None)
+            return
+        raw = response.error or "unspecified error"
+        error = classify(raw, placing=dispatch.kind in PLACING)
+        if normalise(raw) in TOKEN_ERRORS:
+            # Refused at the door: nothing was processed. Fresh token, and the jobs go again.
+            self._observe(dispatch, error)
+            self._requeue_unsent(dispatch)
+            reconnect = getattr(entry.channel, "reconnect", None)
+            entry.channel = None
+            if reconnect is not None:
+                reconnect("the WebSocket token was refused")
+            return
+        self._on_failure(dispatch, KrakenAPIError([raw], endpoint=item.method), error, item.sent_at)
+        self._settle_trial(dispatch, error)
+
+    def _ws_lost(self, item: Pending, kind: str, detail: str) -> None:
+        """No answer will come for ``item``: as after a REST timeout or reset."""
+        dispatch = item.dispatch
+        exc = TransportError(kind, f"{item.method}: {detail}")
+        decision = exc.classify(placing=dispatch.kind in PLACING)
+        error = msgspec.structs.replace(decision, raw=f"{item.method}: {detail}")
+        self._on_failure(dispatch, exc, error, item.sent_at)
+        self._settle_trial(dispatch, error)
+
+    def _arm_ws_deadline(self) -> None:
+        deadline = self._ws.next_deadline()
+        if deadline is None:
+            if self._ws_generation is not None:
+                self._timers.cancel(self._ws_key)
+                self._ws_generation = None
+                self._ws_deadline = None
+            return
+        if self._ws_deadline is not None and abs(self._ws_deadline - deadline) < _WAKE_TOLERANCE_S:
+            return
+        self._ws_deadline = deadline
+        delay = max(0.0, deadline - self._clock.monotonic())
+        self._ws_generation = self._timers.schedule(self._ws_key, delay, self.actor_ref)
 
     def _fail_everything(self, reason: str) -> None:
         error = ClassifiedError(category=ErrorCategory.PERMANENT, code="gateway", raw=reason)
@@ -455,4 +619,6 @@ class KrakenGateway(pykka.ThreadingActor):
             local_rejections=self._local_rejections,
             breakers=scheduler.breaker_states(),
             last_error=self._last_error,
+            ws_order_entry=self._ws.ready,
+            ws_pending=len(self._ws.pending),
         )

@@ -37,6 +37,9 @@ __all__ = [
     "StatusResult",
     "Subscribe",
     "SuccessObserved",
+    "TradingChannelDown",
+    "TradingChannelUp",
+    "TradingReply",
 ]
 
 
@@ -154,6 +157,30 @@ class RateCounterReading(_Msg, kw_only=True):
 
     pair: str
     level: float
+
+
+class TradingChannelUp(_Msg, kw_only=True):
+    """The authenticated WebSocket can carry order entry: ``channel`` sends frames of this
+    ``session`` (gal_exec.kraken.ws.KrakenWsClient); ``symbols`` maps REST pair names to WS
+    symbols. Told to the gateway from the reader thread, in order with the replies."""
+
+    session: int
+    channel: Any
+    symbols: dict[str, str]
+
+
+class TradingChannelDown(_Msg, kw_only=True):
+    """That connection ended: a request still waiting on it has an unknown outcome."""
+
+    session: int
+    reason: str = ""
+
+
+class TradingReply(_Msg, kw_only=True):
+    """A WS v2 method response (gal_exec.kraken.ws_codec.MethodResponse) read on ``session``."""
+
+    session: int
+    response: Any
 
 
 # ---- replies from the KrakenGateway -------------------------------------------------------------

@@ -213,8 +213,15 @@ class KrakenWsClient:
             if thread.is_alive():
                 logger.warning("%s: reader thread did not stop within %.1fs", self.name, timeout_s)
 
-    def send(self, message: WsRequest | msgspec.Struct | dict | bytes | str) -> None:
-        """Send one frame from any thread. Raises WsNotConnected or WsSendFailed."""
+    def send(
+        self,
+        message: WsRequest | msgspec.Struct | dict | bytes | str,
+        *,
+        session: int | None = None,
+    ) -> None:
+        """Send one frame from any thread. Raises WsNotConnected (nothing left) or WsSendFailed
+        (it may have). With ``session``, only on that connection: after a reconnect the frame is
+        not sent (its sender expects answers on the connection it knew)."""
         payload = message.encode() if isinstance(message, str) else message
         if not isinstance(payload, bytes):
             payload = encode(payload)
@@ -222,6 +229,8 @@ class KrakenWsClient:
             ws = self._ws
             if ws is None:
                 raise WsNotConnected(f"{self.name}: not connected to {self.url}")
+            if session is not None and session != self._session:
+                raise WsNotConnected(f"{self.name}: connection {session} has ended")
             if logger.isEnabledFor(logging.DEBUG):
                 logger.debug("%s send %s", self.name, redact(payload).decode("utf-8", "replace"))
             try:
@@ -263,6 +272,11 @@ class KrakenWsClient:
     @property
     def connected(self) -> bool:
         return self._ws is not None
+
+    @property
+    def session(self) -> int:
+        """The number of the current (or last) connection."""
+        return self._session
 
     @property
     def current_token(self) -> str | None:

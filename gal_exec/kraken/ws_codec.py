@@ -14,7 +14,6 @@ from typing import Any, Literal
 import msgspec
 
 __all__ = [
-    "EXEC_TYPES",
     "AddOrderResponse",
     "AmendAck",
     "AmendOrderResponse",
@@ -27,8 +26,6 @@ __all__ = [
     "CancelOrderResponse",
     "ConditionalSpec",
     "CountAck",
-    "EditAck",
-    "EditOrderResponse",
     "ExecutionsMessage",
     "Heartbeat",
     "MalformedMessage",
@@ -64,24 +61,7 @@ __all__ = [
     "redact",
     "subscribe_executions",
     "subscribe_ticker",
-    "unsubscribe",
 ]
-
-#: exec_type values seen in Kraken's docs and real captures; decoding accepts any string.
-EXEC_TYPES = frozenset(
-    {
-        "pending_new",
-        "new",
-        "trade",
-        "filled",
-        "iceberg_refill",
-        "canceled",
-        "expired",
-        "amended",
-        "restated",
-        "status",
-    }
-)
 
 
 class _Wire(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -244,10 +224,11 @@ class UnknownMessage(_Wire, kw_only=True):
 
 
 class MethodResponse(_Wire, kw_only=True):
-    """Common envelope of every method response; used as is for ``ping`` errors and methods
-    this codec does not model."""
+    """Common envelope of every method response; used as is for ``ping`` errors, methods this
+    codec does not model, and errors Kraken could not tie to a request (no ``method``, no
+    ``req_id``: e.g. a frame it could not parse)."""
 
-    method: str
+    method: str | None = None
     success: bool
     error: str | None = None
     req_id: int | None = None
@@ -276,9 +257,13 @@ class SubscriptionAck(MethodResponse, kw_only=True):
 
 
 class OrderAck(_Wire, kw_only=True):
+    """One placed order: add_order's result, or one entry of batch_add's (in request order).
+    ``error`` is kept if an entry reports its own rejection, as REST's AddOrderBatch does."""
+
     order_id: str | None = None
     cl_ord_id: str | None = None
     order_userref: int | None = None
+    error: str | None = None
     warnings: list[str] | None = None
 
 
@@ -286,12 +271,6 @@ class AmendAck(_Wire, kw_only=True):
     amend_id: str | None = None
     order_id: str | None = None
     cl_ord_id: str | None = None
-    warnings: list[str] | None = None
-
-
-class EditAck(_Wire, kw_only=True):
-    order_id: str | None = None
-    original_order_id: str | None = None
     warnings: list[str] | None = None
 
 
@@ -317,10 +296,6 @@ class AddOrderResponse(MethodResponse, kw_only=True):
 
 class AmendOrderResponse(MethodResponse, kw_only=True):
     result: AmendAck | None = None
-
-
-class EditOrderResponse(MethodResponse, kw_only=True):
-    result: EditAck | None = None
 
 
 class CancelOrderResponse(MethodResponse, kw_only=True):
@@ -368,6 +343,7 @@ class _Envelope(msgspec.Struct):
     channel: str | None = None
     method: str | None = None
     type: str | None = None
+    success: Any = None
 
 
 _envelope_decoder = msgspec.json.Decoder(_Envelope)
@@ -383,7 +359,6 @@ _method_decoders: dict[str, msgspec.json.Decoder[Any]] = {
     "pong": msgspec.json.Decoder(Pong),
     "add_order": msgspec.json.Decoder(AddOrderResponse),
     "amend_order": msgspec.json.Decoder(AmendOrderResponse),
-    "edit_order": msgspec.json.Decoder(EditOrderResponse),
     "cancel_order": msgspec.json.Decoder(CancelOrderResponse),
     "batch_add": msgspec.json.Decoder(BatchAddResponse),
     "batch_cancel": msgspec.json.Decoder(BatchCancelResponse),
@@ -418,6 +393,10 @@ def decode_message(raw: bytes | str) -> WsMessage:
     elif envelope.channel is not None:
         what = f"channel {envelope.channel!r}"
         decoder = _channel_decoders.get(envelope.channel)
+    elif envelope.success is not None:
+        # An answer Kraken could not tie to a method: an error with no method and no req_id.
+        what = "an answer without a method"
+        decoder = _generic_response_decoder
     else:
         raise MalformedMessage(f"message has neither 'channel' nor 'method': {_preview(raw)}")
     if decoder is None:
@@ -596,20 +575,6 @@ def subscribe_ticker(
         "snapshot": snapshot,
     }
     return WsRequest(method="subscribe", params=params, req_id=req_id)
-
-
-def unsubscribe(
-    channel: str,
-    *,
-    token: str | None = None,
-    symbols: Sequence[str] | None = None,
-    req_id: int | None = None,
-) -> WsRequest:
-    """Unsubscribe from ``channel`` (private channels need the token again)."""
-    params = _params(
-        channel=channel, symbol=list(symbols) if symbols is not None else None, token=token
-    )
-    return WsRequest(method="unsubscribe", params=params, req_id=req_id)
 
 
 def ping(req_id: int | None = None) -> WsRequest:
