@@ -425,14 +425,13 @@ class KrakenGateway(pykka.ThreadingActor):
         self._settle_trial(dispatch, error)
 
     def _arm_ws_deadline(self) -> None:
+        """Keep one timer at or before the earliest answer deadline. It is not moved later or
+        cancelled when answers come (it fires, finds nothing overdue and re-arms): one timer per
+        timeout period instead of a schedule and a cancel per request."""
         deadline = self._ws.next_deadline()
         if deadline is None:
-            if self._ws_generation is not None:
-                self._timers.cancel(self._ws_key)
-                self._ws_generation = None
-                self._ws_deadline = None
             return
-        if self._ws_deadline is not None and abs(self._ws_deadline - deadline) < _WAKE_TOLERANCE_S:
+        if self._ws_deadline is not None and self._ws_deadline <= deadline + _WAKE_TOLERANCE_S:
             return
         self._ws_deadline = deadline
         delay = max(0.0, deadline - self._clock.monotonic())
