@@ -50,13 +50,12 @@ import pykka
 from gal_exec.actors.gateway_replies import (
     GatewayHealth,
     LastError,
-    SuccessOutcome,
     call_for,
     classify_exception,
     error_reply,
     success_outcome,
 )
-from gal_exec.actors.gateway_ws import TOKEN_ERRORS, Pending, WsOrderEntry, ws_success_outcome
+from gal_exec.actors.gateway_ws import WebSocketPath
 from gal_exec.actors.protocol import (
     AmendOrder,
     BreakerChanged,
@@ -76,9 +75,6 @@ from gal_exec.actors.protocol import (
     QueryOrderStatus,
     RateCounterReading,
     SuccessObserved,
-    TradingChannelDown,
-    TradingChannelUp,
-    TradingReply,
     WithdrawPlacement,
     WithdrawResult,
 )
@@ -90,14 +86,10 @@ from gal_exec.kraken.errors import (
     ClassifiedError,
     ErrorCategory,
     KrakenAPIError,
-    TransportError,
-    TransportKind,
-    classify,
-    normalise,
 )
 from gal_exec.kraken.jobs import IDEMPOTENT, PLACING, Dispatch, Job, JobKind, LocalRejection
 from gal_exec.kraken.scheduling import RequestScheduler
-from gal_exec.kraken.ws import WsNotConnected, WsSendFailed
+from gal_exec.kraken.ws_entry import WsOrderEntry
 
 __all__ = ["GatewayHealth", "KrakenGateway", "LastError"]
 
@@ -126,7 +118,7 @@ class _Flight:
         self.sent_at = sent_at
 
 
-class KrakenGateway(pykka.ThreadingActor):
+class KrakenGateway(WebSocketPath, pykka.ThreadingActor):
     """Queues, paces and sends Kraken REST calls; see the module docstring for the policy."""
 
     def __init__(
@@ -220,26 +212,12 @@ class KrakenGateway(pykka.ThreadingActor):
     def _handle(self, message: Any) -> None:
         if isinstance(message, HttpDone):
             self._on_done(message)
-        elif isinstance(message, TradingReply):
-            self._on_ws_reply(message)
+        elif self._ws_message(message):
+            pass
         elif isinstance(message, TimerFired):
             if message.key == self._wake_key and message.generation == self._wake_generation:
                 self._wake_generation = None
                 self._wake_deadline = None
-            elif message.key == self._ws_key and message.generation == self._ws_generation:
-                self._ws_generation = None
-                self._ws_deadline = None
-                for item in self._ws.expired(self._clock.monotonic()):
-                    self._ws_lost(item, TransportKind.TIMEOUT, "no answer on the WebSocket in time")
-                self._arm_ws_deadline()
-        elif isinstance(message, TradingChannelUp):
-            self._ws.up(message.session, message.channel, message.symbols)
-        elif isinstance(message, TradingChannelDown):
-            for item in self._ws.down(message.session):
-                self._ws_lost(
-                    item, TransportKind.CONNECTION_RESET, f"WebSocket lost: {message.reason}"
-                )
-            self._arm_ws_deadline()
         elif type(message) in _REQUEST_KINDS:
             self._scheduler.submit(
                 Job(
@@ -329,113 +307,6 @@ class KrakenGateway(pykka.ThreadingActor):
                 self._scheduler.requeue(job)
             if self._worker_count == 0:
                 self._fail_everything("no HTTP worker is alive")
-
-    # --- the WebSocket path -------------------------------------------------------------------
-
-    def _send_ws(self, dispatch: Dispatch) -> None:
-        entry = self._ws
-        channel = entry.channel
-        token = getattr(channel, "current_token", None)
-        if token is None:
-            self._ws_not_sent(dispatch, "no token on the connection")
-            return
-        req_id, method, frame = entry.frame(dispatch, token)
-        now = self._clock.monotonic()
-        sent_at = self._clock.time()
-        try:
-            channel.send(frame, session=entry.session)
-        except WsNotConnected as exc:
-            self._ws_not_sent(dispatch, str(exc))
-            return
-        except WsSendFailed as exc:
-            # The frame may have reached Kraken: wait for an answer, or the drop that follows.
-            logger.warning("KrakenGateway: %s", exc)
-        entry.sent(req_id, method, dispatch, now, sent_at)
-        self._calls[method if len(dispatch.jobs) == 1 else "batch_add"] += 1
-        if self._metrics is not None and dispatch.kind is JobKind.PLACE:
-            for job in dispatch.jobs:
-                received = getattr(job.request, "enqueued_at", 0.0)
-                if received:
-                    self._metrics.observe_signal_to_wire(now - received)
-        self._arm_ws_deadline()
-
-    def _ws_not_sent(self, dispatch: Dispatch, reason: str) -> None:
-        """Nothing left this process: the jobs go again (by REST, until the socket is back)."""
-        logger.info("KrakenGateway: WebSocket not usable (%s); using REST", reason)
-        self._ws.channel = None
-        self._requeue_unsent(dispatch)
-
-    def _requeue_unsent(self, dispatch: Dispatch) -> None:
-        for job in dispatch.jobs:
-            if job.kind is JobKind.PLACE and job.pair is not None and job.cl_ord_id:
-                self._scheduler.release(job.pair, job.cl_ord_id)
-            self._scheduler.requeue(job)
-
-    def _on_ws_reply(self, message: TradingReply) -> None:
-        response = message.response
-        entry = self._ws
-        if response.req_id is None and not response.success:
-            # Kraken could not tie this error to a request: each request it may answer has an
-            # unknown outcome (never read it as that request's rejection).
-            raw = response.error or "error without req_id"
-            logger.warning("KrakenGateway: WebSocket error without req_id: %s", raw)
-            for lost in entry.unattributed(message.session, response.method):
-                self._ws_lost(lost, TransportKind.CONNECTION_RESET, f"unattributed error: {raw}")
-            self._arm_ws_deadline()
-            return
-        item = entry.answer(message.session, response)
-        if item is None:
-            logger.info(
-                "KrakenGateway: late or unknown %s answer (req_id %s)",
-                response.method,
-                response.req_id,
-            )
-            return
-        self._arm_ws_deadline()
-        dispatch = item.dispatch
-        if response.success:
-            outcome: SuccessOutcome = ws_success_outcome(dispatch, response, sent_at=item.sent_at)
-            for error in outcome.errors:
-                self._observe(dispatch, error)
-            for job, reply in outcome.replies:
-                self._reply(job, reply)
-            self._settle_trial(dispatch, None)
-            return
-        raw = response.error or "unspecified error"
-        error = classify(raw, placing=dispatch.kind in PLACING)
-        if normalise(raw) in TOKEN_ERRORS:
-            # Refused at the door: nothing was processed. Fresh token, and the jobs go again.
-            self._observe(dispatch, error)
-            self._requeue_unsent(dispatch)
-            reconnect = getattr(entry.channel, "reconnect", None)
-            entry.channel = None
-            if reconnect is not None:
-                reconnect("the WebSocket token was refused")
-            return
-        self._on_failure(dispatch, KrakenAPIError([raw], endpoint=item.method), error, item.sent_at)
-        self._settle_trial(dispatch, error)
-
-    def _ws_lost(self, item: Pending, kind: str, detail: str) -> None:
-        """No answer will come for ``item``: as after a REST timeout or reset."""
-        dispatch = item.dispatch
-        exc = TransportError(kind, f"{item.method}: {detail}")
-        decision = exc.classify(placing=dispatch.kind in PLACING)
-        error = msgspec.structs.replace(decision, raw=f"{item.method}: {detail}")
-        self._on_failure(dispatch, exc, error, item.sent_at)
-        self._settle_trial(dispatch, error)
-
-    def _arm_ws_deadline(self) -> None:
-        """Keep one timer at or before the earliest answer deadline. It is not moved later or
-        cancelled when answers come (it fires, finds nothing overdue and re-arms): one timer per
-        timeout period instead of a schedule and a cancel per request."""
-        deadline = self._ws.next_deadline()
-        if deadline is None:
-            return
-        if self._ws_deadline is not None and self._ws_deadline <= deadline + _WAKE_TOLERANCE_S:
-            return
-        self._ws_deadline = deadline
-        delay = max(0.0, deadline - self._clock.monotonic())
-        self._ws_generation = self._timers.schedule(self._ws_key, delay, self.actor_ref)
 
     def _fail_everything(self, reason: str) -> None:
         error = ClassifiedError(category=ErrorCategory.PERMANENT, code="gateway", raw=reason)

@@ -15,210 +15,42 @@ it by cl_ord_id: the stream, then OpenOrders/ClosedOrders), an idempotent reques
 
 from __future__ import annotations
 
-import itertools
+import collections
 import logging
 from typing import Any
 
-from gal_exec.actors.gateway_replies import SuccessOutcome, error_reply
-from gal_exec.actors.protocol import AmendResult, CancelAllAfterResult, CancelResult, PlaceResult
-from gal_exec.kraken import ws_codec
-from gal_exec.kraken.errors import ClassifiedError, ErrorCategory, classify
-from gal_exec.kraken.jobs import Dispatch, Job, JobKind
-from gal_exec.kraken.ws_orders import NotExpressible, order_spec
+import msgspec
 
-__all__ = ["TOKEN_ERRORS", "WS_METHODS", "Pending", "WsOrderEntry", "ws_success_outcome"]
+from gal_exec.actors.gateway_replies import SuccessOutcome, error_reply
+from gal_exec.actors.protocol import (
+    AmendResult,
+    CancelAllAfterResult,
+    CancelResult,
+    PlaceResult,
+    TradingChannelDown,
+    TradingChannelUp,
+    TradingReply,
+)
+from gal_exec.core.timers import TimerFired
+from gal_exec.kraken.errors import (
+    ClassifiedError,
+    ErrorCategory,
+    KrakenAPIError,
+    TransportError,
+    TransportKind,
+    classify,
+    normalise,
+)
+from gal_exec.kraken.jobs import PLACING, Dispatch, Job, JobKind
+from gal_exec.kraken.scheduling import RequestScheduler
+from gal_exec.kraken.ws import WsNotConnected, WsSendFailed
+from gal_exec.kraken.ws_entry import TOKEN_ERRORS, Pending, WsOrderEntry
+
+__all__ = ["WebSocketPath", "ws_success_outcome"]
+
+_TOLERANCE_S = 1e-4
 
 logger = logging.getLogger("gal_exec.actors.gateway")
-
-WS_METHODS = {
-    JobKind.PLACE: "add_order",
-    JobKind.AMEND: "amend_order",
-    JobKind.CANCEL: "cancel_order",
-    JobKind.CANCEL_ALL_AFTER: "cancel_all_orders_after",
-}
-"""The WS v2 method for each kind that may go over the socket (a coalesced placement: batch_add)."""
-
-TOKEN_ERRORS = frozenset({"EAPI:Invalid token", "ESession:Invalid session"})
-"""Refused at the door (the token): nothing was processed, the request may go again."""
-
-_NOT_EXPRESSIBLE = object()
-
-
-class Pending:
-    """A request on the socket, waiting for its answer."""
-
-    __slots__ = ("deadline", "dispatch", "method", "req_id", "sent_at", "session")
-
-    def __init__(
-        self,
-        req_id: int,
-        method: str,
-        dispatch: Dispatch,
-        *,
-        session: int,
-        sent_at: float,
-        deadline: float,
-    ) -> None:
-        self.req_id = req_id
-        self.method = method
-        self.dispatch = dispatch
-        self.session = session
-        self.sent_at = sent_at
-        self.deadline = deadline
-
-
-class WsOrderEntry:
-    """Which requests the socket carries, their frames, and the requests awaiting answers."""
-
-    def __init__(self, *, enabled: bool, timeout_s: float) -> None:
-        self.enabled = enabled
-        self.timeout_s = timeout_s
-        self.channel: Any = None
-        self.session = 0
-        self.symbols: dict[str, str] = {}
-        self.pending: dict[int, Pending] = {}
-        self._req_ids = itertools.count(1)
-
-    # --- the channel --------------------------------------------------------------------------
-
-    @property
-    def ready(self) -> bool:
-        return self.enabled and self.channel is not None
-
-    def up(self, session: int, channel: Any, symbols: dict[str, str]) -> None:
-        self.session = session
-        self.channel = channel
-        self.symbols = symbols
-
-    def down(self, session: int) -> list[Pending]:
-        """The connection of ``session`` ended: its waiting requests, oldest first."""
-        if session == self.session:
-            self.channel = None
-        lost = [item for item in self.pending.values() if item.session == session]
-        for item in lost:
-            del self.pending[item.req_id]
-        return lost
-
-    # --- routing ------------------------------------------------------------------------------
-
-    def carries(self, job: Job) -> bool:
-        """Whether ``job`` may go over the socket (checked once per job, then cached)."""
-        method = WS_METHODS.get(job.kind)
-        if method is None:
-            return False
-        if job.kind is not JobKind.PLACE:
-            return True
-        wire = job.wire
-        if wire is None:
-            order = job.order
-            symbol = self.symbols.get(getattr(order, "pair", ""))
-            try:
-                wire = (symbol, order_spec(order)) if symbol is not None else _NOT_EXPRESSIBLE
-            except NotExpressible as exc:
-                logger.info("order %s goes by REST: %s", job.cl_ord_id, exc)
-                wire = _NOT_EXPRESSIBLE
-            job.wire = wire
-        return wire is not _NOT_EXPRESSIBLE
-
-    # --- sending ------------------------------------------------------------------------------
-
-    def frame(self, dispatch: Dispatch, token: str) -> tuple[int, str, bytes]:
-        """(req_id, method, encoded frame) for ``dispatch``."""
-        req_id = next(self._req_ids)
-        head = dispatch.jobs[0]
-        request = head.request
-        kind = dispatch.kind
-        if kind is JobKind.PLACE:
-            symbol = head.wire[0]
-            if len(dispatch.jobs) > 1:
-                specs = [job.wire[1] for job in dispatch.jobs]
-                message = ws_codec.batch_add(token, specs, symbol=symbol, req_id=req_id)
-            else:
-                order = head.order
-                message = ws_codec.add_order(
-                    token,
-                    head.wire[1],
-                    symbol=symbol,
-                    deadline=order.deadline,
-                    validate=True if order.validate else None,
-                    req_id=req_id,
-                )
-        elif kind is JobKind.AMEND:
-            ids = _order_id(head)
-            message = ws_codec.amend_order(
-                token,
-                order_id=ids.get("order_id"),
-                cl_ord_id=ids.get("cl_ord_id"),
-                order_qty=request.order_qty,
-                limit_price=request.limit_price,
-                trigger_price=request.trigger_price,
-                req_id=req_id,
-            )
-        elif kind is JobKind.CANCEL:
-            ids = _order_id(head)
-            message = ws_codec.cancel_order(
-                token,
-                order_ids=[ids["order_id"]] if "order_id" in ids else (),
-                cl_ord_ids=[ids["cl_ord_id"]] if "cl_ord_id" in ids else (),
-                req_id=req_id,
-            )
-        elif kind is JobKind.CANCEL_ALL_AFTER:
-            message = ws_codec.cancel_all_orders_after(token, request.timeout_s, req_id=req_id)
-        else:
-            raise ValueError(f"{kind} does not go over the WebSocket")
-        return req_id, message.method, ws_codec.encode(message)
-
-    def sent(
-        self, req_id: int, method: str, dispatch: Dispatch, now: float, sent_at: float
-    ) -> None:
-        """Record a frame that left (or may have): it now waits for its answer."""
-        self.pending[req_id] = Pending(
-            req_id,
-            method,
-            dispatch,
-            session=self.session,
-            sent_at=sent_at,
-            deadline=now + self.timeout_s,
-        )
-
-    # --- answers ------------------------------------------------------------------------------
-
-    def answer(self, session: int, response: Any) -> Pending | None:
-        """The request ``response`` answers, removed from pending; None if it is not ours (a
-        late answer to a request already given up, or another session's)."""
-        req_id = response.req_id
-        item = self.pending.get(req_id) if req_id is not None else None
-        if item is None or item.session != session or item.method != response.method:
-            return None
-        del self.pending[req_id]
-        return item
-
-    def unattributed(self, session: int, method: str | None) -> list[Pending]:
-        """An error without req_id: every waiting request of that method (any, without one)
-        could be the one it answers, so none of them can be trusted to get another answer."""
-        matched = [
-            item
-            for item in self.pending.values()
-            if item.session == session and (method is None or item.method == method)
-        ]
-        for item in matched:
-            del self.pending[item.req_id]
-        return matched
-
-    def expired(self, now: float) -> list[Pending]:
-        overdue = [item for item in self.pending.values() if item.deadline <= now]
-        for item in overdue:
-            del self.pending[item.req_id]
-        return overdue
-
-    def next_deadline(self) -> float | None:
-        return min((item.deadline for item in self.pending.values()), default=None)
-
-
-def _order_id(job: Job) -> dict[str, str]:
-    if job.txid is not None:
-        return {"order_id": job.txid}
-    return {"cl_ord_id": job.cl_ord_id or ""}
 
 
 def _unknown(raw: str) -> ClassifiedError:
@@ -286,3 +118,165 @@ def _placed(job: Job, entry: Any, sent_at: float, outcome: SuccessOutcome) -> An
         error = _unknown("add_order answered without an order_id")
     outcome.errors.append(error)
     return error_reply(job, error, sent_at=sent_at)
+
+
+class WebSocketPath:
+    """The KrakenGateway's WebSocket half: sending, answers, losses and the answer deadline.
+
+    A mixin of KrakenGateway (one actor, one thread): it uses the gateway's scheduler, timers,
+    clock and its REST-path handling of failures, so a lost WS request is treated exactly as a
+    REST timeout or reset would be.
+    """
+
+    _ws: WsOrderEntry
+    _ws_key: str
+    _ws_generation: int | None
+    _ws_deadline: float | None
+    _scheduler: RequestScheduler
+    _timers: Any
+    _clock: Any
+    _metrics: Any
+    _calls: collections.Counter[str]
+    actor_ref: Any
+
+    def _observe(self, dispatch: Dispatch, error: ClassifiedError) -> None:
+        raise NotImplementedError
+
+    def _reply(self, job: Job, reply: Any) -> None:
+        raise NotImplementedError
+
+    def _on_failure(
+        self, dispatch: Dispatch, exc: BaseException, error: ClassifiedError, sent_at: float
+    ) -> None:
+        raise NotImplementedError
+
+    def _settle_trial(self, dispatch: Dispatch, failure: ClassifiedError | None) -> None:
+        raise NotImplementedError
+
+    def _ws_message(self, message: Any) -> bool:
+        """Handle a WS-path message; False if ``message`` is not one."""
+        if isinstance(message, TradingReply):
+            self._on_ws_reply(message)
+        elif isinstance(message, TimerFired) and message.key == self._ws_key:
+            if message.generation == self._ws_generation:
+                self._ws_generation = None
+                self._ws_deadline = None
+                for item in self._ws.expired(self._clock.monotonic()):
+                    self._ws_lost(item, TransportKind.TIMEOUT, "no answer on the WebSocket in time")
+                self._arm_ws_deadline()
+        elif isinstance(message, TradingChannelUp):
+            self._ws.up(message.session, message.channel, message.symbols)
+        elif isinstance(message, TradingChannelDown):
+            for item in self._ws.down(message.session):
+                self._ws_lost(
+                    item, TransportKind.CONNECTION_RESET, f"WebSocket lost: {message.reason}"
+                )
+            self._arm_ws_deadline()
+        else:
+            return False
+        return True
+
+    def _send_ws(self, dispatch: Dispatch) -> None:
+        entry = self._ws
+        channel = entry.channel
+        token = getattr(channel, "current_token", None)
+        if token is None:
+            self._ws_not_sent(dispatch, "no token on the connection")
+            return
+        req_id, method, frame = entry.frame(dispatch, token)
+        now = self._clock.monotonic()
+        sent_at = self._clock.time()
+        try:
+            channel.send(frame, session=entry.session)
+        except WsNotConnected as exc:
+            self._ws_not_sent(dispatch, str(exc))
+            return
+        except WsSendFailed as exc:
+            # The frame may have reached Kraken: wait for an answer, or the drop that follows.
+            logger.warning("KrakenGateway: %s", exc)
+        entry.sent(req_id, method, dispatch, now, sent_at)
+        self._calls[method if len(dispatch.jobs) == 1 else "batch_add"] += 1
+        if self._metrics is not None and dispatch.kind is JobKind.PLACE:
+            for job in dispatch.jobs:
+                received = getattr(job.request, "enqueued_at", 0.0)
+                if received:
+                    self._metrics.observe_signal_to_wire(now - received)
+        self._arm_ws_deadline()
+
+    def _ws_not_sent(self, dispatch: Dispatch, reason: str) -> None:
+        """Nothing left this process: the jobs go again (by REST, until the socket is back)."""
+        logger.info("KrakenGateway: WebSocket not usable (%s); using REST", reason)
+        self._ws.channel = None
+        self._requeue_unsent(dispatch)
+
+    def _requeue_unsent(self, dispatch: Dispatch) -> None:
+        for job in dispatch.jobs:
+            if job.kind is JobKind.PLACE and job.pair is not None and job.cl_ord_id:
+                self._scheduler.release(job.pair, job.cl_ord_id)
+            self._scheduler.requeue(job)
+
+    def _on_ws_reply(self, message: TradingReply) -> None:
+        response = message.response
+        entry = self._ws
+        if response.req_id is None and not response.success:
+            # Kraken could not tie this error to a request: each request it may answer has an
+            # unknown outcome (never read it as that request's rejection).
+            raw = response.error or "error without req_id"
+            logger.warning("KrakenGateway: WebSocket error without req_id: %s", raw)
+            for lost in entry.unattributed(message.session, response.method):
+                self._ws_lost(lost, TransportKind.CONNECTION_RESET, f"unattributed error: {raw}")
+            self._arm_ws_deadline()
+            return
+        item = entry.answer(message.session, response)
+        if item is None:
+            logger.info(
+                "KrakenGateway: late or unknown %s answer (req_id %s)",
+                response.method,
+                response.req_id,
+            )
+            return
+        self._arm_ws_deadline()
+        dispatch = item.dispatch
+        if response.success:
+            outcome: SuccessOutcome = ws_success_outcome(dispatch, response, sent_at=item.sent_at)
+            for error in outcome.errors:
+                self._observe(dispatch, error)
+            for job, reply in outcome.replies:
+                self._reply(job, reply)
+            self._settle_trial(dispatch, None)
+            return
+        raw = response.error or "unspecified error"
+        error = classify(raw, placing=dispatch.kind in PLACING)
+        if normalise(raw) in TOKEN_ERRORS:
+            # Refused at the door: nothing was processed. Fresh token, and the jobs go again.
+            self._observe(dispatch, error)
+            self._requeue_unsent(dispatch)
+            reconnect = getattr(entry.channel, "reconnect", None)
+            entry.channel = None
+            if reconnect is not None:
+                reconnect("the WebSocket token was refused")
+            return
+        self._on_failure(dispatch, KrakenAPIError([raw], endpoint=item.method), error, item.sent_at)
+        self._settle_trial(dispatch, error)
+
+    def _ws_lost(self, item: Pending, kind: str, detail: str) -> None:
+        """No answer will come for ``item``: as after a REST timeout or reset."""
+        dispatch = item.dispatch
+        exc = TransportError(kind, f"{item.method}: {detail}")
+        decision = exc.classify(placing=dispatch.kind in PLACING)
+        error = msgspec.structs.replace(decision, raw=f"{item.method}: {detail}")
+        self._on_failure(dispatch, exc, error, item.sent_at)
+        self._settle_trial(dispatch, error)
+
+    def _arm_ws_deadline(self) -> None:
+        """Keep one timer at or before the earliest answer deadline. It is not moved later or
+        cancelled when answers come (it fires, finds nothing overdue and re-arms): one timer per
+        timeout period instead of a schedule and a cancel per request."""
+        deadline = self._ws.next_deadline()
+        if deadline is None:
+            return
+        if self._ws_deadline is not None and self._ws_deadline <= deadline + _TOLERANCE_S:
+            return
+        self._ws_deadline = deadline
+        delay = max(0.0, deadline - self._clock.monotonic())
+        self._ws_generation = self._timers.schedule(self._ws_key, delay, self.actor_ref)
