@@ -13,6 +13,7 @@ from typing import Any
 import msgspec
 import pytest
 
+from gal_exec.actors.protocol import BreakerChanged
 from gal_exec.messages import CancelSignal
 from tests.e2e.invariants import assert_accounting_matches, assert_sequences_gap_free
 from tests.e2e.support import Harness, SimControl, engine_config, wait_until
@@ -228,4 +229,22 @@ def test_rest_order_entry_when_configured(start_harness: Callable[..., Harness])
     assert not health["ws_order_entry"]
     assert _rest_order_entry(harness) == {"AddOrder": 1}
     assert "add_order" not in health["calls"]
+    assert_each_order_once(harness.sim)
+
+
+def test_queued_placements_for_one_pair_go_as_one_batch_add(harness: Harness) -> None:
+    assert harness.engine is not None
+    gateway = harness.engine.gateway
+    gateway.tell(BreakerChanged(category="outcome_unknown", state="open", time=0.0))
+    ids = [_resting(harness)[1] for _ in range(3)]
+    wait_until(
+        lambda: harness.gateway_health()["queued"]["place"] == 3, 10, "three queued placements"
+    )
+    gateway.tell(BreakerChanged(category="outcome_unknown", state="closed", time=0.0))
+    for cl_ord_id in ids:
+        harness.reports.wait_status(cl_ord_id, {"open"})
+        assert len(harness.sim.orders_by_cl_ord_id(cl_ord_id)) == 1
+    calls = harness.gateway_health()["calls"]
+    assert calls.get("batch_add") == 1 and "add_order" not in calls, calls
+    assert _rest_order_entry(harness) == {}
     assert_each_order_once(harness.sim)
