@@ -13,7 +13,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import ClassVar, Literal, Protocol
+from typing import Any, ClassVar, Literal, Protocol
 
 import msgspec
 import websocket
@@ -338,19 +338,22 @@ class KrakenWsClient:
             return failure
         now = self._clock.monotonic()
         last_received = last_ping = now
+        reader = FrameReader(ws.sock)
         while True:
             try:
-                opcode, data = ws.recv_data()
-            except websocket.WebSocketTimeoutException:
-                opcode, data = None, b""
+                frame = reader.next()
+                if frame is not None and frame[0] == websocket.ABNF.OPCODE_PING:
+                    ws.pong(frame[1])
             except (websocket.WebSocketException, OSError) as exc:
                 return self._end_reason(f"connection lost: {exc or type(exc).__name__}")
             now = self._clock.monotonic()
-            if opcode == websocket.ABNF.OPCODE_CLOSE:
-                return self._end_reason(f"server closed the connection{_close_detail(data)}")
-            if opcode is not None:
+            if frame is not None:
+                opcode, data = frame
+                if opcode == websocket.ABNF.OPCODE_CLOSE:
+                    return self._end_reason(f"server closed the connection{_close_detail(data)}")
                 last_received = now
-                self._deliver(data, attempt)
+                if opcode in _DATA_OPCODES:
+                    self._deliver(data, attempt)
             if self._stopping.is_set():
                 return "stopped"
             silent_for = now - last_received
@@ -441,6 +444,91 @@ class KrakenWsClient:
             self._on_event(event)
         except Exception:
             logger.exception("%s: on_event raised", self.name)
+
+
+_DATA_OPCODES = frozenset({websocket.ABNF.OPCODE_TEXT, websocket.ABNF.OPCODE_BINARY})
+_CONTINUATION = websocket.ABNF.OPCODE_CONT
+
+
+class FrameReader:
+    """Server frames from a connected socket, read in large chunks.
+
+    websocket-client reads each frame with three or more ``recv`` calls (header, length,
+    payload), each a system call that gives up the GIL; a burst of execution reports arrives in
+    one segment, so here one ``recv`` usually carries several frames. Fragmented messages are
+    joined; a masked frame (servers do not mask) is unmasked. ``next`` returns ``(opcode,
+    payload)`` or None when the socket's timeout passed without a whole frame.
+    """
+
+    def __init__(self, sock: Any) -> None:
+        self._sock = sock
+        self._buffer = bytearray()
+        self._fragments: list[bytes] = []
+        self._fragment_opcode = 0
+
+    def next(self) -> tuple[int, bytes] | None:
+        while True:
+            frame = self._parse()
+            if frame is None:
+                try:
+                    chunk = self._sock.recv(_READ_SIZE)
+                except TimeoutError:
+                    return None
+                if not chunk:
+                    raise websocket.WebSocketConnectionClosedException(
+                        "Connection to remote host was lost."
+                    )
+                self._buffer += chunk
+                continue
+            opcode, fin, payload = frame
+            if opcode == _CONTINUATION:
+                self._fragments.append(payload)
+                if not fin:
+                    continue
+                payload = b"".join(self._fragments)
+                opcode = self._fragment_opcode
+                self._fragments = []
+            elif opcode in _DATA_OPCODES and not fin:
+                self._fragment_opcode = opcode
+                self._fragments = [payload]
+                continue
+            return opcode, payload
+
+    def _parse(self) -> tuple[int, bool, bytes] | None:
+        buffer = self._buffer
+        available = len(buffer)
+        if available < 2:
+            return None
+        first, second = buffer[0], buffer[1]
+        length = second & 0x7F
+        start = 2
+        if length == 126:
+            start = 4
+            if available < start:
+                return None
+            length = int.from_bytes(buffer[2:4], "big")
+        elif length == 127:
+            start = 10
+            if available < start:
+                return None
+            length = int.from_bytes(buffer[2:10], "big")
+        mask = None
+        if second & 0x80:
+            if available < start + 4:
+                return None
+            mask = bytes(buffer[start : start + 4])
+            start += 4
+        end = start + length
+        if available < end:
+            return None
+        payload = bytes(buffer[start:end])
+        del buffer[:end]
+        if mask is not None:
+            payload = websocket.ABNF.mask(mask, payload)
+        return first & 0x0F, bool(first & 0x80), payload
+
+
+_READ_SIZE = 65536
 
 
 def _close_detail(frame: object) -> str:
