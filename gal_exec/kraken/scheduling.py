@@ -91,6 +91,8 @@ class RequestScheduler:
         self._open_ids: dict[str, set[str]] = {}
         self._breakers: dict[str, str] = {}
         self._trials_left: dict[str, int] = {}
+        self._held_now: dict[JobKind, bool] | None = None
+        """Which kinds the breakers hold, kept until a breaker or a trial count changes."""
         self.pairs_seen: set[str] = set()
 
     # --- queueing -----------------------------------------------------------------------------
@@ -143,6 +145,7 @@ class RequestScheduler:
     def set_breaker(self, category: str, state: str) -> None:
         """Adopt a breaker's state (closed, open, half_open) for ``category``."""
         self._breakers[category] = state
+        self._held_now = None
         if state == "half_open":
             self._trials_left[category] = self.half_open_max_calls
         else:
@@ -164,6 +167,7 @@ class RequestScheduler:
         for category in categories:
             if self._breakers.get(category) == "half_open":
                 self._trials_left[category] = self._trials_left.get(category, 0) + 1
+                self._held_now = None
 
     def _is_held(self, kind: JobKind) -> bool:
         for category, kinds in HELD_BY.items():
@@ -236,7 +240,9 @@ class RequestScheduler:
         ``rest_open`` False, jobs that would go by REST wait (no worker is free).
         """
         now = self._clock.monotonic()
-        held = {kind: self._is_held(kind) for kind in JobKind}
+        held = self._held_now
+        if held is None:
+            held = self._held_now = {kind: self._is_held(kind) for kind in JobKind}
         blocked_pairs: set[str] = set()
         full_pairs: set[str] = set()
         rest_blocked = False
@@ -355,6 +361,7 @@ class RequestScheduler:
         trials = self.half_open_categories(kind)
         for category in trials:
             self._trials_left[category] = self._trials_left.get(category, 0) - 1
+            self._held_now = None
         return Dispatch(
             kind,
             endpoint,
