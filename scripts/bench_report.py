@@ -22,18 +22,18 @@ REST_CLIENTS = (FLOOR, REQUESTS, SDK, CCXT)
 # Causes found by profiling (see the report on the issue); shown beside a missed target.
 KNOWN_CAUSES = {
     "latency": (
-        "Before the wire the engine adds, in series: validation in the supervisor, the "
-        "OrderActor's thread start (~0.7 ms with the GIL hand-off; the intent's journal commit "
-        "now runs alongside it), the commit itself (write-ahead: the intent is durable before "
-        "the request leaves), three actor hops (~0.15 ms each) and requests' own overhead "
-        "(~1 ms CPU per call against ~0.35 ms for http.client)."
+        "Measured inside the engine (the 'where the time goes' lines under the table): most of "
+        "it lies between the supervisor taking the signal and the gateway taking the order: the "
+        "OrderActor's thread start, the write-ahead commit of the order's intent (the request "
+        "may not leave before it is durable) and the actor hops around them. The gateway's own "
+        "part (scheduling, the frame, the send) and the socket come after."
     ),
     "throughput": (
-        "The engine is CPU-bound, at several ms of CPU per IOC order in one process (8-11 ms "
-        "measured under cProfile and py-spy on a busy 2-core machine): "
-        "requests costs ~1.3 ms per call, each order writes several journal operations "
-        "(intent, one per report, delivery markers), and the gateway rebuilds its placement "
-        "lane on every dispatch (quadratic in the backlog)."
+        "The engine is CPU-bound in one process on two cores shared with the simulator: a "
+        "thread start per order (Pykka's one thread per actor), several journal operations per "
+        "order (intent, one per report, delivery markers) and the reports' hops take most of "
+        "it; the gateway's share (scheduling, one frame per order) and the WS reader's are "
+        "small."
     ),
     "spawn": (
         "Each OrderActor is one thread (Pykka's model); thread start with the GIL shared "
