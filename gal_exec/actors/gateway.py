@@ -82,11 +82,7 @@ from gal_exec.config import Config
 from gal_exec.core.backoff import Backoff
 from gal_exec.core.clock import Clock
 from gal_exec.core.timers import TimerFired
-from gal_exec.kraken.errors import (
-    ClassifiedError,
-    ErrorCategory,
-    KrakenAPIError,
-)
+from gal_exec.kraken.errors import ClassifiedError, ErrorCategory, KrakenAPIError
 from gal_exec.kraken.jobs import IDEMPOTENT, PLACING, Dispatch, Job, JobKind, LocalRejection
 from gal_exec.kraken.scheduling import RequestScheduler
 from gal_exec.kraken.ws_entry import WsOrderEntry
@@ -119,7 +115,7 @@ class _Flight:
 
 
 class KrakenGateway(WebSocketPath, pykka.ThreadingActor):
-    """Queues, paces and sends Kraken REST calls; see the module docstring for the policy."""
+    """Queues, paces and sends Kraken requests; see the module docstring for the policy."""
 
     def __init__(
         self,
