@@ -37,6 +37,8 @@ Rule fields:
     never answered; the connection stays up.
   - ``ws_error_no_req_id``: the request is answered ``message`` as an error without ``req_id``;
     ``before`` (the default) does not process it, ``after`` does.
+  - ``ws_error``: the request is answered ``message`` as its error (with its ``req_id``) and not
+    processed, e.g. ``EAPI:Invalid token`` or ``EService:Unavailable``.
 
 - When it fires (default: always): ``probability`` (0..1, drawn from the rule's own seeded RNG),
   ``every`` N (every Nth matching request), ``next`` N (the next N matching requests, then the
@@ -62,7 +64,7 @@ __all__ = ["Fault", "FaultPlan", "FaultPlanError", "FaultRule"]
 REST_ACTIONS = frozenset(
     {"http_500", "http_502", "http_503", "http_504", "drop", "unavailable", "error"}
 )
-WS_REQUEST_KINDS = frozenset({"ws_drop", "ws_no_reply", "ws_error_no_req_id"})
+WS_REQUEST_KINDS = frozenset({"ws_drop", "ws_no_reply", "ws_error_no_req_id", "ws_error"})
 WS_KINDS = frozenset({"ws_delay", "ws_disconnect"}) | WS_REQUEST_KINDS
 KINDS = REST_ACTIONS | WS_KINDS | {"latency", "ws_before_rest"}
 _DEFAULT_DELAY = {"latency": 0.1, "ws_before_rest": 0.2, "ws_delay": 0.5}
@@ -121,7 +123,7 @@ class FaultRule:
         self.endpoint = str(spec.get("endpoint", "*"))
         when = spec.get("when", "after" if kind in _AFTER_BY_DEFAULT else "before")
         if when not in ("before", "after") or (
-            kind in ("unavailable", "error") and when != "before"
+            kind in ("unavailable", "error", "ws_error") and when != "before"
         ):
             raise FaultPlanError(f"{where}.when: not valid for kind {kind}: {when!r}")
         self.when: str = when

@@ -215,10 +215,10 @@ class WsSession:
         if self.public:
             raise RequestError("EGeneral:Permission denied")
         api_key = self._api_key(params)
-        if self._request_fault(method, "before", time_in):
+        if self._request_fault(method, req_id, "before", time_in):
             return
         outcomes = trading_method(self.exchange, api_key, params)
-        if self._request_fault(method, "after", time_in):
+        if self._request_fault(method, req_id, "after", time_in):
             return
         for outcome in outcomes:
             if isinstance(outcome, RequestError):
@@ -226,7 +226,7 @@ class WsSession:
             else:
                 self._reply(success_response(method, req_id, outcome, time_in, self._stamp()))
 
-    def _request_fault(self, method: str, when: str, time_in: str) -> bool:
+    def _request_fault(self, method: str, req_id: Any, when: str, time_in: str) -> bool:
         """Apply the fault plan's fault for this request, if one fires; True: do not answer."""
         query = getattr(getattr(self.exchange, "faults", None), "ws_request", None)
         fault = None if query is None else query(method, when)
@@ -237,6 +237,8 @@ class WsSession:
             self.abort()
         elif fault.kind == "ws_error_no_req_id":
             self._reply(error_response(method, None, fault.message, time_in, self._stamp()))
+        elif fault.kind == "ws_error":
+            self._reply(error_response(method, req_id, fault.message, time_in, self._stamp()))
         return True
 
     def _api_key(self, params: Mapping[str, Any]) -> str:

@@ -248,3 +248,17 @@ def test_queued_placements_for_one_pair_go_as_one_batch_add(harness: Harness) ->
     assert calls.get("batch_add") == 1 and "add_order" not in calls, calls
     assert _rest_order_entry(harness) == {}
     assert_each_order_once(harness.sim)
+
+
+def test_a_refused_token_sends_the_order_again_once(harness: Harness) -> None:
+    sim = harness.sim
+    sim.faults(
+        {"endpoint": "add_order", "kind": "ws_error", "message": "EAPI:Invalid token", "next": 1}
+    )
+    cl_ord_id = harness.reports.entry_id(harness.signal())
+    final = harness.reports.wait_terminal(cl_ord_id)
+    assert final.status == "filled", final
+    assert sim.fault_rules()[0]["fired"] == 1
+    assert not any(r.status == "rejected" for r in harness.reports.of_order(cl_ord_id))
+    assert len(sim.orders_by_cl_ord_id(cl_ord_id)) == 1
+    assert_each_order_once(sim)
