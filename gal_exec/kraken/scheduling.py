@@ -273,10 +273,15 @@ class RequestScheduler:
                 uses_trading = job.pair is not None and trade_cost > 0
                 if (rest_cost > 0 and rest_blocked) or (uses_trading and job.pair in blocked_pairs):
                     continue
-                if job.kind is JobKind.PLACE and not self.open_orders.can_open(job.pair):
+                pair = job.pair
+                if (
+                    job.kind is JobKind.PLACE
+                    and pair is not None
+                    and not self.open_orders.can_open(pair)
+                ):
                     # The pair is at the tier's open-order maximum: placements on it wait for an
                     # order to end (OrderReleased), in order, rather than being refused.
-                    full_pairs.add(job.pair)  # type: ignore[arg-type]
+                    full_pairs.add(pair)
                     continue
                 rest_wait = self._rest_wait(rest_cost)
                 trading_wait = self._trading_wait(job.pair, trade_cost) if uses_trading else 0.0
