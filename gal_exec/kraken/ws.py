@@ -463,6 +463,7 @@ class FrameReader:
     def __init__(self, sock: Any) -> None:
         self._sock = sock
         self._buffer = bytearray()
+        self._start = 0  # where the next frame begins in the buffer
         self._fragments: list[bytes] = []
         self._fragment_opcode = 0
 
@@ -470,6 +471,9 @@ class FrameReader:
         while True:
             frame = self._parse()
             if frame is None:
+                # Drop what was parsed once per read, not once per frame.
+                del self._buffer[: self._start]
+                self._start = 0
                 try:
                     chunk = self._sock.recv(_READ_SIZE)
                 except TimeoutError:
@@ -496,33 +500,34 @@ class FrameReader:
 
     def _parse(self) -> tuple[int, bool, bytes] | None:
         buffer = self._buffer
-        available = len(buffer)
+        base = self._start
+        available = len(buffer) - base
         if available < 2:
             return None
-        first, second = buffer[0], buffer[1]
+        first, second = buffer[base], buffer[base + 1]
         length = second & 0x7F
         start = 2
         if length == 126:
             start = 4
             if available < start:
                 return None
-            length = int.from_bytes(buffer[2:4], "big")
+            length = int.from_bytes(buffer[base + 2 : base + 4], "big")
         elif length == 127:
             start = 10
             if available < start:
                 return None
-            length = int.from_bytes(buffer[2:10], "big")
+            length = int.from_bytes(buffer[base + 2 : base + 10], "big")
         mask = None
         if second & 0x80:
             if available < start + 4:
                 return None
-            mask = bytes(buffer[start : start + 4])
+            mask = bytes(buffer[base + start : base + start + 4])
             start += 4
         end = start + length
         if available < end:
             return None
-        payload = bytes(buffer[start:end])
-        del buffer[:end]
+        payload = bytes(buffer[base + start : base + end])
+        self._start = base + end
         if mask is not None:
             payload = websocket.ABNF.mask(mask, payload)
         return first & 0x0F, bool(first & 0x80), payload
