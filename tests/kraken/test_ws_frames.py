@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 import websocket
 
-from gal_exec.kraken.ws import FrameReader
+from gal_exec.kraken.ws import FrameReader, client_frame
 
 TEXT, PING, CLOSE = 0x1, 0x9, 0x8
 
@@ -89,3 +89,20 @@ def test_timeout_close_and_end_of_stream(pair) -> None:
     server.shutdown(socket.SHUT_WR)
     with pytest.raises(websocket.WebSocketConnectionClosedException):
         reader.next()
+
+
+@pytest.mark.parametrize("size", [0, 5, 125, 126, 300, 65535, 65536, 70_000])
+def test_client_frames_are_masked_and_read_back_by_a_server(size: int) -> None:
+    payload = os.urandom(size)
+    wire = client_frame(TEXT, payload)
+    frame = websocket.ABNF.create_frame(payload, TEXT)
+    assert wire[0] == 0x81 and wire[1] & 0x80  # final text frame, masked
+    assert len(wire) == len(frame.format())
+    server, client = socket.socketpair()
+    try:
+        client.sendall(wire)
+        server.settimeout(2.0)
+        assert FrameReader(server).next() == (TEXT, payload)  # unmasked with its key
+    finally:
+        server.close()
+        client.close()
