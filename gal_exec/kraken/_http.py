@@ -1,7 +1,7 @@
 """Two ways to make one HTTP request for RestTransport, behind one interface.
 
 - :class:`KeepAliveHttp`: one persistent ``http.client`` connection (TCP_NODELAY, TLS verified),
-  reopened when the server has dropped it while idle. About a third of requests' CPU per call;
+  reopened when the server has dropped it while idle. About a sixth of requests' CPU per call;
   the gateway's HTTP workers use it.
 - :class:`RequestsHttp`: a ``requests.Session``. Slower, but it is what the ``responses`` test
   library intercepts, and it honours a caller's own session (adapters, certificates).

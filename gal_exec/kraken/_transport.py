@@ -46,7 +46,7 @@ class RestTransport:
 
     ``http`` picks the backend (gal_exec.kraken._http): ``"requests"`` (the default; a
     ``requests.Session``, which the ``responses`` test library intercepts) or ``"stdlib"`` (one
-    ``http.client`` connection, about a third of the CPU per call: the gateway's workers use it).
+    ``http.client`` connection, about a sixth of the CPU per call: the gateway's workers use it).
     A given ``session`` implies ``"requests"``.
 
     ``base_url`` is the scheme and host (``https://api.kraken.com``; a trailing ``/0`` is
