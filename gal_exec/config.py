@@ -64,6 +64,9 @@ class ExchangeConfig(_Section):
     connect_timeout_s: Positive = 3.05
     read_timeout_s: Positive = 10.0
     http_workers: Annotated[int, msgspec.Meta(ge=1, le=32)] = 2
+    http_client: Literal["stdlib", "requests"] = "stdlib"
+    order_entry: Literal["ws", "rest"] = "ws"
+    ws_request_timeout_s: Positive = 5.0
     validate_only: bool = False
 
 

@@ -175,6 +175,7 @@ class Engine:
                 connect_timeout=exchange.connect_timeout_s,
                 read_timeout=exchange.read_timeout_s,
                 nonce_window=exchange.nonce_window,
+                http=exchange.http_client,
             )
 
         self.pairs = self._load_pairs(rest_client())
@@ -222,6 +223,7 @@ class Engine:
             classifier=self.classifier,
             tier=exchange.tier,
             metrics=self.metrics,
+            place_guard=place_guard,
         )
         self.supervisor = ExecutionSupervisor.start(
             desk=desk,

@@ -85,9 +85,13 @@ class TimerService:
             raise ValueError(f"timer {key!r}: delay must be a finite number, got {delay_s!r}")
         deadline = self._clock.monotonic() + max(0.0, delay_s)
         with self._condition:
+            earliest = self._heap.next_deadline()
             generation = self._heap.push(key, deadline)
             self._targets[key] = target
-            self._condition.notify_all()
+            # Wake the thread only if it must wait less: a wake-up costs a GIL hand-off, and
+            # most timers (resolve, poll, timeouts) fall after one already pending.
+            if self._clock_driven or earliest is None or deadline < earliest:
+                self._condition.notify_all()
         return generation
 
     def cancel(self, key: str) -> None:

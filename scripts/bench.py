@@ -5,8 +5,10 @@
 
 Cases (each in its own child process, the simulator in another; faults off):
 
-1. signal_to_wire  TradeSignalApproved -> the simulator takes the AddOrder, p50/p99, beside a raw
-                   http.client POST (the floor), requests.Session, python-kraken-sdk and ccxt
+1. signal_to_wire  TradeSignalApproved -> the simulator takes the order, p50/p99, the engine with
+                   WebSocket and with REST order entry, beside a raw websocket-client add_order
+                   (the WS floor), a raw http.client POST (the REST floor), requests.Session,
+                   python-kraken-sdk and ccxt, with where the engine's time goes
 2. fill_to_report  a fill on the executions channel -> ExecutionReport at a callback
 3. throughput      5,000 IOC orders over 10 pairs, limits off, coalescing on and off
 4. utilisation     a sustained burst on one pair at each tier against Kraken's enforced limits
@@ -59,12 +61,14 @@ SETTINGS = [
     "engine: `Engine.start(config, endpoints=...)` in the bench's process, each run on a fresh "
     "simulator account and a fresh journal under var/bench/ (ext4 here, not tmpfs)",
     "engine config: defaults unless a case says otherwise: journal on, synchronous normal; "
-    "exchange.http_workers 2, nonce_window 0 (so one private call in flight at a time); "
-    "engine.coalesce_batches on; exchange.tier pro (case 4: each tier); dead man's switch off "
-    "(auto: only against real Kraken)",
-    "requests.Session baseline: keep-alive, trust_env off (as the engine's session), signed "
-    "with gal_exec.kraken.auth.sign_with_key; http.client floor: the same signing, one "
-    "keep-alive connection",
+    "exchange.order_entry ws (orders over the authenticated WebSocket; case 1 also runs the "
+    "engine with rest), exchange.http_client stdlib, http_workers 2, nonce_window 0 (so one "
+    "private REST call in flight at a time); engine.coalesce_batches on; exchange.tier pro "
+    "(case 4: each tier); dead man's switch off (auto: only against real Kraken)",
+    "requests.Session baseline: keep-alive, trust_env off, signed with "
+    "gal_exec.kraken.auth.sign_with_key; http.client floor: the same signing, one keep-alive "
+    "connection; WS floor: websocket-client on one authenticated connection sending the "
+    "engine's add_order frame (built before the clock starts) and reading its answer",
     "python-kraken-sdk: Trade(key, secret, url=simulator); ccxt: kraken with "
     "urls['api'] = {'public': simulator, 'private': simulator}, enableRateLimit off",
 ]

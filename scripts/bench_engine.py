@@ -67,6 +67,7 @@ class EngineRun:
         lift_trading: bool = False,
         ws_auth_url: str | None = None,
         on_report: Callable[[Any], None] | None = None,
+        order_entry: str = "ws",
     ) -> None:
         key, secret = sim.new_account()
         SCRATCH.mkdir(parents=True, exist_ok=True)
@@ -75,7 +76,7 @@ class EngineRun:
         if stack_kib is not None:
             engine_settings["actor_stack_kib"] = stack_kib
         self.config = Config(
-            exchange=ExchangeConfig(tier=tier),  # type: ignore[arg-type]
+            exchange=ExchangeConfig(tier=tier, order_entry=order_entry),  # type: ignore[arg-type]
             engine=EngineConfig(**engine_settings),
         )
         self.stop_seconds = math.nan
@@ -98,6 +99,8 @@ class EngineRun:
                 journal_path=self.directory / "journal.sqlite",
             )
         self.wait_stream(True)
+        if order_entry == "ws":
+            self.wait_ws_order_entry()
 
     def _on_report(self, report: Any) -> None:
         now = time.time()
@@ -131,6 +134,15 @@ class EngineRun:
                 return
             time.sleep(0.02)
         raise RuntimeError(f"the executions stream did not go {'up' if up else 'down'}")
+
+    def wait_ws_order_entry(self, timeout: float = 15.0) -> None:
+        """Wait until the gateway may send orders over the authenticated WebSocket."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.gateway_health()["ws_order_entry"]:
+                return
+            time.sleep(0.02)
+        raise RuntimeError("the gateway never got the WebSocket for order entry")
 
     def supervisor_health(self, timeout: float = 30.0) -> dict[str, Any]:
         return self.engine.supervisor.ask(protocol.GetHealth(), timeout=timeout)

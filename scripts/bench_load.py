@@ -51,7 +51,10 @@ def case_throughput(quick: bool) -> dict[str, Any]:
                     calls = run.gateway_health()["calls"]
                 finally:
                     run.stop()
-                placements = calls.get("AddOrder", 0) + calls.get("AddOrderBatch", 0)
+                placements = sum(
+                    calls.get(name, 0)
+                    for name in ("AddOrder", "AddOrderBatch", "add_order", "batch_add")
+                )
                 runs.append(
                     {
                         "coalesce": coalesce,

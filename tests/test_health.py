@@ -15,6 +15,7 @@ import requests
 from gal_exec.config import (
     Config,
     EngineConfig,
+    ExchangeConfig,
     JournalConfig,
     MetricsConfig,
     OrdersConfig,
@@ -153,6 +154,7 @@ def test_an_order_whose_outcome_is_unknown_is_counted_by_age(tmp_path):
         journal=settings.journal,
         metrics=settings.metrics,
         orders=OrdersConfig(resolve_delay_s=60.0),
+        exchange=ExchangeConfig(order_entry="rest"),  # the fault below is on REST's AddOrder
     )
     engine = Engine.start(settings)
     try:

@@ -140,6 +140,7 @@ def test_key_and_secret_never_appear_in_logs_reports_or_journal(tmp_path):
             f'rest_url = "{sim.rest_url}"\n'
             f'ws_url = "{sim.ws_url}"\n'
             f'ws_auth_url = "{sim.ws_auth_url}"\n'
+            'order_entry = "rest"\n'  # the signed REST request is the one to check
             "[engine]\n"
             'dead_man_switch = "on"\n'
             "[market_data]\n"

@@ -7,8 +7,11 @@ breaker becomes half-open by a TimerService wake-up, not by polling.
 
 An ``auth_or_lockout`` error means the key is refused; retrying only prolongs a lockout. The
 first one tells the subscribers HaltRequested, naming the error and what to check, once until
-that breaker closes again. ``EAPI:Invalid nonce`` is the exception: one can be a race, so it
-halts only when the auth breaker opens (the errors keep coming).
+that breaker closes again. ``EAPI:Invalid nonce`` is the exception: one can be a race, and the
+gateway retries it once with a fresh nonce. A second one with no clean REST answer in between
+(the retry failed too, or the next call did) means the nonces are being overtaken: most likely
+another client is using the key, or its nonce window is too small. That halts, as does the auth
+breaker opening. The gateway tells a clean answer after a nonce error as a SuccessObserved.
 """
 
 from __future__ import annotations
@@ -45,8 +48,9 @@ _HINTS = {
     "EAPI:Invalid key": "check the API key and secret",
     "EAPI:Invalid signature": "check the API secret and that requests are not altered on the way",
     _NONCE: (
-        "nonces went out of order: another client may be using this API key; give each client "
-        "its own key or configure a nonce window"
+        "Kraken refused our nonces again after a retry with a fresh one: another client is "
+        "probably using this API key (give each client its own key), or the key's nonce window "
+        "is too small for this engine (raise it at Kraken and set exchange.nonce_window)"
     ),
     "EGeneral:Temporary lockout": (
         "Kraken locked the key out after repeated auth errors (about 15 minutes); fix the cause "
@@ -109,6 +113,8 @@ class ErrorClassifier(pykka.ThreadingActor):
         self._by_code: collections.Counter[str] = collections.Counter()
         self._halted = False
         self._last_halt_reason: str | None = None
+        self._nonce_streak = 0
+        """Nonce errors since the last clean REST answer."""
 
     def on_stop(self) -> None:
         for category in list(self._timer_generations):
@@ -120,6 +126,7 @@ class ErrorClassifier(pykka.ThreadingActor):
         if isinstance(message, ErrorObserved):
             self._on_error(message)
         elif isinstance(message, SuccessObserved):
+            self._nonce_streak = 0
             for category in message.categories:
                 self._changed(category, self._breakers.record_success(category))
         elif isinstance(message, TimerFired):
@@ -137,7 +144,11 @@ class ErrorClassifier(pykka.ThreadingActor):
         self._by_category[category] += 1
         self._by_code[error.code] += 1
         self._changed(category, self._breakers.record_failure(category))
-        if category == _AUTH and error.code != _NONCE:
+        if error.code == _NONCE:
+            self._nonce_streak += 1
+            if self._nonce_streak >= 2:
+                self._halt(_NONCE)
+        elif category == _AUTH:
             self._halt(error.code)
 
     def _on_timer(self, fired: TimerFired) -> None:

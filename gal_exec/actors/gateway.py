@@ -1,7 +1,9 @@
-"""KrakenGateway: the one actor that talks to Kraken's REST API for this API key.
+"""KrakenGateway: the one actor that sends Kraken requests for this API key.
 
-It owns the rate-limit models and the sending policy (gal_exec.kraken.scheduling), hands each call
-to an HttpWorker (the blocking I/O happens there), and answers every requester by message.
+It owns the rate-limit models and the sending policy (gal_exec.kraken.scheduling), hands each REST
+call to an HttpWorker (the blocking I/O happens there), sends order entry over the authenticated
+WebSocket while it is up (gal_exec.actors.gateway_ws: a frame is one non-blocking send on the
+gateway's thread, no worker hop), and answers every requester by message.
 
 Policy:
 
@@ -20,6 +22,12 @@ Policy:
   placement is answered as ``rate_limited`` (it was not placed) and raises the model.
 - A whole AddOrderBatch refused with a permanent (validation) error placed nothing, so its orders
   are re-sent one by one and each gets its own answer.
+- Paths: with ``exchange.order_entry = "ws"`` and the executions connection up, placements,
+  amends, cancels and the switch go over the WebSocket (no nonce, so they need no worker and no
+  in-flight slot); queries and anything WS cannot express go by REST. The path is fixed when a
+  request is handed out; a WS request without an answer (timeout, drop, an error without
+  req_id) is answered as it would be after a REST timeout: ``outcome_unknown`` for order entry,
+  a retry for idempotent calls. Never a second send of an order.
 - Breakers: every error is classified and told to the ErrorClassifier (ErrorObserved). While its
   breaker is open, ``rate_limited`` holds everything but cancels and the switch,
   ``outcome_unknown`` and ``retryable`` hold placements and amends, ``auth_or_lockout`` holds
@@ -47,6 +55,7 @@ from gal_exec.actors.gateway_replies import (
     error_reply,
     success_outcome,
 )
+from gal_exec.actors.gateway_ws import WebSocketPath
 from gal_exec.actors.protocol import (
     AmendOrder,
     BreakerChanged,
@@ -77,6 +86,7 @@ from gal_exec.core.timers import TimerFired
 from gal_exec.kraken.errors import ClassifiedError, ErrorCategory, KrakenAPIError
 from gal_exec.kraken.jobs import IDEMPOTENT, PLACING, Dispatch, Job, JobKind, LocalRejection
 from gal_exec.kraken.scheduling import RequestScheduler
+from gal_exec.kraken.ws_entry import WsOrderEntry
 
 __all__ = ["GatewayHealth", "KrakenGateway", "LastError"]
 
@@ -106,8 +116,8 @@ class _Flight:
         self.sent_at = sent_at
 
 
-class KrakenGateway(pykka.ThreadingActor):
-    """Queues, paces and sends Kraken REST calls; see the module docstring for the policy."""
+class KrakenGateway(WebSocketPath, pykka.ThreadingActor):
+    """Queues, paces and sends Kraken requests; see the module docstring for the policy."""
 
     def __init__(
         self,
@@ -122,9 +132,13 @@ class KrakenGateway(pykka.ThreadingActor):
         safety_margin: float = 1.0,
         rng: random.Random | None = None,
         name: str = "kraken-gateway",
+        place_guard: Callable[[], str | None] | None = None,
     ) -> None:
         super().__init__()
         self._config = config
+        # Asked right before a placement or amend leaves by the WebSocket (the HTTP workers ask
+        # it for REST): a reason to hold it back (this engine lost its lease), or None.
+        self._place_guard = place_guard
         self._clock = clock
         self._timers = timers
         self._workers_source = workers
@@ -155,6 +169,15 @@ class KrakenGateway(pykka.ThreadingActor):
         self._retries = 0
         self._local_rejections = 0
         self._last_error: LastError | None = None
+        self._nonce_suspect = False
+        """A nonce error was seen: the next clean REST answer is told to the classifier."""
+        exchange = config.exchange
+        self._ws = WsOrderEntry(
+            enabled=exchange.order_entry == "ws", timeout_s=exchange.ws_request_timeout_s
+        )
+        self._ws_key = f"{name}:ws-deadline"
+        self._ws_generation: int | None = None
+        self._ws_deadline: float | None = None
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -170,6 +193,7 @@ class KrakenGateway(pykka.ThreadingActor):
 
     def on_stop(self) -> None:
         self._timers.cancel(self._wake_key)
+        self._timers.cancel(self._ws_key)
 
     def on_failure(self, exception_type: Any, exception_value: Any, traceback: Any) -> None:
         logger.error("KrakenGateway stopped by %s: %s", exception_type.__name__, exception_value)
@@ -190,6 +214,8 @@ class KrakenGateway(pykka.ThreadingActor):
     def _handle(self, message: Any) -> None:
         if isinstance(message, HttpDone):
             self._on_done(message)
+        elif self._ws_message(message):
+            pass
         elif isinstance(message, TimerFired):
             if message.key == self._wake_key and message.generation == self._wake_generation:
                 self._wake_generation = None
@@ -227,14 +253,22 @@ class KrakenGateway(pykka.ThreadingActor):
     # --- sending ------------------------------------------------------------------------------
 
     def _pump(self) -> None:
-        """Send whatever fits while a worker and an in-flight slot are free."""
+        """Send whatever fits: over the WebSocket while it is up, by REST while a worker and an
+        in-flight slot are free."""
         if self._worker_count == 0:
             self._fail_everything("no HTTP worker is alive")
             return
-        while self._free_workers and len(self._in_flight) < self._max_in_flight:
-            step = self._scheduler.take()
+        while True:
+            rest_open = bool(self._free_workers) and len(self._in_flight) < self._max_in_flight
+            ws = self._ws.carries if self._ws.ready else None
+            if not rest_open and ws is None:
+                return
+            step = self._scheduler.take(ws=ws, rest_open=rest_open)
             if isinstance(step, Dispatch):
-                self._send(step)
+                if step.path == "ws":
+                    self._send_ws(step)
+                else:
+                    self._send(step)
             elif isinstance(step, LocalRejection):
                 self._local_rejections += 1
                 error = ClassifiedError(
@@ -242,7 +276,9 @@ class KrakenGateway(pykka.ThreadingActor):
                 )
                 self._reply(step.job, error_reply(step.job, error))
             else:
-                self._arm_wake(step.wake_in)
+                if rest_open or step.wake_in is not None:
+                    # (With REST busy, a worker coming free pumps again: keep any wake-up.)
+                    self._arm_wake(step.wake_in)
                 return
 
     def _send(self, dispatch: Dispatch) -> None:
@@ -309,6 +345,13 @@ class KrakenGateway(pykka.ThreadingActor):
                     self._metrics.observe_signal_to_wire(done.started - received)
         failure: ClassifiedError | None = None
         if done.error is None:
+            if self._nonce_suspect:
+                self._nonce_suspect = False  # the nonces are accepted again
+                self._tell_classifier(
+                    SuccessObserved(
+                        endpoint=dispatch.endpoint, categories=(), time=self._clock.time()
+                    )
+                )
             self._on_success(dispatch, done.result, flight.sent_at)
         else:
             failure = classify_exception(done.error, placing=dispatch.kind in PLACING)
@@ -379,8 +422,13 @@ class KrakenGateway(pykka.ThreadingActor):
         )
         if error.category is ErrorCategory.RATE_LIMITED:
             self._scheduler.rate_limited(error.code, dispatch.pair)
+        if error.code == "EAPI:Invalid nonce":
+            self._nonce_suspect = True
+        self._tell_classifier(ErrorObserved(endpoint=dispatch.endpoint, error=error, time=now))
+
+    def _tell_classifier(self, message: Any) -> None:
         if self._classifier is not None:
-            self._classifier.tell(ErrorObserved(endpoint=dispatch.endpoint, error=error, time=now))
+            self._classifier.tell(message)
 
     def _settle_trial(self, dispatch: Dispatch, failure: ClassifiedError | None) -> None:
         """Tell the classifier how a half-open trial went, or give the trial back."""
@@ -388,14 +436,13 @@ class KrakenGateway(pykka.ThreadingActor):
             return
         if failure is None or failure.category is ErrorCategory.PERMANENT:
             # Kraken answered cleanly (a rejection of the request itself is still an answer).
-            if self._classifier is not None:
-                self._classifier.tell(
-                    SuccessObserved(
-                        endpoint=dispatch.endpoint,
-                        categories=dispatch.trial_for,
-                        time=self._clock.time(),
-                    )
+            self._tell_classifier(
+                SuccessObserved(
+                    endpoint=dispatch.endpoint,
+                    categories=dispatch.trial_for,
+                    time=self._clock.time(),
                 )
+            )
             return
         # A failure of another category says nothing about these breakers: try again. A failure
         # of the breaker's own category reopens it (the classifier will tell us).
@@ -444,4 +491,6 @@ class KrakenGateway(pykka.ThreadingActor):
             local_rejections=self._local_rejections,
             breakers=scheduler.breaker_states(),
             last_error=self._last_error,
+            ws_order_entry=self._ws.ready,
+            ws_pending=len(self._ws.pending),
         )

@@ -76,6 +76,10 @@ class GatewayHealth(msgspec.Struct, frozen=True, kw_only=True):
     local_rejections: int
     breakers: dict[str, str]
     last_error: LastError | None
+    ws_order_entry: bool = False
+    """Order entry goes over the authenticated WebSocket now."""
+    ws_pending: int = 0
+    """WebSocket requests waiting for their answer."""
 
 
 def classify_exception(error: BaseException, *, placing: bool) -> ClassifiedError:

@@ -64,6 +64,9 @@ __all__ = [
     "Tellable",
     "TimerScheduler",
     "TradesResult",
+    "TradingChannelDown",
+    "TradingChannelUp",
+    "TradingReply",
     "WithdrawPlacement",
     "WithdrawResult",
     "tell_quietly",
@@ -207,6 +210,30 @@ class RateCounterReading(_Msg, frozen=True, kw_only=True):
 
     pair: str
     level: float
+
+
+class TradingChannelUp(_Msg, frozen=True, kw_only=True):
+    """The authenticated WebSocket can carry order entry: ``channel`` sends frames of this
+    ``session`` (gal_exec.kraken.ws.KrakenWsClient); ``symbols`` maps REST pair names to WS
+    symbols. Told to the gateway from the reader thread, in order with the replies."""
+
+    session: int
+    channel: Any
+    symbols: dict[str, str]
+
+
+class TradingChannelDown(_Msg, frozen=True, kw_only=True):
+    """That connection ended: a request still waiting on it has an unknown outcome."""
+
+    session: int
+    reason: str = ""
+
+
+class TradingReply(_Msg, frozen=True, kw_only=True):
+    """A WS v2 method response (gal_exec.kraken.ws_codec.MethodResponse) read on ``session``."""
+
+    session: int
+    response: Any
 
 
 # ---- replies from the KrakenGateway -------------------------------------------------------------

@@ -1,8 +1,16 @@
-"""UserStream: runs the authenticated executions subscription and tells the supervisor what it sees.
+"""UserStream: runs the authenticated WebSocket that carries the executions subscription and the
+gateway's order entry.
 
-The WS client's reader thread only decodes and tells this actor; here each execution becomes an
-OrderUpdate for the supervisor, every connect and disconnect becomes a StreamStatus (so order
-actors reconcile after a gap), and the rate counter goes to the gateway.
+The WS client's reader thread decodes each frame and hands it straight to the actor that needs
+it, with no hop through this actor: each execution becomes an OrderUpdate told to the supervisor,
+every connect and disconnect a StreamStatus (so order actors reconcile after a gap), the rate
+counter a RateCounterReading for the gateway, and each answer to an order-entry method a
+TradingReply for the gateway. Once the executions subscription is acknowledged the gateway is told
+TradingChannelUp (the connection may carry orders), and TradingChannelDown when it ends: told from
+the same thread, these arrive in order with the replies, so a reply read before a drop is never
+mistaken for a lost one.
+
+This actor owns the client's life (start, stop) and answers GetHealth.
 """
 
 from __future__ import annotations
@@ -10,21 +18,120 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import msgspec
 import pykka
 
 from gal_exec.actors import protocol as p
 from gal_exec.kraken.updates import update_from_execution
 from gal_exec.kraken.ws import ExecutionsSubscription, KrakenWsClient, WsEvent
-from gal_exec.kraken.ws_codec import ExecutionsMessage
+from gal_exec.kraken.ws_codec import ExecutionsMessage, MethodResponse
 
-__all__ = ["UserStream"]
+__all__ = ["TRADING_METHODS", "StreamRouter", "UserStream"]
 
 log = logging.getLogger("gal_exec.stream")
 
+TRADING_METHODS = frozenset(
+    {
+        "add_order",
+        "amend_order",
+        "cancel_order",
+        "batch_add",
+        "batch_cancel",
+        "cancel_all",
+        "cancel_all_orders_after",
+    }
+)
+"""WS v2 methods whose answers belong to the gateway."""
 
-class _Incoming(msgspec.Struct, frozen=True, kw_only=True):
-    message: Any
+
+class StreamRouter:
+    """What the reader thread does with each decoded frame and connection event."""
+
+    def __init__(
+        self,
+        *,
+        supervisor: Any,
+        gateway: Any,
+        clock: Any,
+        symbol_to_pair: dict[str, str],
+    ) -> None:
+        self.supervisor = supervisor
+        self.gateway = gateway
+        self.clock = clock
+        self.symbol_to_pair = symbol_to_pair
+        self.pair_to_symbol = {pair: symbol for symbol, pair in symbol_to_pair.items()}
+        self.client: Any = None
+        self.connected = False
+        self.sessions = 0
+        self.messages = 0
+        self.last_message_at: float | None = None
+        self.last_disconnect = ""
+
+    def message(self, message: object) -> None:
+        self.messages += 1
+        self.last_message_at = self.clock.time()
+        if isinstance(message, ExecutionsMessage):
+            self._executions(message)
+        elif isinstance(message, MethodResponse) and (
+            message.method in TRADING_METHODS or (message.method is None and not message.success)
+        ):
+            p.tell_quietly(
+                self.gateway, p.TradingReply(session=self.client.session, response=message)
+            )
+
+    def event(self, event: WsEvent) -> None:
+        match event:
+            case WsEvent(kind="connected", session=session):
+                self.sessions = session
+            case WsEvent(kind="subscribed", reason=reason) if reason.startswith("executions"):
+                # Up only once subscribed: updates before the subscription are not ours to see,
+                # and the acknowledgement proves the connection's token. A reconnect is a gap:
+                # the snapshot that follows shows open orders, and each order catches up on the
+                # rest with one batched status query.
+                self.connected = True
+                p.tell_quietly(self.supervisor, p.StreamStatus(up=True, gap=self.sessions > 1))
+                p.tell_quietly(
+                    self.gateway,
+                    p.TradingChannelUp(
+                        session=event.session,
+                        channel=self.client,
+                        symbols=self.pair_to_symbol,
+                    ),
+                )
+            case WsEvent(kind="disconnected", reason=reason, session=session):
+                if self.connected:
+                    log.warning("executions stream disconnected: %s", reason)
+                self.connected = False
+                self.last_disconnect = reason
+                p.tell_quietly(self.gateway, p.TradingChannelDown(session=session, reason=reason))
+                p.tell_quietly(self.supervisor, p.StreamStatus(up=False, reason=reason))
+            case WsEvent(kind="error", reason=reason):
+                log.warning("executions stream error: %s", reason)
+            case _:
+                pass
+
+    def _executions(self, message: ExecutionsMessage) -> None:
+        snapshot = message.type == "snapshot"
+        updates = []
+        for execution in message.data:
+            if execution.ratecount is not None and execution.symbol:
+                pair = self.symbol_to_pair.get(execution.symbol, execution.symbol)
+                p.tell_quietly(
+                    self.gateway, p.RateCounterReading(pair=pair, level=float(execution.ratecount))
+                )
+            if execution.order_id is None and execution.cl_ord_id is None:
+                continue
+            updates.append(update_from_execution(execution, snapshot=snapshot))
+        if updates:
+            p.tell_quietly(self.supervisor, p.ExchangeUpdates(updates=updates))
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "connected": self.connected,
+            "sessions": self.sessions,
+            "messages": self.messages,
+            "last_message_at": self.last_message_at,
+            "last_disconnect": self.last_disconnect,
+        }
 
 
 class UserStream(pykka.ThreadingActor):
@@ -41,26 +148,23 @@ class UserStream(pykka.ThreadingActor):
         client_factory: Any = KrakenWsClient,
     ) -> None:
         super().__init__()
-        self.supervisor = supervisor
-        self.gateway = gateway
-        self.clock = clock
-        self.symbol_to_pair = symbol_to_pair or {}
-        self.connected = False
-        self.sessions = 0
-        self.messages = 0
-        self.last_message_at: float | None = None
-        self.last_disconnect: str = ""
-        ref = self.actor_ref
+        self.router = StreamRouter(
+            supervisor=supervisor,
+            gateway=gateway,
+            clock=clock,
+            symbol_to_pair=symbol_to_pair or {},
+        )
         self.client = client_factory(
             url,
-            on_message=lambda message: p.tell_quietly(ref, _Incoming(message=message)),
-            on_event=lambda event: p.tell_quietly(ref, event),
+            on_message=self.router.message,
+            on_event=self.router.event,
             token_provider=token_provider,
             subscriptions=[ExecutionsSubscription()],
             clock=clock,
             liveness_timeout_s=liveness_timeout_s,
             name="executions",
         )
+        self.router.client = self.client
 
     def on_start(self) -> None:
         self.client.start()
@@ -69,49 +173,6 @@ class UserStream(pykka.ThreadingActor):
         self.client.stop()
 
     def on_receive(self, message: Any) -> Any:
-        match message:
-            case _Incoming(message=incoming):
-                self.messages += 1
-                self.last_message_at = self.clock.time()
-                if isinstance(incoming, ExecutionsMessage):
-                    self._executions(incoming)
-            case WsEvent(kind="connected", session=session):
-                self.sessions = session
-            case WsEvent(kind="subscribed", reason=reason) if reason.startswith("executions"):
-                # Up only once subscribed: updates before the subscription are not ours to see.
-                # A reconnect is a gap: the snapshot that follows shows open orders, and each
-                # order catches up on the rest with one batched status query.
-                self.connected = True
-                self.supervisor.tell(p.StreamStatus(up=True, gap=self.sessions > 1))
-            case WsEvent(kind="disconnected", reason=reason):
-                if self.connected:
-                    log.warning("executions stream disconnected: %s", reason)
-                self.connected = False
-                self.last_disconnect = reason
-                self.supervisor.tell(p.StreamStatus(up=False, reason=reason))
-            case WsEvent(kind="error", reason=reason):
-                log.warning("executions stream error: %s", reason)
-            case WsEvent():
-                pass
-            case p.GetHealth():
-                return {
-                    "connected": self.connected,
-                    "sessions": self.sessions,
-                    "messages": self.messages,
-                    "last_message_at": self.last_message_at,
-                    "last_disconnect": self.last_disconnect,
-                }
+        if isinstance(message, p.GetHealth):
+            return self.router.health()
         return None
-
-    def _executions(self, message: ExecutionsMessage) -> None:
-        snapshot = message.type == "snapshot"
-        updates = []
-        for execution in message.data:
-            if execution.ratecount is not None and execution.symbol:
-                pair = self.symbol_to_pair.get(execution.symbol, execution.symbol)
-                self.gateway.tell(p.RateCounterReading(pair=pair, level=float(execution.ratecount)))
-            if execution.order_id is None and execution.cl_ord_id is None:
-                continue
-            updates.append(update_from_execution(execution, snapshot=snapshot))
-        if updates:
-            self.supervisor.tell(p.ExchangeUpdates(updates=updates))

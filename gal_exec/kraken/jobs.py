@@ -125,6 +125,7 @@ class Job:
         "request",
         "seq",
         "txid",
+        "wire",
     )
 
     def __init__(
@@ -150,6 +151,8 @@ class Job:
         self.attempt = 0
         self.not_before = 0.0
         self.no_batch = False
+        self.wire: Any = None
+        """The request in WebSocket terms, worked out once by the gateway (None: not yet)."""
 
     @property
     def lane(self) -> Lane:
@@ -160,9 +163,19 @@ class Job:
 
 
 class Dispatch:
-    """Send ``endpoint`` now for ``jobs`` (several when coalesced); the models are charged."""
+    """Send ``endpoint`` now for ``jobs`` (several when coalesced); the models are charged.
+    ``path`` is ``"rest"`` or ``"ws"`` (the authenticated WebSocket)."""
 
-    __slots__ = ("endpoint", "jobs", "kind", "pair", "rest_cost", "trading_cost", "trial_for")
+    __slots__ = (
+        "endpoint",
+        "jobs",
+        "kind",
+        "pair",
+        "path",
+        "rest_cost",
+        "trading_cost",
+        "trial_for",
+    )
 
     def __init__(
         self,
@@ -174,8 +187,10 @@ class Dispatch:
         trading_cost: float,
         rest_cost: float,
         trial_for: tuple[str, ...],
+        path: str = "rest",
     ) -> None:
         self.kind = kind
+        self.path = path
         self.endpoint = endpoint
         self.jobs = jobs
         self.pair = pair
@@ -185,7 +200,7 @@ class Dispatch:
         """Breaker categories (half-open) for which this call is a trial."""
 
     def __repr__(self) -> str:
-        return f"Dispatch({self.endpoint}, jobs={len(self.jobs)}, pair={self.pair})"
+        return f"Dispatch({self.endpoint}, jobs={len(self.jobs)}, pair={self.pair}, {self.path})"
 
 
 class LocalRejection:

@@ -21,6 +21,9 @@ Rules it applies, in order:
   ``EOrder:Orders limit exceeded``.
 - Circuit breakers hold kinds of traffic (see :data:`HELD_BY`); half-open lets through
   ``half_open_max_calls`` trial calls per category.
+- Paths: the caller says which jobs may go over the authenticated WebSocket (``ws``) and whether
+  a REST worker is free (``rest_open``). The same models pace both paths; a WebSocket request
+  costs nothing on the REST call counter. A coalesced batch takes only jobs of its head's path.
 
 Pure: time comes from the injected clock, nothing here is thread-safe (the gateway owns it).
 """
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable
 
 from gal_exec.core.clock import Clock
 from gal_exec.kraken.jobs import (
@@ -87,6 +91,8 @@ class RequestScheduler:
         self._open_ids: dict[str, set[str]] = {}
         self._breakers: dict[str, str] = {}
         self._trials_left: dict[str, int] = {}
+        self._held_now: dict[JobKind, bool] | None = None
+        """Which kinds the breakers hold, kept until a breaker or a trial count changes."""
         self.pairs_seen: set[str] = set()
 
     # --- queueing -----------------------------------------------------------------------------
@@ -139,6 +145,7 @@ class RequestScheduler:
     def set_breaker(self, category: str, state: str) -> None:
         """Adopt a breaker's state (closed, open, half_open) for ``category``."""
         self._breakers[category] = state
+        self._held_now = None
         if state == "half_open":
             self._trials_left[category] = self.half_open_max_calls
         else:
@@ -160,6 +167,7 @@ class RequestScheduler:
         for category in categories:
             if self._breakers.get(category) == "half_open":
                 self._trials_left[category] = self._trials_left.get(category, 0) + 1
+                self._held_now = None
 
     def _is_held(self, kind: JobKind) -> bool:
         for category, kinds in HELD_BY.items():
@@ -223,10 +231,18 @@ class RequestScheduler:
 
     # --- choosing -----------------------------------------------------------------------------
 
-    def take(self) -> Dispatch | LocalRejection | Idle:
-        """The next thing to do: a Dispatch (models charged), a LocalRejection, or Idle."""
+    def take(
+        self, *, ws: Callable[[Job], bool] | None = None, rest_open: bool = True
+    ) -> Dispatch | LocalRejection | Idle:
+        """The next thing to do: a Dispatch (models charged), a LocalRejection, or Idle.
+
+        ``ws(job)`` says whether a job goes over the WebSocket now (None: nothing does); with
+        ``rest_open`` False, jobs that would go by REST wait (no worker is free).
+        """
         now = self._clock.monotonic()
-        held = {kind: self._is_held(kind) for kind in JobKind}
+        held = self._held_now
+        if held is None:
+            held = self._held_now = {kind: self._is_held(kind) for kind in JobKind}
         blocked_pairs: set[str] = set()
         full_pairs: set[str] = set()
         rest_blocked = False
@@ -234,6 +250,8 @@ class RequestScheduler:
         for lane in Lane:
             if all(held[kind] for kind in _KINDS_IN[lane]):
                 continue  # a breaker holds the whole lane: no need to look at each job
+            if lane is Lane.QUERY and not rest_open:
+                continue  # queries only go by REST
             queue = self._lanes[lane]
             for index, job in enumerate(queue):
                 if rest_blocked and lane is Lane.QUERY:
@@ -246,16 +264,24 @@ class RequestScheduler:
                 if job.not_before > now:
                     wake = min(wake, job.not_before - now)
                     continue
+                by_ws = ws is not None and ws(job)
+                if not by_ws and not rest_open:
+                    continue  # waits for a REST worker
                 endpoint = ENDPOINTS[job.kind]
-                rest_cost = self.rest.cost(endpoint)
+                rest_cost = 0.0 if by_ws else self.rest.cost(endpoint)
                 trade_cost = self._trading_cost(job, now)
                 uses_trading = job.pair is not None and trade_cost > 0
                 if (rest_cost > 0 and rest_blocked) or (uses_trading and job.pair in blocked_pairs):
                     continue
-                if job.kind is JobKind.PLACE and not self.open_orders.can_open(job.pair):
+                pair = job.pair
+                if (
+                    job.kind is JobKind.PLACE
+                    and pair is not None
+                    and not self.open_orders.can_open(pair)
+                ):
                     # The pair is at the tier's open-order maximum: placements on it wait for an
                     # order to end (OrderReleased), in order, rather than being refused.
-                    full_pairs.add(job.pair)  # type: ignore[arg-type]
+                    full_pairs.add(pair)
                     continue
                 rest_wait = self._rest_wait(rest_cost)
                 trading_wait = self._trading_wait(job.pair, trade_cost) if uses_trading else 0.0
@@ -265,7 +291,8 @@ class RequestScheduler:
                     if trading_wait > 0:
                         blocked_pairs.add(job.pair)  # type: ignore[arg-type]
                     continue
-                return self._build(queue, index, job, now, rest_cost, trade_cost)
+                path_ok = ws if by_ws else None
+                return self._build(queue, index, job, now, rest_cost, trade_cost, path_ok)
         return Idle(None if math.isinf(wake) else wake)
 
     def _trading_cost(self, job: Job, now: float) -> float:
@@ -309,13 +336,16 @@ class RequestScheduler:
         now: float,
         rest_cost: float,
         trade_cost: float,
+        ws: Callable[[Job], bool] | None,
     ) -> Dispatch:
+        """Charge the models and take ``head`` (and its batch) out of ``queue``. ``ws`` is set
+        when the dispatch goes over the WebSocket: followers must go that way too."""
         kind = head.kind
         endpoint = ENDPOINTS[kind]
         jobs: list[Job] = [head]
         if kind is JobKind.PLACE and self._batchable(head):
-            batch = self._batch_for(queue, index, head, now)
-            batch_rest = self.rest.cost("AddOrderBatch")
+            batch = self._batch_for(queue, index, head, now, ws)
+            batch_rest = 0.0 if ws is not None else self.rest.cost("AddOrderBatch")
             if len(batch) >= 2 and self._rest_wait(batch_rest) == 0:
                 jobs = batch
                 endpoint = "AddOrderBatch"
@@ -325,7 +355,7 @@ class RequestScheduler:
             jobs = self._statuses_for(queue, index, now)
         chosen = {id(job) for job in jobs}
         queue[:] = [job for job in queue if id(job) not in chosen]
-        if rest_cost > 0:
+        if rest_cost > 0 and ws is None:
             self.rest.record(endpoint)
         if trade_cost > 0 and head.pair is not None:
             self.trading.record(head.pair, trade_cost)
@@ -336,6 +366,7 @@ class RequestScheduler:
         trials = self.half_open_categories(kind)
         for category in trials:
             self._trials_left[category] = self._trials_left.get(category, 0) - 1
+            self._held_now = None
         return Dispatch(
             kind,
             endpoint,
@@ -344,6 +375,7 @@ class RequestScheduler:
             trading_cost=trade_cost,
             rest_cost=rest_cost,
             trial_for=trials,
+            path="ws" if ws is not None else "rest",
         )
 
     def _batchable(self, job: Job) -> bool:
@@ -353,7 +385,14 @@ class RequestScheduler:
         # validate and deadline belong to the whole batch in AddOrderBatch: such orders go alone.
         return not (getattr(order, "validate", False) or getattr(order, "deadline", None))
 
-    def _batch_for(self, queue: list[Job], index: int, head: Job, now: float) -> list[Job]:
+    def _batch_for(
+        self,
+        queue: list[Job],
+        index: int,
+        head: Job,
+        now: float,
+        ws: Callable[[Job], bool] | None = None,
+    ) -> list[Job]:
         limit = min(
             MAX_BATCH_ORDERS,
             self.open_orders.remaining(head.pair),  # type: ignore[arg-type]
@@ -370,6 +409,7 @@ class RequestScheduler:
                 and getattr(job.order, "pair", None) == kraken_pair
                 and job.not_before <= now
                 and self._batchable(job)
+                and (ws is None or ws(job))
             ):
                 batch.append(job)
         return batch

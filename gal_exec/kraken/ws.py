@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 import random
 import threading
 from collections.abc import Callable, Sequence
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import msgspec
 import websocket
@@ -200,8 +201,15 @@ class KrakenWsClient:
             if thread.is_alive():
                 logger.warning("%s: reader thread did not stop within %.1fs", self.name, timeout_s)
 
-    def send(self, message: WsRequest | msgspec.Struct | dict | bytes | str) -> None:
-        """Send one frame from any thread. Raises WsNotConnected or WsSendFailed."""
+    def send(
+        self,
+        message: WsRequest | msgspec.Struct | dict | bytes | str,
+        *,
+        session: int | None = None,
+    ) -> None:
+        """Send one frame from any thread. Raises WsNotConnected (nothing left) or WsSendFailed
+        (it may have). With ``session``, only on that connection: after a reconnect the frame is
+        not sent (its sender expects answers on the connection it knew)."""
         payload = message.encode() if isinstance(message, str) else message
         if not isinstance(payload, bytes):
             payload = encode(payload)
@@ -209,12 +217,23 @@ class KrakenWsClient:
             ws = self._ws
             if ws is None:
                 raise WsNotConnected(f"{self.name}: not connected to {self.url}")
+            if session is not None and session != self._session:
+                raise WsNotConnected(f"{self.name}: connection {session} has ended")
             if logger.isEnabledFor(logging.DEBUG):
                 logger.debug("%s send %s", self.name, redact(payload).decode("utf-8", "replace"))
+            sock = ws.sock
+            if sock is None:
+                raise WsNotConnected(f"{self.name}: the connection to {self.url} is closed")
             try:
-                ws.send(payload, opcode=websocket.ABNF.OPCODE_TEXT)
+                sock.sendall(client_frame(websocket.ABNF.OPCODE_TEXT, payload))
             except (websocket.WebSocketException, OSError) as exc:
                 raise WsSendFailed(f"{self.name}: send failed, outcome unknown: {exc}") from exc
+
+    def _pong(self, ws: websocket.WebSocket, payload: bytes) -> None:
+        """Answer a protocol ping; under the send lock, so frames never interleave."""
+        with self._lock:
+            if self._ws is ws and ws.sock is not None:
+                ws.sock.sendall(client_frame(websocket.ABNF.OPCODE_PONG, payload))
 
     def subscribe(self, subscription: Subscription) -> None:
         """Register a subscription for every future connection and send it now if connected."""
@@ -250,6 +269,11 @@ class KrakenWsClient:
     @property
     def connected(self) -> bool:
         return self._ws is not None
+
+    @property
+    def session(self) -> int:
+        """The number of the current (or last) connection."""
+        return self._session
 
     @property
     def current_token(self) -> str | None:
@@ -311,19 +335,22 @@ class KrakenWsClient:
             return failure
         now = self._clock.monotonic()
         last_received = last_ping = now
+        reader = FrameReader(ws.sock)
         while True:
             try:
-                opcode, data = ws.recv_data()
-            except websocket.WebSocketTimeoutException:
-                opcode, data = None, b""
+                frame = reader.next()
+                if frame is not None and frame[0] == websocket.ABNF.OPCODE_PING:
+                    self._pong(ws, frame[1])
             except (websocket.WebSocketException, OSError) as exc:
                 return self._end_reason(f"connection lost: {exc or type(exc).__name__}")
             now = self._clock.monotonic()
-            if opcode == websocket.ABNF.OPCODE_CLOSE:
-                return self._end_reason(f"server closed the connection{_close_detail(data)}")
-            if opcode is not None:
+            if frame is not None:
+                opcode, data = frame
+                if opcode == websocket.ABNF.OPCODE_CLOSE:
+                    return self._end_reason(f"server closed the connection{_close_detail(data)}")
                 last_received = now
-                self._deliver(data, attempt)
+                if opcode in _DATA_OPCODES:
+                    self._deliver(data, attempt)
             if self._stopping.is_set():
                 return "stopped"
             silent_for = now - last_received
@@ -414,6 +441,114 @@ class KrakenWsClient:
             self._on_event(event)
         except Exception:
             logger.exception("%s: on_event raised", self.name)
+
+
+_DATA_OPCODES = frozenset({websocket.ABNF.OPCODE_TEXT, websocket.ABNF.OPCODE_BINARY})
+_CONTINUATION = websocket.ABNF.OPCODE_CONT
+
+
+class FrameReader:
+    """Server frames from a connected socket, read in large chunks.
+
+    websocket-client reads each frame with three or more ``recv`` calls (header, length,
+    payload), each a system call that gives up the GIL; a burst of execution reports arrives in
+    one segment, so here one ``recv`` usually carries several frames. Fragmented messages are
+    joined; a masked frame (servers do not mask) is unmasked. ``next`` returns ``(opcode,
+    payload)`` or None when the socket's timeout passed without a whole frame.
+    """
+
+    def __init__(self, sock: Any) -> None:
+        self._sock = sock
+        self._buffer = bytearray()
+        self._start = 0  # where the next frame begins in the buffer
+        self._fragments: list[bytes] = []
+        self._fragment_opcode = 0
+
+    def next(self) -> tuple[int, bytes] | None:
+        while True:
+            frame = self._parse()
+            if frame is None:
+                # Drop what was parsed once per read, not once per frame.
+                del self._buffer[: self._start]
+                self._start = 0
+                try:
+                    chunk = self._sock.recv(_READ_SIZE)
+                except TimeoutError:
+                    return None
+                if not chunk:
+                    raise websocket.WebSocketConnectionClosedException(
+                        "Connection to remote host was lost."
+                    )
+                self._buffer += chunk
+                continue
+            opcode, fin, payload = frame
+            if opcode == _CONTINUATION:
+                self._fragments.append(payload)
+                if not fin:
+                    continue
+                payload = b"".join(self._fragments)
+                opcode = self._fragment_opcode
+                self._fragments = []
+            elif opcode in _DATA_OPCODES and not fin:
+                self._fragment_opcode = opcode
+                self._fragments = [payload]
+                continue
+            return opcode, payload
+
+    def _parse(self) -> tuple[int, bool, bytes] | None:
+        buffer = self._buffer
+        base = self._start
+        available = len(buffer) - base
+        if available < 2:
+            return None
+        first, second = buffer[base], buffer[base + 1]
+        length = second & 0x7F
+        start = 2
+        if length == 126:
+            start = 4
+            if available < start:
+                return None
+            length = int.from_bytes(buffer[base + 2 : base + 4], "big")
+        elif length == 127:
+            start = 10
+            if available < start:
+                return None
+            length = int.from_bytes(buffer[base + 2 : base + 10], "big")
+        mask = None
+        if second & 0x80:
+            if available < start + 4:
+                return None
+            mask = bytes(buffer[base + start : base + start + 4])
+            start += 4
+        end = start + length
+        if available < end:
+            return None
+        payload = bytes(buffer[base + start : base + end])
+        self._start = base + end
+        if mask is not None:
+            payload = websocket.ABNF.mask(mask, payload)
+        return first & 0x0F, bool(first & 0x80), payload
+
+
+_READ_SIZE = 65536
+
+
+def client_frame(opcode: int, payload: bytes) -> bytes:
+    """One final client frame, masked as RFC 6455 requires of clients. (websocket-client's own
+    send builds a frame object per call; this is a quarter of its CPU, on the order path.)"""
+    size = len(payload)
+    if size < 126:
+        header = bytes((0x80 | opcode, 0x80 | size))
+    elif size < 65536:
+        header = bytes((0x80 | opcode, 0x80 | 126)) + size.to_bytes(2, "big")
+    else:
+        header = bytes((0x80 | opcode, 0x80 | 127)) + size.to_bytes(8, "big")
+    key = os.urandom(4)
+    repeated = (key * (size // 4 + 1))[:size]
+    masked = (int.from_bytes(payload, "little") ^ int.from_bytes(repeated, "little")).to_bytes(
+        size, "little"
+    )
+    return header + key + masked
 
 
 def _close_detail(frame: object) -> str:

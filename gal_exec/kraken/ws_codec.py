@@ -14,7 +14,6 @@ from typing import Any, Literal
 import msgspec
 
 __all__ = [
-    "EXEC_TYPES",
     "AddOrderResponse",
     "AmendAck",
     "AmendOrderResponse",
@@ -27,8 +26,6 @@ __all__ = [
     "CancelOrderResponse",
     "ConditionalSpec",
     "CountAck",
-    "EditAck",
-    "EditOrderResponse",
     "ExecutionsMessage",
     "Heartbeat",
     "MalformedMessage",
@@ -64,24 +61,7 @@ __all__ = [
     "redact",
     "subscribe_executions",
     "subscribe_ticker",
-    "unsubscribe",
 ]
-
-#: exec_type values seen in Kraken's docs and real captures; decoding accepts any string.
-EXEC_TYPES = frozenset(
-    {
-        "pending_new",
-        "new",
-        "trade",
-        "filled",
-        "iceberg_refill",
-        "canceled",
-        "expired",
-        "amended",
-        "restated",
-        "status",
-    }
-)
 
 
 class _Wire(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -92,12 +72,12 @@ class _Wire(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
 # ---------------------------------------------------------------- executions channel
 
 
-class WsFee(_Wire, kw_only=True):
+class WsFee(_Wire, frozen=True, kw_only=True):
     asset: str
     qty: Decimal
 
 
-class WsTriggers(_Wire, kw_only=True):
+class WsTriggers(_Wire, frozen=True, kw_only=True):
     reference: str | None = None
     price: Decimal | None = None
     price_type: str | None = None
@@ -108,7 +88,7 @@ class WsTriggers(_Wire, kw_only=True):
     timestamp: str | None = None
 
 
-class WsContingent(_Wire, kw_only=True):
+class WsContingent(_Wire, frozen=True, kw_only=True):
     order_type: str | None = None
     trigger_price: Decimal | None = None
     trigger_price_type: str | None = None
@@ -116,7 +96,7 @@ class WsContingent(_Wire, kw_only=True):
     limit_price_type: str | None = None
 
 
-class WsExecution(_Wire, kw_only=True):
+class WsExecution(_Wire, frozen=True, kw_only=True):
     """One execution report of the ``executions`` channel; every field is optional because
     Kraken sends sparse updates whose field set depends on ``exec_type``.
 
@@ -177,7 +157,7 @@ class WsExecution(_Wire, kw_only=True):
     ratecount: Decimal | None = None
 
 
-class ExecutionsMessage(_Wire, kw_only=True, tag_field="channel", tag="executions"):
+class ExecutionsMessage(_Wire, frozen=True, kw_only=True, tag_field="channel", tag="executions"):
     type: Literal["snapshot", "update"]
     data: list[WsExecution]
     sequence: int | None = None
@@ -186,11 +166,11 @@ class ExecutionsMessage(_Wire, kw_only=True, tag_field="channel", tag="execution
 # ---------------------------------------------------------------- admin and public channels
 
 
-class Heartbeat(_Wire, kw_only=True, tag_field="channel", tag="heartbeat"):
+class Heartbeat(_Wire, frozen=True, kw_only=True, tag_field="channel", tag="heartbeat"):
     """``{"channel": "heartbeat"}``, about once a second while anything is subscribed."""
 
 
-class SystemStatus(_Wire, kw_only=True):
+class SystemStatus(_Wire, frozen=True, kw_only=True):
     api_version: str | None = None
     # Kraken's connection ids exceed int64; Python ints hold any uint64.
     connection_id: int | None = None
@@ -198,12 +178,12 @@ class SystemStatus(_Wire, kw_only=True):
     version: str | None = None
 
 
-class StatusMessage(_Wire, kw_only=True, tag_field="channel", tag="status"):
+class StatusMessage(_Wire, frozen=True, kw_only=True, tag_field="channel", tag="status"):
     type: str | None = None
     data: list[SystemStatus]
 
 
-class Ticker(_Wire, kw_only=True):
+class Ticker(_Wire, frozen=True, kw_only=True):
     symbol: str
     bid: Decimal | None = None
     bid_qty: Decimal | None = None
@@ -219,19 +199,19 @@ class Ticker(_Wire, kw_only=True):
     timestamp: str | None = None
 
 
-class TickerMessage(_Wire, kw_only=True, tag_field="channel", tag="ticker"):
+class TickerMessage(_Wire, frozen=True, kw_only=True, tag_field="channel", tag="ticker"):
     type: Literal["snapshot", "update"]
     data: list[Ticker]
 
 
-class Pong(_Wire, kw_only=True, tag_field="method", tag="pong"):
+class Pong(_Wire, frozen=True, kw_only=True, tag_field="method", tag="pong"):
     req_id: int | None = None
     time_in: str | None = None
     time_out: str | None = None
     warnings: list[str] | None = None
 
 
-class UnknownMessage(_Wire, kw_only=True):
+class UnknownMessage(_Wire, frozen=True, kw_only=True):
     """A well-formed JSON object on a channel or method this codec does not model."""
 
     channel: str | None = None
@@ -243,11 +223,12 @@ class UnknownMessage(_Wire, kw_only=True):
 # ---------------------------------------------------------------- method responses
 
 
-class MethodResponse(_Wire, kw_only=True):
-    """Common envelope of every method response; used as is for ``ping`` errors and methods
-    this codec does not model."""
+class MethodResponse(_Wire, frozen=True, kw_only=True):
+    """Common envelope of every method response; used as is for ``ping`` errors, methods this
+    codec does not model, and errors Kraken could not tie to a request (no ``method``, no
+    ``req_id``: e.g. a frame it could not parse)."""
 
-    method: str
+    method: str | None = None
     success: bool
     error: str | None = None
     req_id: int | None = None
@@ -256,7 +237,7 @@ class MethodResponse(_Wire, kw_only=True):
     warnings: list[str] | None = None
 
 
-class SubscribeResult(_Wire, kw_only=True):
+class SubscribeResult(_Wire, frozen=True, kw_only=True):
     channel: str
     symbol: str | None = None
     snapshot: bool | None = None
@@ -269,79 +250,73 @@ class SubscribeResult(_Wire, kw_only=True):
     warnings: list[str] | None = None
 
 
-class SubscriptionAck(MethodResponse, kw_only=True):
+class SubscriptionAck(MethodResponse, frozen=True, kw_only=True):
     """Answer to ``subscribe``/``unsubscribe``; ticker subscriptions get one per symbol."""
 
     result: SubscribeResult | None = None
 
 
-class OrderAck(_Wire, kw_only=True):
+class OrderAck(_Wire, frozen=True, kw_only=True):
+    """One placed order: add_order's result, or one entry of batch_add's (in request order).
+    ``error`` is kept if an entry reports its own rejection, as REST's AddOrderBatch does."""
+
     order_id: str | None = None
     cl_ord_id: str | None = None
     order_userref: int | None = None
+    error: str | None = None
     warnings: list[str] | None = None
 
 
-class AmendAck(_Wire, kw_only=True):
+class AmendAck(_Wire, frozen=True, kw_only=True):
     amend_id: str | None = None
     order_id: str | None = None
     cl_ord_id: str | None = None
     warnings: list[str] | None = None
 
 
-class EditAck(_Wire, kw_only=True):
-    order_id: str | None = None
-    original_order_id: str | None = None
-    warnings: list[str] | None = None
-
-
-class CancelAck(_Wire, kw_only=True):
+class CancelAck(_Wire, frozen=True, kw_only=True):
     order_id: str | None = None
     cl_ord_id: str | None = None
     warnings: list[str] | None = None
 
 
-class CountAck(_Wire, kw_only=True):
+class CountAck(_Wire, frozen=True, kw_only=True):
     count: int
     warnings: list[str] | None = None
 
 
-class CancelAfterAck(_Wire, kw_only=True):
+class CancelAfterAck(_Wire, frozen=True, kw_only=True):
     current_time: str | None = msgspec.field(default=None, name="currentTime")
     trigger_time: str | None = msgspec.field(default=None, name="triggerTime")
 
 
-class AddOrderResponse(MethodResponse, kw_only=True):
+class AddOrderResponse(MethodResponse, frozen=True, kw_only=True):
     result: OrderAck | None = None
 
 
-class AmendOrderResponse(MethodResponse, kw_only=True):
+class AmendOrderResponse(MethodResponse, frozen=True, kw_only=True):
     result: AmendAck | None = None
 
 
-class EditOrderResponse(MethodResponse, kw_only=True):
-    result: EditAck | None = None
-
-
-class CancelOrderResponse(MethodResponse, kw_only=True):
+class CancelOrderResponse(MethodResponse, frozen=True, kw_only=True):
     """One arrives per cancelled identifier when several were given."""
 
     result: CancelAck | None = None
 
 
-class BatchAddResponse(MethodResponse, kw_only=True):
+class BatchAddResponse(MethodResponse, frozen=True, kw_only=True):
     result: list[OrderAck] | None = None
 
 
-class BatchCancelResponse(MethodResponse, kw_only=True):
+class BatchCancelResponse(MethodResponse, frozen=True, kw_only=True):
     result: CountAck | None = None
 
 
-class CancelAllResponse(MethodResponse, kw_only=True):
+class CancelAllResponse(MethodResponse, frozen=True, kw_only=True):
     result: CountAck | None = None
 
 
-class CancelAllOrdersAfterResponse(MethodResponse, kw_only=True):
+class CancelAllOrdersAfterResponse(MethodResponse, frozen=True, kw_only=True):
     result: CancelAfterAck | None = None
 
 
@@ -368,6 +343,7 @@ class _Envelope(msgspec.Struct):
     channel: str | None = None
     method: str | None = None
     type: str | None = None
+    success: Any = None
 
 
 _envelope_decoder = msgspec.json.Decoder(_Envelope)
@@ -383,7 +359,6 @@ _method_decoders: dict[str, msgspec.json.Decoder[Any]] = {
     "pong": msgspec.json.Decoder(Pong),
     "add_order": msgspec.json.Decoder(AddOrderResponse),
     "amend_order": msgspec.json.Decoder(AmendOrderResponse),
-    "edit_order": msgspec.json.Decoder(EditOrderResponse),
     "cancel_order": msgspec.json.Decoder(CancelOrderResponse),
     "batch_add": msgspec.json.Decoder(BatchAddResponse),
     "batch_cancel": msgspec.json.Decoder(BatchCancelResponse),
@@ -418,6 +393,10 @@ def decode_message(raw: bytes | str) -> WsMessage:
     elif envelope.channel is not None:
         what = f"channel {envelope.channel!r}"
         decoder = _channel_decoders.get(envelope.channel)
+    elif envelope.success is not None:
+        # An answer Kraken could not tie to a method: an error with no method and no req_id.
+        what = "an answer without a method"
+        decoder = _generic_response_decoder
     else:
         raise MalformedMessage(f"message has neither 'channel' nor 'method': {_preview(raw)}")
     if decoder is None:
@@ -450,7 +429,7 @@ def redact(payload: bytes) -> bytes:
 # ---------------------------------------------------------------- requests
 
 
-class WsRequest(_Wire, kw_only=True):
+class WsRequest(_Wire, frozen=True, kw_only=True):
     """One request frame: ``{"method": ..., "params": {...}, "req_id": ...}``."""
 
     method: str
@@ -487,7 +466,7 @@ def _check_numbers(spec: msgspec.Struct, names: Sequence[str]) -> None:
             _number(name, value)
 
 
-class TriggerSpec(_Wire, kw_only=True):
+class TriggerSpec(_Wire, frozen=True, kw_only=True):
     """``triggers`` of a triggered order type (stop-loss, take-profit, trailing)."""
 
     reference: Literal["index", "last"] | None = None
@@ -498,7 +477,7 @@ class TriggerSpec(_Wire, kw_only=True):
         _check_numbers(self, ("price",))
 
 
-class ConditionalSpec(_Wire, kw_only=True):
+class ConditionalSpec(_Wire, frozen=True, kw_only=True):
     """``conditional``: the OTO close order Kraken places on each fill of the primary."""
 
     order_type: str
@@ -514,7 +493,7 @@ class ConditionalSpec(_Wire, kw_only=True):
 _ORDER_NUMBERS = ("order_qty", "limit_price", "display_qty", "cash_order_qty")
 
 
-class OrderSpec(_Wire, kw_only=True):
+class OrderSpec(_Wire, frozen=True, kw_only=True):
     """The per-order fields of ``add_order`` and of each ``batch_add`` entry."""
 
     order_type: str
@@ -596,20 +575,6 @@ def subscribe_ticker(
         "snapshot": snapshot,
     }
     return WsRequest(method="subscribe", params=params, req_id=req_id)
-
-
-def unsubscribe(
-    channel: str,
-    *,
-    token: str | None = None,
-    symbols: Sequence[str] | None = None,
-    req_id: int | None = None,
-) -> WsRequest:
-    """Unsubscribe from ``channel`` (private channels need the token again)."""
-    params = _params(
-        channel=channel, symbol=list(symbols) if symbols is not None else None, token=token
-    )
-    return WsRequest(method="unsubscribe", params=params, req_id=req_id)
 
 
 def ping(req_id: int | None = None) -> WsRequest:

@@ -31,6 +31,14 @@ Rule fields:
   - ``error``: answer the Kraken error ``message`` without processing.
   - ``ws_delay``: delay the next execution update by ``delay_s`` (default 0.5).
   - ``ws_disconnect``: the WS server drops the connection (asked once per outgoing message).
+  - ``ws_drop``: a WS trading request (``endpoint`` is the method, e.g. ``add_order``) drops the
+    connection without an answer; ``"when": "after"`` (the default) processes it first.
+  - ``ws_no_reply``: the request is processed (``after``, the default) or lost (``before``) and
+    never answered; the connection stays up.
+  - ``ws_error_no_req_id``: the request is answered ``message`` as an error without ``req_id``;
+    ``before`` (the default) does not process it, ``after`` does.
+  - ``ws_error``: the request is answered ``message`` as its error (with its ``req_id``) and not
+    processed, e.g. ``EAPI:Invalid token`` or ``EService:Unavailable``.
 
 - When it fires (default: always): ``probability`` (0..1, drawn from the rule's own seeded RNG),
   ``every`` N (every Nth matching request), ``next`` N (the next N matching requests, then the
@@ -56,11 +64,13 @@ __all__ = ["Fault", "FaultPlan", "FaultPlanError", "FaultRule"]
 REST_ACTIONS = frozenset(
     {"http_500", "http_502", "http_503", "http_504", "drop", "unavailable", "error"}
 )
-WS_KINDS = frozenset({"ws_delay", "ws_disconnect"})
+WS_REQUEST_KINDS = frozenset({"ws_drop", "ws_no_reply", "ws_error_no_req_id", "ws_error"})
+WS_KINDS = frozenset({"ws_delay", "ws_disconnect"}) | WS_REQUEST_KINDS
 KINDS = REST_ACTIONS | WS_KINDS | {"latency", "ws_before_rest"}
 _DEFAULT_DELAY = {"latency": 0.1, "ws_before_rest": 0.2, "ws_delay": 0.5}
 _AFTER_BY_DEFAULT = frozenset(
-    {"http_500", "http_502", "http_503", "http_504", "drop", "ws_before_rest"}
+    {"http_500", "http_502", "http_503", "http_504", "drop", "ws_before_rest", "ws_drop"}
+    | {"ws_no_reply"}
 )
 _FIELDS = {
     "endpoint",
@@ -113,7 +123,7 @@ class FaultRule:
         self.endpoint = str(spec.get("endpoint", "*"))
         when = spec.get("when", "after" if kind in _AFTER_BY_DEFAULT else "before")
         if when not in ("before", "after") or (
-            kind in ("unavailable", "error") and when != "before"
+            kind in ("unavailable", "error", "ws_error") and when != "before"
         ):
             raise FaultPlanError(f"{where}.when: not valid for kind {kind}: {when!r}")
         self.when: str = when
@@ -235,6 +245,19 @@ class FaultPlan:
     def rest_after(self, endpoint: str) -> Fault | None:
         """The fault to apply after processing, before answering, if any."""
         return self._rest(endpoint, "after") if self.rules else None
+
+    def ws_request(self, method: str, when: str) -> Fault | None:
+        """The fault for a WS trading request ``method`` at ``when`` (before or after it is
+        processed): ``ws_drop``, ``ws_no_reply`` or ``ws_error_no_req_id``; the first that fires."""
+        if not self.rules:
+            return None
+        with self._lock:
+            for rule in self.rules:
+                if rule.kind not in WS_REQUEST_KINDS or rule.when != when:
+                    continue
+                if rule.matches(method) and rule.fires():
+                    return Fault(rule.kind, message=rule.message)
+        return None
 
     def ws_update_delay_s(self) -> float:
         """Seconds to hold back the next execution update (0.0 when no rule fires)."""

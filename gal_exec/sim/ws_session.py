@@ -218,11 +218,31 @@ class WsSession:
         api_key = self._api_key(params)
         if not self.exchange.has_permission(api_key, method):
             raise RequestError(PERMISSION_DENIED)
-        for outcome in trading_method(self.exchange, api_key, params):
+        if self._request_fault(method, req_id, "before", time_in):
+            return
+        outcomes = trading_method(self.exchange, api_key, params)
+        if self._request_fault(method, req_id, "after", time_in):
+            return
+        for outcome in outcomes:
             if isinstance(outcome, RequestError):
                 self._reply(error_response(method, req_id, outcome.message, time_in, self._stamp()))
             else:
                 self._reply(success_response(method, req_id, outcome, time_in, self._stamp()))
+
+    def _request_fault(self, method: str, req_id: Any, when: str, time_in: str) -> bool:
+        """Apply the fault plan's fault for this request, if one fires; True: do not answer."""
+        query = getattr(getattr(self.exchange, "faults", None), "ws_request", None)
+        fault = None if query is None else query(method, when)
+        if fault is None:
+            return False
+        log.info("sim ws: fault plan: %s %s (%s)", fault.kind, method, when)
+        if fault.kind == "ws_drop":
+            self.abort()
+        elif fault.kind == "ws_error_no_req_id":
+            self._reply(error_response(method, None, fault.message, time_in, self._stamp()))
+        elif fault.kind == "ws_error":
+            self._reply(error_response(method, req_id, fault.message, time_in, self._stamp()))
+        return True
 
     def _api_key(self, params: Mapping[str, Any]) -> str:
         token = params.get("token")

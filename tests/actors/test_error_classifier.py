@@ -123,18 +123,24 @@ def test_an_auth_error_requests_a_halt_once(config, clock, timers, recorder):
     assert not [m for m in recorder.pending() if isinstance(m, HaltRequested)]
 
 
-def test_invalid_nonce_halts_only_when_it_keeps_happening(config, clock, timers, recorder):
+def test_invalid_nonce_halts_only_when_it_persists_past_a_clean_answer(clock, timers, recorder):
+    # A breaker that a few errors cannot open: the halt must come from the nonce rule itself.
+    config = make_config(failure_threshold=10, open_s=10.0)
     classifier = ErrorClassifier.start(
         config, clock=clock, timers=timers, subscribers=[recorder.ref]
     )
+    # One nonce error, then a clean answer (the gateway's retry went through): a race, no halt.
     classifier.tell(_error("EAPI:Invalid nonce", placing=False))
+    classifier.tell(SuccessObserved(endpoint="QueryOrders", categories=(), time=0.0))
+    classifier.tell(_error("EAPI:Invalid nonce", placing=True))
     assert not _stats(classifier).halt_requested
+    # The retry is refused too: the nonces are being overtaken.
     classifier.tell(_error("EAPI:Invalid nonce", placing=False))
-    classifier.tell(_error("EAPI:Invalid nonce", placing=False))
-    assert recorder.next(BreakerChanged).category == "auth_or_lockout"
     halt = recorder.next(HaltRequested)
     assert halt.error_code == "EAPI:Invalid nonce"
     assert halt.reason.startswith("EAPI:Invalid nonce: ")
+    assert "another client" in halt.reason and "nonce window" in halt.reason
+    assert not [m for m in recorder.pending() if isinstance(m, HaltRequested)]
 
 
 def test_halt_reasons_name_the_error_and_what_to_check():

@@ -25,6 +25,7 @@ from gal_exec.actors.protocol import (
     QueryOrderStatus,
     StatusResult,
     SubscribeAlerts,
+    SuccessObserved,
 )
 from tests.actors.gateway_support import MockKraken, health, make_config, place, start_gateway
 
@@ -82,6 +83,26 @@ def test_a_query_is_retried_with_backoff_after_a_5xx(
     result = recorder.next(StatusResult)
     assert result.error is None and result.info.status == "open"
     assert len(kraken.calls_to("QueryOrders")) == 2
+
+
+def test_a_nonce_error_is_retried_once_and_the_clean_answer_is_told_to_the_classifier(
+    kraken, clock, timers, recorder, make_recorder
+):
+    classifier = make_recorder()
+    config = make_config()
+    kraken.script("QueryOrders", {"error": ["EAPI:Invalid nonce"]})
+    gateway = start_gateway(config, clock, timers, classifier=classifier.ref)
+    gateway.tell(_status(recorder))
+    assert _failed(classifier, gateway).error.code == "EAPI:Invalid nonce"
+    clock.advance(config.retry.base_delay_s)
+    assert recorder.next(StatusResult).error is None
+    success = classifier.next(SuccessObserved)
+    assert (success.endpoint, success.categories) == ("QueryOrders", ())
+    # Only the first clean answer after a nonce error is told.
+    gateway.tell(_status(recorder))
+    recorder.next(StatusResult)
+    health(gateway)
+    assert not [m for m in classifier.pending() if isinstance(m, SuccessObserved)]
 
 
 def test_a_query_gives_up_after_max_attempts(kraken, clock, timers, recorder, make_recorder):

@@ -77,6 +77,8 @@ def engine_config(
     coalesce_batches: bool = True,
     limit_timeout_s: float = 300.0,
     poll_interval_s: float = 0.2,
+    order_entry: str = "ws",
+    ws_request_timeout_s: float = 5.0,
     **orders: Any,
 ) -> Config:
     """Engine settings with short timers, so waits in tests stay short."""
@@ -88,7 +90,12 @@ def engine_config(
         **orders,
     }
     return Config(
-        exchange=ExchangeConfig(tier=tier, nonce_window=nonce_window),  # type: ignore[arg-type]
+        exchange=ExchangeConfig(
+            tier=tier,  # type: ignore[arg-type]
+            nonce_window=nonce_window,
+            order_entry=order_entry,  # type: ignore[arg-type]
+            ws_request_timeout_s=ws_request_timeout_s,
+        ),
         engine=EngineConfig(dead_man_switch="off", coalesce_batches=coalesce_batches),
         orders=OrdersConfig(**order_settings),
         journal=JournalConfig(enabled=True),

@@ -98,7 +98,8 @@ def _closed(order: dict[str, Any]) -> dict[str, Any] | None:
 def test_add_order_error_after_acceptance_is_resolved_without_a_duplicate(
     start_harness, kind: str, stream: bool, stream_first: bool
 ) -> None:
-    harness: Harness = start_harness(stream=stream)
+    # REST order entry: these are REST's failure modes (the WS ones are in test_ws_order_entry).
+    harness: Harness = start_harness(stream=stream, config=engine_config(order_entry="rest"))
     sim = harness.sim
     rules: list[dict[str, Any]] = [
         {"endpoint": "AddOrder", "kind": kind, "when": "after", "next": 1}
@@ -130,7 +131,8 @@ def test_add_order_error_after_acceptance_is_resolved_without_a_duplicate(
     assert_sequences_gap_free(harness.reports.all)
 
 
-def test_add_order_refused_before_processing_is_sent_once_more(harness: Harness) -> None:
+def test_add_order_refused_before_processing_is_sent_once_more(start_harness) -> None:
+    harness: Harness = start_harness(config=engine_config(order_entry="rest"))
     """A 502 *before* the exchange saw the order: look-ups find nothing, so it goes once more."""
     sim = harness.sim
     sim.faults({"endpoint": "AddOrder", "kind": "http_502", "when": "before", "next": 1})
@@ -152,8 +154,9 @@ def test_add_order_refused_before_processing_is_sent_once_more(harness: Harness)
 
 
 def test_add_order_batch_answered_5xx_after_acceptance_leaves_no_duplicate(
-    harness: Harness,
+    start_harness,
 ) -> None:
+    harness: Harness = start_harness(config=engine_config(order_entry="rest"))
     sim = harness.sim
     sim.faults(
         {"endpoint": "AddOrderBatch", "kind": "http_502", "when": "after", "next": 1},

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
 
+from gal_exec.core.clock import ManualClock
+from gal_exec.kraken.auth import Credentials
+from gal_exec.kraken.nonce import NonceSequencer
+from gal_exec.kraken.rest import KrakenRestClient
 from gal_exec.messages import CancelSignal, Halt, Resume
 from tests.e2e.invariants import assert_sequences_gap_free
-from tests.e2e.support import Harness
+from tests.e2e.support import Harness, engine_config, wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -127,3 +133,35 @@ def test_stop_with_cancel_open_leaves_nothing_open_on_the_exchange(harness: Harn
     finals = [r for r in harness.reports.all if r.status == "canceled"]
     assert len(finals) == 3
     assert all(r.reason == "halted: engine stopping" for r in finals)
+
+
+def test_another_client_using_the_key_halts_the_engine_naming_the_cause(
+    start_harness: Callable[..., Harness],
+) -> None:
+    harness = start_harness(config=engine_config(order_entry="rest"))
+    first = harness.signal()
+    assert harness.reports.wait_terminal(harness.reports.entry_id(first)).status == "filled"
+
+    # Another program signs with the same key and nonces far ahead of the engine's.
+    assert harness.simulator is not None
+    ahead = ManualClock(start=time.time() + 10**6)
+    other = KrakenRestClient(
+        harness.simulator.rest_url,
+        Credentials(harness.simulator.api_key, harness.simulator.api_secret),
+        nonce=NonceSequencer(ahead),
+        clock=ahead,
+    )
+    other.balance()
+
+    refused = [harness.signal(), harness.signal()]
+    for signal_id in refused:
+        final = harness.reports.wait_terminal(harness.reports.entry_id(signal_id))
+        assert final.status == "rejected" and final.error_code == "EAPI:Invalid nonce", final
+    halted = wait_until(
+        lambda: harness.supervisor_health()["halted"], 10, "the engine to halt itself"
+    )
+    assert halted.startswith("EAPI:Invalid nonce: ")
+    assert "another client" in halted and "nonce window" in halted
+    after = harness.signal()
+    assert _rejection(harness, after) == f"halted: {halted}"
+    assert len(harness.sim.orders()) == 1  # nothing reached the exchange after the other client

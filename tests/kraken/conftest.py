@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-SAMPLES_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "kraken" / "samples"
+from tests.kraken_samples import SAMPLES_DIR
 
 
 def _rest_sample_names() -> list[str]:

@@ -365,7 +365,7 @@ def test_session_ignores_environment_and_trailing_0_is_accepted(
     client = KrakenRestClient(f"{BASE}/0/", None, clock=ManualClock())
     responses.get(f"{BASE}/0/public/Time", json={"error": [], "result": {"unixtime": 5}})
     assert client.time().unixtime == 5
-    assert client._session.trust_env is False
+    assert client._http.session.trust_env is False  # type: ignore[attr-defined]
 
 
 def test_clients_of_one_key_share_the_nonce_gate() -> None:

@@ -240,3 +240,49 @@ def test_model_corrections_only_ever_raise_the_level(clock):
     assert scheduler.trading_headroom() == {"XBTUSD": 0.0}
     scheduler.rate_limited("EAPI:Rate limit exceeded", None)
     assert scheduler.rest.level() == 15.0
+
+
+# --- two paths: the WebSocket and REST -----------------------------------------------------------
+
+
+def _over_ws(*names: str):
+    return lambda job: job.request in names
+
+
+def test_a_websocket_job_goes_while_rest_is_busy_and_a_rest_job_waits(clock):
+    scheduler = _scheduler(clock, coalesce_batches=False)
+    for job in (place("REST-1"), status("Q1"), place("WS-1")):
+        scheduler.submit(job)
+    step = scheduler.take(ws=_over_ws("WS-1"), rest_open=False)
+    assert isinstance(step, Dispatch) and step.path == "ws" and step.jobs[0].request == "WS-1"
+    assert isinstance(scheduler.take(ws=_over_ws("WS-1"), rest_open=False), Idle)
+    rest = [step.jobs[0].request for step in drain(scheduler)]
+    assert rest == ["REST-1", "Q1"]
+
+
+def test_a_websocket_call_is_paced_by_the_trading_counter_but_costs_no_rest_point(clock):
+    scheduler = _scheduler(clock, coalesce_batches=False)
+    scheduler.submit(Job(JobKind.CANCEL_ALL_AFTER, "switch"))
+    step = scheduler.take(ws=lambda job: True)
+    assert isinstance(step, Dispatch) and step.path == "ws"
+    assert scheduler.rest.level() == 0
+    for index in range(62):
+        scheduler.submit(place(f"P{index}"))
+    sent = 0
+    while isinstance(step := scheduler.take(ws=lambda job: True, rest_open=False), Dispatch):
+        assert step.path == "ws"
+        sent += 1
+    assert sent == 59  # the starter threshold less the safety margin, as by REST
+
+
+def test_a_coalesced_batch_takes_only_jobs_of_its_heads_path(clock):
+    scheduler = _scheduler(clock)
+    for name in ("WS-1", "REST-1", "WS-2", "WS-3"):
+        scheduler.submit(place(name))
+    step = scheduler.take(ws=_over_ws("WS-1", "WS-2", "WS-3"))
+    assert isinstance(step, Dispatch) and step.path == "ws"
+    assert [job.request for job in step.jobs] == ["WS-1", "WS-2", "WS-3"]
+    assert step.trading_cost == 1.5
+    rest = scheduler.take(ws=_over_ws("WS-1", "WS-2", "WS-3"))
+    assert isinstance(rest, Dispatch) and rest.path == "rest"
+    assert [job.request for job in rest.jobs] == ["REST-1"]

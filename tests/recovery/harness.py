@@ -265,6 +265,8 @@ class EngineProcess:
                 # The simulator runs without rate limits (see the tests); pro keeps the
                 # engine's own model of them from stretching recovery past the time bound.
                 "tier": "pro",
+                # The crash points are set with REST fault rules (AddOrder, AmendOrder).
+                "order_entry": "rest",
             },
             "engine": {"dead_man_switch": "off"},
             # These runs exercise recovery, not pre-trade risk: the live-mode limits are off.

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sim_testkit import Client, simulator
 
 from gal_exec.sim import DEMO_API_SECRET
 from gal_exec.sim.auth import NonceTracker, decode_secret, sign, verify
+from tests.kraken_samples import SAMPLES_DIR
 
-SAMPLES = Path("/work/shared/kraken/samples")
+SAMPLES = SAMPLES_DIR
 OTHER_SECRET = (
     "kQH5HW/8p1uGOVjbgWA7FunAmGO8lsSUXNsu3eow76sz84Q18fWxnyRzBHCd3pd5nE9qa99HAZtuZuj6F1huXg=="
 )

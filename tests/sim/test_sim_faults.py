@@ -79,6 +79,28 @@ def test_ws_rules() -> None:
     assert plan.rest_before("Balance") is None
 
 
+def test_ws_request_rules_match_the_method_and_the_moment() -> None:
+    plan = FaultPlan.from_dict(
+        [
+            {"endpoint": "add_order", "kind": "ws_drop", "next": 1},
+            {"endpoint": "cancel_order", "kind": "ws_no_reply", "when": "before"},
+            {"kind": "ws_error_no_req_id", "message": "EService:Unavailable", "skip": 1},
+        ]
+    )
+    assert plan.ws_request("add_order", "before") is None  # the first add_order: not yet
+    drop = plan.ws_request("add_order", "after")  # ws_drop processes first by default
+    assert drop is not None and drop.kind == "ws_drop"
+    assert plan.ws_request("add_order", "after") is None  # spent
+    lost = plan.ws_request("cancel_order", "before")
+    assert lost is not None and lost.kind == "ws_no_reply"
+    error = plan.ws_request("amend_order", "before")
+    assert error is not None and (error.kind, error.message) == (
+        "ws_error_no_req_id",
+        "EService:Unavailable",
+    )
+    assert plan.rest_before("AddOrder") is None and plan.ws_update_delay_s() == 0.0
+
+
 @pytest.mark.parametrize(
     ("spec", "message"),
     [

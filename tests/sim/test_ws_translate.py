@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
@@ -15,8 +14,7 @@ from gal_exec.sim.ws_translate import (
     order_to_rest,
 )
 from gal_exec.sim.ws_wire import RequestError, decode, encode, parse_rfc3339, rfc3339
-
-SAMPLES_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "kraken" / "samples"
+from tests.kraken_samples import SAMPLES_DIR
 
 
 def D(text: str) -> Decimal:
