@@ -63,6 +63,7 @@ from gal_exec.actors.protocol import (
     OrderReleased,
     PlaceOrder,
     PlaceResult,
+    QueryBalances,
     QueryOrderStatus,
     QueryTrades,
     RateCounterReading,
@@ -94,6 +95,7 @@ _REQUEST_KINDS: dict[type, JobKind] = {
     ListOpenOrders: JobKind.LIST_OPEN,
     CancelAllAfter: JobKind.CANCEL_ALL_AFTER,
     QueryTrades: JobKind.TRADES,
+    QueryBalances: JobKind.BALANCE,
 }
 
 

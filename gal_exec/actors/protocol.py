@@ -15,7 +15,7 @@ import pykka
 
 from gal_exec.core.order import OrderModel, OrderSpec
 from gal_exec.core.updates import OrderUpdate
-from gal_exec.kraken.codec import OrderInfo, TradeInfo
+from gal_exec.kraken.codec import BalanceExEntry, OrderInfo, TradeInfo
 from gal_exec.kraken.errors import ClassifiedError
 from gal_exec.kraken.orders import OrderRequest
 from gal_exec.messages import ExecutionReport
@@ -23,6 +23,7 @@ from gal_exec.messages import ExecutionReport
 __all__ = [
     "AmendOrder",
     "AmendResult",
+    "BalancesResult",
     "BreakerChanged",
     "CancelAllAfter",
     "CancelAllAfterResult",
@@ -42,8 +43,10 @@ __all__ = [
     "LookupResult",
     "OpenOrdersListed",
     "OrderAdopted",
+    "OrderAmended",
     "OrderCrashed",
     "OrderDurable",
+    "OrderFilled",
     "OrderFinished",
     "OrderIdentified",
     "OrderReleased",
@@ -52,6 +55,7 @@ __all__ = [
     "Own",
     "PlaceOrder",
     "PlaceResult",
+    "QueryBalances",
     "QueryOrderStatus",
     "QueryTrades",
     "RateCounterReading",
@@ -150,6 +154,13 @@ class QueryTrades(_Msg, frozen=True, kw_only=True):
     reply_to: Tellable
 
 
+class QueryBalances(_Msg, frozen=True, kw_only=True):
+    """The account's balances (BalanceEx: total and held per asset). Idempotent."""
+
+    request_id: int
+    reply_to: Tellable
+
+
 class LookupOrder(_Msg, frozen=True, kw_only=True):
     """Find an order by cl_ord_id (OpenOrders, then ClosedOrders) to resolve an unknown outcome."""
 
@@ -235,6 +246,14 @@ class AmendResult(_Msg, frozen=True, kw_only=True):
     request_id: int
     cl_ord_id: str
     amend_id: str | None = None
+    error: ClassifiedError | None = None
+
+
+class BalancesResult(_Msg, frozen=True, kw_only=True):
+    """``balances`` maps Kraken's asset name to its BalanceEx entry (None on error)."""
+
+    request_id: int
+    balances: dict[str, BalanceExEntry] | None = None
     error: ClassifiedError | None = None
 
 
@@ -382,6 +401,21 @@ class EntryFilled(_Msg, frozen=True, kw_only=True):
     filled_quantity: Decimal
     average_price: Decimal | None = None
     final: bool = False
+
+
+class OrderFilled(_Msg, frozen=True, kw_only=True):
+    """Told by an OrderActor with each report that announces a new fill (positions follow)."""
+
+    report: ExecutionReport
+
+
+class OrderAmended(_Msg, frozen=True, kw_only=True):
+    """Told by an OrderActor: its quantity or prices changed (an amend applied)."""
+
+    cl_ord_id: str
+    quantity: Decimal
+    limit_price: Decimal | None = None
+    trigger_price: Decimal | None = None
 
 
 class OrderFinished(_Msg, frozen=True, kw_only=True):
