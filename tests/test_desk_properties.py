@@ -312,9 +312,9 @@ class DeskMachine(RuleBasedStateMachine):
             trigger_price=D(trigger) if child else None,
         )
         rejections = len(self.world.rejections)
-        waiting = set(self.world.inflight)
+        waiting = dict(self.world.inflight)
         self.world.desk_effects(self.world.desk.amend(message))
-        sent = set(self.world.inflight) - waiting
+        sent = [cl for cl, model in self.world.inflight.items() if waiting.get(cl) is not model]
         refused = len(self.world.rejections) - rejections
         assert refused + len(sent) == 1, "an amend must be sent or refused, once"
 

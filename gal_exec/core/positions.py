@@ -42,7 +42,7 @@ _SIDES = frozenset(side.value for side in Side)
 
 
 def _text(value: Decimal) -> str:
-    return format(value, "f")
+    return format(value.normalize(), "f")
 
 
 class PositionFill(msgspec.Struct, frozen=True, kw_only=True):
