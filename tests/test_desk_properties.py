@@ -148,11 +148,10 @@ class World:
                         source=UpdateSource.STREAM, txid=model.txid, status=ExchangeStatus.CANCELED
                     )
                     self.order_effects(model, model.exchange_update(update, 0.0))
+                case om.Amend(resize=True):
+                    self.order_effects(model, model.amend_result(True, 0.0, resize=True))
                 case om.Amend():
-                    if model.amend_pending is not None and model.amend_pending.operator:
-                        self.inflight[cl_ord_id] = model  # answered by a rule, later
-                    else:
-                        self.order_effects(model, model.amend_result(True, 0.0))
+                    self.inflight[cl_ord_id] = model  # an operator's: answered by a rule, later
                 case om.AmendRefused(reason=reason):
                     self.rejections.append(reason)
                 case om.FiguresChanged(quantity=quantity, limit_price=limit, trigger_price=trigger):
@@ -193,9 +192,11 @@ class World:
             return
         applied = model.figures.after(pending.change)
         if outcome == "ok":
-            effects = model.amend_result(True, 0.0)
+            effects = model.amend_result(True, 0.0, resize=False)
         elif outcome == "refused":
-            effects = model.amend_result(False, 0.0, category="permanent", raw="EOrder:Refused")
+            effects = model.amend_result(
+                False, 0.0, category="permanent", raw="EOrder:Refused", resize=False
+            )
         elif outcome == "stream":
             update = OrderUpdate(
                 source=UpdateSource.STREAM,
@@ -207,9 +208,11 @@ class World:
             )
             effects = model.exchange_update(update, 0.0)
             self.order_effects(model, effects)
-            effects = model.amend_result(True, 0.0)
+            effects = model.amend_result(True, 0.0, resize=False)
         else:
-            effects = model.amend_result(False, 0.0, category="outcome_unknown", raw="timeout")
+            effects = model.amend_result(
+                False, 0.0, category="outcome_unknown", raw="timeout", resize=False
+            )
             self.order_effects(model, effects)
             shown = applied if outcome == "lost_applied" else model.figures
             record = OrderUpdate(
@@ -333,11 +336,13 @@ class DeskMachine(RuleBasedStateMachine):
         journaled = len(self.world.journal)
         terminal = model.terminal
         self.world.answer_amend(model, outcome)
+        resized = "amended: quantity"  # a child's own resize, reported on its own
         said = [
             r
             for r in self.world.journal[journaled:]
             if r.client_order_id == cl_ord_id
             and (r.reason or "").startswith(("amended", "amend refused", "amend not applied"))
+            and not (model.spec.is_child and (r.reason or "").startswith(resized))
         ]
         assert len(said) == (0 if terminal else 1), [r.reason for r in said]
 

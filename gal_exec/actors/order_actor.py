@@ -103,6 +103,7 @@ class OrderActor(pykka.ThreadingActor):
         self._identified = False
         self._status_pending = False
         self._amend_queries: set[int] = set()  # status queries sent to resolve an amend
+        self._amends: dict[int, bool] = {}  # amends sent: request id -> a child's own resize
 
     # ---- Pykka hooks -----------------------------------------------------------------------
 
@@ -152,13 +153,19 @@ class OrderActor(pykka.ThreadingActor):
             case p.CancelResult(error=error):
                 unknown = error is not None and is_unknown_order(error.raw)
                 effects = model.cancel_result(error is None, unknown_order=unknown)
-            case p.AmendResult(error=error):
+            case p.AmendResult(request_id=request_id, error=error):
+                resize = self._amends.pop(request_id, None)
                 if error is None:
-                    effects = model.amend_result(True, now)
+                    effects = model.amend_result(True, now, resize=resize)
                 else:
                     log.warning("amend of %s failed: %s", model.spec.cl_ord_id, error.raw)
                     effects = model.amend_result(
-                        False, now, category=str(error.category), code=error.code, raw=error.raw
+                        False,
+                        now,
+                        category=str(error.category),
+                        code=error.code,
+                        raw=error.raw,
+                        resize=resize,
                     )
             case p.StatusResult(request_id=request_id, error=error, info=info, txid=txid) if (
                 request_id in self._amend_queries
@@ -292,9 +299,11 @@ class OrderActor(pykka.ThreadingActor):
                     )
                 )
             case om.Amend(quantity=quantity, limit_price=limit, trigger_price=trigger):
+                request_id = next(_request_ids)
+                self._amends[request_id] = effect.resize
                 deps.gateway.tell(
                     p.AmendOrder(
-                        request_id=next(_request_ids),
+                        request_id=request_id,
                         cl_ord_id=spec.cl_ord_id,
                         txid=model.txid,
                         pair=self._pair(),

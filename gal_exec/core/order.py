@@ -165,11 +165,13 @@ class Cancel(_Effect, frozen=True, kw_only=True):
 
 
 class Amend(_Effect, frozen=True, kw_only=True):
-    """Change the order in place (AmendOrder): its total quantity and/or its prices."""
+    """Change the order in place (AmendOrder): its total quantity and/or its prices.
+    ``resize``: a child's own resize to its position (answer with ``resize=True``)."""
 
     quantity: Decimal | None = None
     limit_price: Decimal | None = None
     trigger_price: Decimal | None = None
+    resize: bool = False
 
 
 class AmendRefused(_Effect, frozen=True, kw_only=True):
@@ -320,7 +322,8 @@ class OrderModel:
         self.withdraw_asked = False
         self.limit_price = spec.limit_price  # as amended
         self.trigger_price = spec.trigger_price
-        self.amend_pending: PendingAmend | None = None
+        self.amend_pending: PendingAmend | None = None  # an operator's
+        self.resize_pending: PendingAmend | None = None  # a child's own, to its position
         self.verify_figures = False  # resumed: the first exchange record may show a lost amend
         self.resolve_attempts = 0
         self.finished = False
@@ -591,7 +594,7 @@ class OrderModel:
         if (
             quantity is not None
             and self.is_child
-            and self.amend_pending is None
+            and self.resize_pending is None
             and quantity >= self.ledger.filled_quantity
             and quantity > 0
         ):
@@ -810,18 +813,30 @@ class OrderModel:
         return None
 
     def amend_result(
-        self, ok: bool, now: float, *, category: str = "", code: str = "", raw: str = ""
+        self,
+        ok: bool,
+        now: float,
+        *,
+        category: str = "",
+        code: str = "",
+        raw: str = "",
+        resize: bool | None = None,
     ) -> list[Effect]:
-        """The gateway's answer to Amend: ``ok``, or an error already classified."""
-        pending, self.amend_pending = self.amend_pending, None
+        """The gateway's answer to Amend: ``ok``, or an error already classified. ``resize``
+        names which amend it answers (a child's own resize, or the operator's); None: the one
+        that is pending."""
+        if resize is None:
+            resize = self.amend_pending is None
+        pending = self.resize_pending if resize else self.amend_pending
+        self._settle(pending)
         if pending is None or self.terminal:
             return []  # answered already (the stream's amended event), or the order ended
         if ok:
-            return self._adopt(self.figures.after(pending.change), now, "amended") + self._resize()
+            return self._applied(pending, now, "amended") + self._resize()
         if category == "outcome_unknown":
             # It may have applied: never send it again blind; the order's record will tell.
             pending.unknown = True
-            self.amend_pending = pending
+            self._hold(pending)
             effects: list[Effect] = []
             if pending.operator:
                 reason = (
@@ -840,35 +855,40 @@ class OrderModel:
     def amend_lookup(self, update: OrderUpdate | None, now: float) -> list[Effect]:
         """The order's record asked for by QueryAmend (None: the exchange did not list it)."""
         if update is None:
-            effects = self.not_found()
-            if self.amend_pending is not None and not self.terminal:
-                effects.append(
-                    StartTimer(name=RESOLVE_AMEND, delay_s=self.settings.resolve_delay_s)
-                )
-            return effects
+            return self.not_found() + self.amend_lookup_failed()
         effects = self.exchange_update(update, now)
-        pending = self.amend_pending
-        if pending is None or not pending.unknown or self.terminal:
-            return effects
-        self.amend_pending = None
         observed = self.figures.observed(
             update.order_quantity, update.limit_price, update.trigger_price
         )
-        if observed.shows(pending.change):
-            adopted = self._adopt(
-                observed, now, "amended (its answer was lost; the order shows it)"
+        for pending in self._pendings():
+            if not pending.unknown or self.terminal:
+                continue
+            self._settle(pending)
+            if observed.shows(pending.change):
+                effects += self._applied(
+                    pending, now, "amended (its answer was lost; the order shows it)"
+                )
+                continue
+            shown = AmendChange(
+                quantity=observed.quantity if pending.change.quantity is not None else None,
+                limit_price=(
+                    observed.limit_price if pending.change.limit_price is not None else None
+                ),
+                trigger_price=(
+                    observed.trigger_price if pending.change.trigger_price is not None else None
+                ),
             )
-            return effects + adopted + self._resize()
-        if pending.operator:
-            reason = (
-                f"amend not applied ({pending.change.named()}): its answer was lost and the order "
-                f"shows {_figures_text(observed)}"
-            )
-            effects.append(self._emit(reason=reason))
-        return effects + self._adopt(observed, now, "the exchange shows") + self._resize()
+            if pending.operator:
+                reason = (
+                    f"amend not applied ({pending.change.named()}): its answer was lost and the "
+                    f"order shows {_figures_text(observed)}"
+                )
+                effects.append(self._emit(reason=reason))
+            effects += self._adopt(self.figures.after(shown), now, "the exchange shows")
+        return effects + self._resize()
 
     def amend_lookup_failed(self) -> list[Effect]:
-        if self.amend_pending is None or self.terminal:
+        if self.terminal or not any(p.unknown for p in self._pendings()):
             return []
         return [StartTimer(name=RESOLVE_AMEND, delay_s=self.settings.resolve_delay_s)]
 
@@ -883,22 +903,44 @@ class OrderModel:
         observed = self.figures.observed(
             update.order_quantity, update.limit_price, update.trigger_price
         )
-        pending = self.amend_pending
-        if pending is not None:
-            if not update.amended or not observed.shows(pending.change):
-                return []  # the amend's own answer (or look-up) decides
-            self.amend_pending = None
-            return [
-                StopTimer(name=RESOLVE_AMEND),
-                *self._adopt(observed, now, "amended"),
-                *self._resize(),
-            ]
+        pendings = self._pendings()
+        if pendings:
+            # An amend of ours is pending: only its own event settles it; the rest waits for
+            # its answer (or look-up).
+            effects: list[Effect] = []
+            for pending in pendings:
+                if update.amended and observed.shows(pending.change):
+                    self._settle(pending)
+                    effects += self._applied(pending, now, "amended")
+            if effects and not any(p.unknown for p in self._pendings()):
+                effects.insert(0, StopTimer(name=RESOLVE_AMEND))
+            return effects + self._resize() if effects else []
         what = (
             "amended on the exchange"
             if update.amended
             else "the exchange shows the order amended while the engine was down"
         )
         return self._adopt(observed, now, what)
+
+    def _pendings(self) -> list[PendingAmend]:
+        return [p for p in (self.amend_pending, self.resize_pending) if p is not None]
+
+    def _hold(self, pending: PendingAmend) -> None:
+        if pending.operator:
+            self.amend_pending = pending
+        else:
+            self.resize_pending = pending
+
+    def _settle(self, pending: PendingAmend | None) -> None:
+        if pending is None:
+            return
+        if pending is self.amend_pending:
+            self.amend_pending = None
+        if pending is self.resize_pending:
+            self.resize_pending = None
+
+    def _applied(self, pending: PendingAmend, now: float, what: str) -> list[Effect]:
+        return self._adopt(self.figures.after(pending.change), now, what)
 
     def _adopt(self, target: Figures, now: float, what: str) -> list[Effect]:
         """Take ``target`` as the order's figures; a change is reported (``what: changes``)."""
@@ -947,20 +989,22 @@ class OrderModel:
         return self._resize()
 
     def _resize(self) -> list[Effect]:
+        """A child's quantity follows its position: amended in place (alongside an operator's
+        trigger amend, which changes another figure), cancelled once the position is closed."""
         if not self.is_child or self.terminal or self.position is None:
             return []
-        if self.state not in (S.OPEN, S.PARTIALLY_FILLED) or self.amend_pending is not None:
+        if self.state not in (S.OPEN, S.PARTIALLY_FILLED):
             return []
         if self.cancel_in_flight or self.cancel_wanted is not None:
             return []
         target = self.target_quantity()
         if target <= self.ledger.filled_quantity:
             return self.cancel("position closed by the other order")
-        if target == self.ledger.order_quantity:
+        if self.resize_pending is not None or target == self.ledger.order_quantity:
             return []
         change = AmendChange(quantity=target)
-        self.amend_pending = PendingAmend(change=change, before=self.figures, operator=False)
-        return [_amend_effect(change)]
+        self.resize_pending = PendingAmend(change=change, before=self.figures, operator=False)
+        return [Amend(quantity=target, resize=True)]
 
     # ---- timers and the stream -------------------------------------------------------------
 
@@ -992,8 +1036,7 @@ class OrderModel:
             self.cancel_in_flight = True
             return [Cancel()]
         if name == RESOLVE_AMEND:
-            pending = self.amend_pending
-            return [QueryAmend()] if pending is not None and pending.unknown else []
+            return [QueryAmend()] if any(p.unknown for p in self._pendings()) else []
         return []
 
     def stream_changed(self, up: bool, *, gap: bool) -> list[Effect]:

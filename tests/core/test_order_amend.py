@@ -242,7 +242,7 @@ def test_a_childs_resize_with_a_lost_answer_is_resolved_not_resent() -> None:
     child.start()
     child.intent_durable()
     child.placed("OTX-1", now=0.0)
-    assert child.set_position(D("0.8"), final=False) == [om.Amend(quantity=D("0.8"))]
+    assert child.set_position(D("0.8"), final=False) == [om.Amend(quantity=D("0.8"), resize=True)]
     effects = child.amend_result(False, now=1.0, category="outcome_unknown", raw="timeout")
     assert emits(effects) == []  # a resize is reported when it applies
     assert not any(isinstance(e, om.Amend) for e in effects)
@@ -251,4 +251,63 @@ def test_a_childs_resize_with_a_lost_answer_is_resolved_not_resent() -> None:
         OrderUpdate(source=UpdateSource.REST, txid="OTX-1", order_quantity=D("0.8")), now=2.0
     )
     assert child.order_quantity == D("0.8")
-    assert om.Amend(quantity=D("1.0")) in effects
+    assert om.Amend(quantity=D("1.0"), resize=True) in effects
+
+
+def placed_child(position: str = "1.0") -> om.OrderModel:
+    child = om.OrderModel(
+        spec(
+            cl_ord_id="g-1-sl",
+            role="stop_loss",
+            parent_cl_ord_id="g-1",
+            side="sell",
+            order_type="stop-loss",
+            limit_price=None,
+            trigger_price=D("90.0"),
+            quantity=D(position),
+        )
+    )
+    child.protect(D(position))
+    child.start()
+    child.intent_durable()
+    child.placed("OTX-1", now=0.0)
+    return child
+
+
+def test_a_moving_stop_still_follows_its_sibling_at_once() -> None:
+    """While an operator's trigger amend is in flight the OCO does not wait for it: the resize
+    (another figure) goes alongside, and a closed position cancels the child."""
+    child = placed_child()
+    assert child.amend(AmendChange(trigger_price=D("95.0"))) == [om.Amend(trigger_price=D("95.0"))]
+    assert child.set_sibling_filled(D("0.4")) == [om.Amend(quantity=D("0.6"), resize=True)]
+    (resized,) = emits(child.amend_result(True, now=1.0, resize=True))
+    assert resized.reason == "amended: quantity 1.0 -> 0.6" and resized.trigger_price == D("90.0")
+    (moved,) = emits(child.amend_result(True, now=1.1, resize=False))
+    assert moved.reason == "amended: trigger_price 90.0 -> 95.0" and moved.quantity == D("0.6")
+
+    child.amend(AmendChange(trigger_price=D("96.0")))
+    effects = child.set_sibling_filled(D("1.0"))
+    assert om.Cancel() in effects and child.state is OrderStatus.PENDING_CANCEL
+
+
+def test_two_lost_answers_are_resolved_by_one_record() -> None:
+    child = placed_child()
+    child.amend(AmendChange(trigger_price=D("95.0")))
+    child.set_sibling_filled(D("0.4"))
+    child.amend_result(False, now=1.0, category="outcome_unknown", raw="timeout", resize=True)
+    child.amend_result(False, now=1.0, category="outcome_unknown", raw="timeout", resize=False)
+    assert child.timer(om.RESOLVE_AMEND) == [om.QueryAmend()]
+    shown = OrderUpdate(
+        source=UpdateSource.REST,
+        txid="OTX-1",
+        status=ExchangeStatus.OPEN,
+        order_quantity=D("0.6"),
+        trigger_price=D("90.0"),
+    )
+    reasons = [e.reason for e in emits(child.amend_lookup(shown, now=2.0))]
+    assert reasons == [
+        "amend not applied (trigger_price 95.0): its answer was lost and the order shows "
+        "quantity 0.6, trigger_price 90.0",
+        "amended (its answer was lost; the order shows it): quantity 1.0 -> 0.6",
+    ]
+    assert (child.amend_pending, child.resize_pending) == (None, None)

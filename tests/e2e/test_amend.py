@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from gal_exec.messages import AmendSignal, CancelSignal, ExecutionReport
+from gal_exec.messages import AmendSignal, CancelSignal, ExecutionReport, Halt
 from tests.e2e.invariants import assert_no_rate_limit_errors, assert_sequences_gap_free
 from tests.e2e.support import TERMINAL, Harness, wait_until
 
@@ -171,13 +171,17 @@ def test_bad_amends_are_rejected_reports_never_crashes(harness: Harness) -> None
     _refusal(harness, signal_id, "has ended")
 
 
+@pytest.mark.parametrize("stop", ["cancel", "halt"])
 def test_a_cancel_while_an_amend_is_in_flight_ends_in_one_terminal_report(
-    harness: Harness,
+    harness: Harness, stop: str
 ) -> None:
     signal_id, entry, _txid = _resting_entry(harness)
     harness.sim.faults({"endpoint": "AmendOrder", "kind": "latency", "delay_s": 0.3, "next": 1})
     harness.submit(AmendSignal(signal_id=signal_id, limit_price=D("60100.0")))
-    harness.submit(CancelSignal(signal_id=signal_id))
+    if stop == "cancel":
+        harness.submit(CancelSignal(signal_id=signal_id))
+    else:
+        harness.submit(Halt(reason="operator", cancel_open=True))
     final = harness.reports.wait_terminal(entry)
     assert final.status == "canceled"
     wait_until(
