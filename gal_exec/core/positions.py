@@ -22,6 +22,7 @@ from typing import Protocol
 
 import msgspec
 
+from gal_exec.core.order import ReportLike
 from gal_exec.core.vocabulary import Side
 
 __all__ = [
@@ -60,8 +61,9 @@ class PositionFill(msgspec.Struct, frozen=True, kw_only=True):
     time: float = 0.0
 
 
-class FillReport(Protocol):
-    """What the book reads from a report (gal_exec.messages.ExecutionReport has it)."""
+class FillReport(ReportLike, Protocol):
+    """What the book reads from a report: a ReportLike plus its order, pair and side
+    (gal_exec.messages.ExecutionReport has all of it)."""
 
     @property
     def client_order_id(self) -> str: ...
@@ -69,22 +71,6 @@ class FillReport(Protocol):
     def pair(self) -> str: ...
     @property
     def side(self) -> str: ...
-    @property
-    def filled_quantity(self) -> Decimal: ...
-    @property
-    def last_fill_quantity(self) -> Decimal | None: ...
-    @property
-    def last_fill_price(self) -> Decimal | None: ...
-    @property
-    def trade_id(self) -> str | None: ...
-    @property
-    def fee(self) -> Decimal: ...
-    @property
-    def fee_asset(self) -> str | None: ...
-    @property
-    def exchange_time(self) -> float | None: ...
-    @property
-    def engine_time(self) -> float: ...
 
 
 class PositionView(msgspec.Struct, frozen=True, kw_only=True):

@@ -11,27 +11,13 @@ from gal_exec.core.amend import AmendChange
 from gal_exec.core.ledger import Fill
 from gal_exec.core.updates import ExchangeStatus, OrderUpdate, UpdateSource
 from gal_exec.core.vocabulary import OrderStatus
+from tests.core.test_order_model import spec
 
 D = Decimal
 
 
-def spec(**overrides) -> om.OrderSpec:
-    fields = dict(
-        cl_ord_id="g-1",
-        signal_id="s-1",
-        pair="XBT/USD",
-        symbol="XBTUSD",
-        side="buy",
-        order_type="limit",
-        quantity=D("1.0"),
-        limit_price=D("100.0"),
-    )
-    fields.update(overrides)
-    return om.OrderSpec(**fields)
-
-
 def open_model(**overrides) -> om.OrderModel:
-    model = om.OrderModel(spec(**overrides), om.OrderSettings(resolve_delay_s=0.5))
+    model = om.OrderModel(spec(timeout_s=None, **overrides), om.OrderSettings(resolve_delay_s=0.5))
     model.start()
     model.intent_durable()
     model.placed("OTX-1", now=0.0)

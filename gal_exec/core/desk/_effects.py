@@ -10,7 +10,7 @@ import msgspec
 
 from gal_exec.core.amend import AmendChange
 from gal_exec.core.intake import MAX_BATCH_SIGNALS, BatchPlan
-from gal_exec.core.order import OrderModel, OrderSettings, OrderSpec, ReportLike
+from gal_exec.core.order import OrderModel, OrderSettings, OrderSpec
 from gal_exec.core.positions import AssetBalance, FillReport, PositionView
 from gal_exec.core.risk import RiskLimits
 from gal_exec.core.updates import OrderUpdate
@@ -18,7 +18,7 @@ from gal_exec.core.updates import OrderUpdate
 _ZERO = Decimal(0)
 
 
-class JournaledReport(ReportLike, FillReport, Protocol):
+class JournaledReport(FillReport, Protocol):
     """A report as the journal holds it: ReportLike plus the order it belongs to, its pair and
     its side."""
 
