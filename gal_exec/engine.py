@@ -240,9 +240,16 @@ class Engine:
         self.recovered = sum(1 for model in models.values() if not model.terminal)
         if stream:
             token_client = rest_client()
+            gateway = self.gateway
+
+            def token() -> str:
+                # Made outside the gateway, counted on its model of the key's REST counter.
+                gateway.tell(p.RestCallMade(endpoint="GetWebSocketsToken"))
+                return token_client.get_websockets_token().token
+
             self.stream = UserStream.start(
                 url=self.endpoints.ws_auth_url,
-                token_provider=lambda: token_client.get_websockets_token().token,
+                token_provider=token,
                 supervisor=self.supervisor,
                 gateway=self.gateway,
                 clock=self.clock,

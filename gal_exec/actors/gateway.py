@@ -67,6 +67,7 @@ from gal_exec.actors.protocol import (
     QueryOrderStatus,
     QueryTrades,
     RateCounterReading,
+    RestCallMade,
     SuccessObserved,
     WithdrawPlacement,
     WithdrawResult,
@@ -219,6 +220,8 @@ class KrakenGateway(pykka.ThreadingActor):
             )
         elif isinstance(message, RateCounterReading):
             self._scheduler.observe_trading_level(message.pair, message.level)
+        elif isinstance(message, RestCallMade):
+            self._scheduler.rest.record(message.endpoint)
         elif isinstance(message, BreakerChanged):
             self._scheduler.set_breaker(message.category, message.state)
         elif isinstance(message, HaltRequested):

@@ -59,6 +59,7 @@ __all__ = [
     "QueryOrderStatus",
     "QueryTrades",
     "RateCounterReading",
+    "RestCallMade",
     "SiblingFilled",
     "StatusResult",
     "StreamStatus",
@@ -210,6 +211,13 @@ class OrderAdopted(_Msg, frozen=True, kw_only=True):
 
     pair: str
     cl_ord_id: str
+
+
+class RestCallMade(_Msg, frozen=True, kw_only=True):
+    """A private REST call made outside the gateway (the WebSocket token): its cost counts on
+    the key's REST counter all the same."""
+
+    endpoint: str
 
 
 class RateCounterReading(_Msg, frozen=True, kw_only=True):

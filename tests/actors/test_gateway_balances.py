@@ -10,7 +10,7 @@ import pykka
 import pytest
 import responses
 
-from gal_exec.actors.protocol import BalancesResult, GetHealth, QueryBalances
+from gal_exec.actors.protocol import BalancesResult, GetHealth, QueryBalances, RestCallMade
 from gal_exec.actors.supervisor import ExecutionSupervisor, Restore
 from gal_exec.core.desk import Desk, DeskSettings
 from gal_exec.kraken.codec import BalanceExEntry
@@ -72,3 +72,11 @@ def test_the_supervisor_fetches_balances_at_start_and_keeps_them(
     assert account.balances["ZUSD"].hold == D(0)
     assert account.balances_at == clock.time()
     supervisor.stop()
+
+
+def test_a_private_call_made_elsewhere_counts_on_the_rest_model(kraken, clock, timers) -> None:
+    """The WebSocket token is fetched outside the gateway; Kraken counts it all the same."""
+    gateway = start_gateway(make_config(), clock, timers)
+    assert health(gateway).rest_level == 0
+    gateway.tell(RestCallMade(endpoint="GetWebSocketsToken"))
+    assert health(gateway).rest_level == 1

@@ -47,6 +47,24 @@ def test_balances_are_fetched_at_start(harness: Harness) -> None:
     assert harness.engine.health()["account"]["balances_error"] is None
 
 
+def test_balances_are_fetched_again_after_the_stream_reconnects(harness: Harness) -> None:
+    assert harness.engine is not None
+    engine = harness.engine
+    wait_until(lambda: engine.account().balances_at is not None, 10, "the first balances")
+    assert harness.gateway_health()["calls"]["BalanceEx"] == 1
+    # Moved by something that is not ours: another client of the key rests a buy (a hold).
+    order = {"pair": "XBTUSD", "type": "buy", "ordertype": "limit", "volume": "1", "price": "1000"}
+    harness.exchange.add_order(harness.api_key, order)
+    assert harness.sim.disconnect_ws() >= 1
+    wait_until(lambda: engine.health()["stream"]["sessions"] >= 2, 10, "a new stream session")
+    harness.wait_stream_subscribed()
+    wait_until(
+        lambda: harness.gateway_health()["calls"]["BalanceEx"] == 2, 10, "the balances again"
+    )
+    total = D(harness.exchange.balance_ex(harness.api_key)["ZUSD"]["balance"])
+    wait_until(lambda: engine.account().balances["ZUSD"].total == total, 10, "the new USD balance")
+
+
 def test_positions_after_a_bracket_round_trip_equal_the_simulators_trades(
     harness: Harness, capsys: pytest.CaptureFixture[str]
 ) -> None:
