@@ -13,6 +13,7 @@ Everything a user needs is exported here; the submodules are the engine's intern
 from gal_exec.config import Config, ConfigError, load_config
 from gal_exec.engine import Endpoints, Engine, EngineError
 from gal_exec.messages import (
+    AmendSignal,
     BatchItemOutcome,
     BatchReport,
     BatchSubmit,
@@ -36,6 +37,7 @@ from gal_exec.messages import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "AmendSignal",
     "BatchItemOutcome",
     "BatchReport",
     "BatchSubmit",

@@ -182,6 +182,7 @@ class RiskConfig(_Section):
     max_exposure_per_pair: _AutoAmount = "auto"
     max_exposure_total: _AutoAmount = "auto"
     max_batch_notional: _Amount = "0"
+    max_position_per_pair: _Amount = "0"
     batch_mode: Literal["all_or_nothing", "best_effort"] = "all_or_nothing"
     max_batch_signals: PositiveInt = 100
 

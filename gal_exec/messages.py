@@ -25,6 +25,7 @@ from gal_exec.core.vocabulary import (
 
 __all__ = [
     "ORDER_TYPES",
+    "AmendSignal",
     "BatchItemOutcome",
     "BatchReport",
     "BatchSubmit",
@@ -83,6 +84,20 @@ class CancelSignal(_Inbound, tag=True):
     signal_id: str
 
 
+class AmendSignal(_Inbound, frozen=True, kw_only=True, tag=True):
+    """Amend a live order in place (Kraken's AmendOrder: the same txid; queue priority kept where
+    Kraken keeps it). Name the order by ``signal_id`` (that signal's entry order) or by
+    ``client_order_id`` (any order of the engine, e.g. a stop-loss child), and give the figures to
+    set: ``quantity`` (the new total, above what has filled), ``limit_price``, ``trigger_price``.
+    """
+
+    signal_id: str | None = None
+    client_order_id: str | None = None
+    quantity: Decimal | None = None
+    limit_price: Decimal | None = None
+    trigger_price: Decimal | None = None
+
+
 class Halt(_Inbound, tag=True):
     """Stop accepting signals; optionally cancel every open order this engine placed."""
 
@@ -105,7 +120,7 @@ class BatchSubmit(_Inbound, tag=True):
     mode: BatchMode | None = None
 
 
-InboundMessage = TradeSignalApproved | CancelSignal | Halt | Resume | BatchSubmit
+InboundMessage = TradeSignalApproved | CancelSignal | AmendSignal | Halt | Resume | BatchSubmit
 BatchMode = Literal["all_or_nothing", "best_effort"]
 
 
@@ -126,6 +141,8 @@ class ExecutionReport(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=F
     last_fill_quantity: Decimal | None = None
     last_fill_price: Decimal | None = None
     average_price: Decimal | None = None
+    limit_price: Decimal | None = None
+    trigger_price: Decimal | None = None
     fee: Decimal = Decimal(0)
     fee_asset: str | None = None
     trade_id: str | None = None
@@ -169,7 +186,7 @@ def _humanise(text: str) -> str:
         kind = text.split("'")[1] if "'" in text else text
         return (
             f"unknown message type {kind!r}; expected one of TradeSignalApproved, CancelSignal, "
-            "Halt, Resume, BatchSubmit"
+            "AmendSignal, Halt, Resume, BatchSubmit"
         )
     return text[0].lower() + text[1:]
 
@@ -185,15 +202,22 @@ def encode(message: msgspec.Struct) -> bytes:
 
 
 _DECIMAL_FIELDS = ("quantity", "limit_price", "trigger_price", "sl_price", "tp_price")
+_AMEND_DECIMAL_FIELDS = ("quantity", "limit_price", "trigger_price")
 _EXCERPT = 64
 
 
 def validate_inbound(message: object) -> InboundMessage | str:
     """A message built in Python, checked as the JSON path checks a line: the message with its
     enums normalised, or one sentence naming what is wrong. Money must already be a Decimal."""
-    if not isinstance(message, TradeSignalApproved | CancelSignal | Halt | Resume | BatchSubmit):
+    if not isinstance(
+        message, TradeSignalApproved | CancelSignal | AmendSignal | Halt | Resume | BatchSubmit
+    ):
         return f"not a message the engine takes: {_excerpt(repr(message))}"
     signals: list[object] = []
+    if isinstance(message, AmendSignal):
+        problem = _decimal_problem(message, _AMEND_DECIMAL_FIELDS)
+        if problem is not None:
+            return problem
     if isinstance(message, BatchSubmit):
         if not isinstance(message.signals, list):
             return f"signals must be a list; got {type(message.signals).__name__}"
@@ -203,19 +227,26 @@ def validate_inbound(message: object) -> InboundMessage | str:
     for signal in signals:
         if not isinstance(signal, TradeSignalApproved):
             return f"a batch holds TradeSignalApproved messages; got {type(signal).__name__}"
-        for name in _DECIMAL_FIELDS:
-            value = getattr(signal, name)
-            if value is not None and not isinstance(value, Decimal):
-                return (
-                    f"{name} must be a Decimal (or a decimal string in JSON); got "
-                    f"{type(value).__name__} {_excerpt(repr(value))}"
-                )
+        problem = _decimal_problem(signal, _DECIMAL_FIELDS)
+        if problem is not None:
+            return problem
     try:
         return msgspec.convert(
             msgspec.to_builtins(message, builtin_types=(Decimal,)), InboundMessage, strict=True
         )
     except msgspec.ValidationError as exc:
         return _humanise(str(exc))
+
+
+def _decimal_problem(message: object, names: tuple[str, ...]) -> str | None:
+    for name in names:
+        value = getattr(message, name)
+        if value is not None and not isinstance(value, Decimal):
+            return (
+                f"{name} must be a Decimal (or a decimal string in JSON); got "
+                f"{type(value).__name__} {_excerpt(repr(value))}"
+            )
+    return None
 
 
 def _excerpt(text: str) -> str:

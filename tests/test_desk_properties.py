@@ -1,11 +1,17 @@
-"""The Desk under every interleaving: signals, fills, cancels, halts, crashes and restarts.
+"""The Desk under every interleaving: signals, fills, amends, cancels, halts, crashes and
+restarts.
 
 A hypothesis state machine plays the supervisor's shell, the order actors and a simple exchange
 around a real Desk and real OrderModels, and checks after every step that
 - a signal never has more than one entry order, whatever is replayed or restarted;
 - protective children never cover more than their entry has filled;
 - the OCO pair never closes more than the position (it never closes twice);
-- the journal's reports of each order are gap-free and replay to the order's own state.
+- the journal's reports of each order are gap-free and replay to the order's own state and
+  figures (amends included);
+- every amend ends in exactly one outcome: refused, reported amended / refused / not applied, or
+  overtaken by the order's end; a live stop-loss stays below its take-profit;
+- the desk's positions are the journal's fills, and its working quantity what its live entries
+  have left to fill.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import itertools
 from decimal import Decimal
 from typing import Any
 
+import msgspec
 import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
@@ -22,12 +29,13 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from gal_exec.actors.order_io import report_from_emit
 from gal_exec.core import desk as dk
 from gal_exec.core import order as om
+from gal_exec.core.amend import Figures
 from gal_exec.core.clock import ManualClock
 from gal_exec.core.grid import PairLimits
 from gal_exec.core.ledger import Fill
 from gal_exec.core.updates import ExchangeStatus, OrderUpdate, UpdateSource
 from gal_exec.core.vocabulary import Role
-from gal_exec.messages import ExecutionReport, TradeSignalApproved
+from gal_exec.messages import AmendSignal, ExecutionReport, TradeSignalApproved
 
 D = Decimal
 XBT = PairLimits(
@@ -60,6 +68,8 @@ class World:
         self.journal: list[ExecutionReport] = []  # every report, in the order it was journaled
         self.txids = itertools.count(1)
         self.trades = itertools.count(1)
+        self.inflight: dict[str, om.OrderModel] = {}  # amends sent, not answered
+        self.rejections: list[str] = []  # refused signals and amends
 
     # ---- the shell -------------------------------------------------------------------------
 
@@ -98,6 +108,11 @@ class World:
                 case dk.Reload(spec=spec):
                     reports = [r for r in self.journal if r.client_order_id == spec.cl_ord_id]
                     self.desk_effects(self.desk.reloaded(spec, reports))
+                case dk.Reject(reason=reason):
+                    self.rejections.append(reason)
+                case dk.JournalLevels(cl_ord_id=entry, sl_price=sl, tp_price=tp):
+                    levels = {"sl_price": sl} if sl is not None else {"tp_price": tp}
+                    self.specs[entry] = msgspec.structs.replace(self.specs[entry], **levels)
                 case _:
                     pass  # notes, rejections, batches, audits, settlement: nothing to carry out
 
@@ -105,6 +120,8 @@ class World:
         match message:
             case dk.CancelOrder(reason=reason):
                 return model.cancel(reason)
+            case dk.AmendOrder(change=change):
+                return model.amend(change)
             case dk.SetPosition(filled_quantity=quantity, final=final):
                 return model.set_position(quantity, final=final)
             case dk.StreamChanged(up=up, gap=gap):
@@ -131,8 +148,15 @@ class World:
                         source=UpdateSource.STREAM, txid=model.txid, status=ExchangeStatus.CANCELED
                     )
                     self.order_effects(model, model.exchange_update(update, 0.0))
+                case om.Amend(resize=True):
+                    self.order_effects(model, model.amend_result(True, 0.0, resize=True))
                 case om.Amend():
-                    self.order_effects(model, model.amend_result(True, 0.0))
+                    self.inflight[cl_ord_id] = model  # an operator's: answered by a rule, later
+                case om.AmendRefused(reason=reason):
+                    self.rejections.append(reason)
+                case om.FiguresChanged(quantity=quantity, limit_price=limit, trigger_price=trigger):
+                    figures = Figures(quantity=quantity, limit_price=limit, trigger_price=trigger)
+                    self.desk_effects(self.desk.amended(cl_ord_id, figures))
                 case om.Withdraw():
                     self.order_effects(model, model.withdraw_result(False))
                 case om.PositionChanged(filled_quantity=filled, average_price=avg, final=final):
@@ -156,7 +180,51 @@ class World:
             self.order_effects(sibling, sibling.set_sibling_filled(filled))
 
     def record(self, model: om.OrderModel, emit: om.Emit) -> None:
-        self.journal.append(report_from_emit(model.spec, emit, self.clock.time()))
+        report = report_from_emit(model.spec, emit, self.clock.time())
+        self.journal.append(report)
+        if emit.fill is not None:
+            self.desk.fill_reported(report)
+
+    def answer_amend(self, model: om.OrderModel, outcome: str) -> None:
+        """The exchange answers an amend: applied, refused, or lost (applied or not)."""
+        pending = model.amend_pending
+        if pending is None:
+            return
+        applied = model.figures.after(pending.change)
+        if outcome == "ok":
+            effects = model.amend_result(True, 0.0, resize=False)
+        elif outcome == "refused":
+            effects = model.amend_result(
+                False, 0.0, category="permanent", raw="EOrder:Refused", resize=False
+            )
+        elif outcome == "stream":
+            update = OrderUpdate(
+                source=UpdateSource.STREAM,
+                txid=model.txid,
+                order_quantity=applied.quantity,
+                limit_price=applied.limit_price,
+                trigger_price=applied.trigger_price,
+                amended=True,
+            )
+            effects = model.exchange_update(update, 0.0)
+            self.order_effects(model, effects)
+            effects = model.amend_result(True, 0.0, resize=False)
+        else:
+            effects = model.amend_result(
+                False, 0.0, category="outcome_unknown", raw="timeout", resize=False
+            )
+            self.order_effects(model, effects)
+            shown = applied if outcome == "lost_applied" else model.figures
+            record = OrderUpdate(
+                source=UpdateSource.REST,
+                txid=model.txid,
+                status=ExchangeStatus.OPEN,
+                order_quantity=shown.quantity,
+                limit_price=shown.limit_price,
+                trigger_price=shown.trigger_price,
+            )
+            effects = model.amend_lookup(record, 0.0)
+        self.order_effects(model, effects)
 
     def fill(self, model: om.OrderModel, quantity: Decimal) -> None:
         fill = Fill(
@@ -176,10 +244,12 @@ class World:
         self.running.clear()
         self.links.clear()
         self.told.clear()
+        self.inflight.clear()  # their answers go to a process that is gone
         seen = {spec.signal_id for spec in self.specs.values()}
         self.desk = dk.Desk(
             dk.DeskSettings(max_live_orders=3), pairs=pairs, clock=self.clock, seen_signals=seen
         )
+        self.desk.load_fills([r for r in self.journal if r.last_fill_quantity])
         models, notes = self.desk.replay(self.specs, list(self.journal))
         assert notes == []
         self.desk_effects(self.desk.restore(models))
@@ -219,6 +289,69 @@ class DeskMachine(RuleBasedStateMachine):
         quantity = min(remaining, max(D("0.01"), (remaining * D(share)).quantize(D("0.01"))))
         if quantity > 0:
             self.world.fill(model, quantity)
+
+    @rule(
+        pick=st.integers(0, 50),
+        by_signal=st.booleans(),
+        quantity=st.sampled_from([None, "0.05", "0.3", "0.8", "1.5"]),
+        price=st.sampled_from([None, "55000.0", "61000.0", "49000.0", "60000.05"]),
+        trigger=st.sampled_from(["45000.0", "52000.0", "75000.0"]),
+    )
+    def amend(
+        self, pick: int, by_signal: bool, quantity: str | None, price: str | None, trigger: str
+    ) -> None:
+        """An operator's amend of any order the desk knows, good or bad."""
+        known = sorted(self.world.desk.orders)
+        if not known:
+            return
+        cl_ord_id = known[pick % len(known)]
+        spec = self.world.desk.orders[cl_ord_id].spec
+        child = spec.is_child
+        message = AmendSignal(
+            signal_id=spec.signal_id if by_signal else None,
+            client_order_id=None if by_signal else cl_ord_id,
+            quantity=D(quantity) if quantity is not None and not child else None,
+            limit_price=D(price) if price is not None and not child else None,
+            trigger_price=D(trigger) if child else None,
+        )
+        rejections = len(self.world.rejections)
+        waiting = dict(self.world.inflight)
+        self.world.desk_effects(self.world.desk.amend(message))
+        sent = [cl for cl, model in self.world.inflight.items() if waiting.get(cl) is not model]
+        refused = len(self.world.rejections) - rejections
+        assert refused + len(sent) == 1, "an amend must be sent or refused, once"
+
+    @rule(
+        pick=st.integers(0, 50),
+        outcome=st.sampled_from(["ok", "refused", "stream", "lost_applied", "lost_not_applied"]),
+    )
+    def answer_amend(self, pick: int, outcome: str) -> None:
+        inflight = sorted(self.world.inflight)
+        if not inflight:
+            return
+        cl_ord_id = inflight[pick % len(inflight)]
+        model = self.world.inflight.pop(cl_ord_id)
+        if self.world.running.get(cl_ord_id) is not model:
+            return  # the order crashed meanwhile; its new model knows nothing of this amend
+        journaled = len(self.world.journal)
+        terminal = model.terminal
+        self.world.answer_amend(model, outcome)
+        resized = "amended: quantity"  # a child's own resize, reported on its own
+        said = [
+            r
+            for r in self.world.journal[journaled:]
+            if r.client_order_id == cl_ord_id
+            and (r.reason or "").startswith(("amended", "amend refused", "amend not applied"))
+            and not (model.spec.is_child and (r.reason or "").startswith(resized))
+        ]
+        assert len(said) == (0 if terminal else 1), [r.reason for r in said]
+
+    def entry_of(self, signal_id: str) -> str | None:
+        for cl_ord_id in self.world.desk.by_signal.get(signal_id, []):
+            order = self.world.desk.orders.get(cl_ord_id)
+            if order is not None and order.spec.role == Role.ENTRY:
+                return cl_ord_id
+        return None
 
     @rule(signal_id=st.sampled_from(SIGNAL_IDS))
     def cancel_signal(self, signal_id: str) -> None:
@@ -290,6 +423,38 @@ class DeskMachine(RuleBasedStateMachine):
                     rebuilt.replay(report)
                 assert rebuilt.state is model.state, cl_ord_id
                 assert rebuilt.ledger.filled_quantity == model.ledger.filled_quantity
+                assert rebuilt.figures == model.figures, cl_ord_id
+
+    @invariant()
+    def positions_are_the_journals_fills(self) -> None:
+        net = D(0)
+        for report in self.world.journal:
+            if report.last_fill_quantity:
+                net += report.last_fill_quantity * (1 if report.side == "buy" else -1)
+        assert self.world.desk.positions.net("XBT/USD") == net
+
+    @invariant()
+    def working_is_what_live_entries_have_left(self) -> None:
+        expected = D(0)
+        for order in self.world.desk.orders.values():
+            if order.spec.role != Role.ENTRY or order.finished:
+                continue
+            model = self.world.running.get(order.spec.cl_ord_id) or order.model
+            if model is not None:
+                expected += model.ledger.remaining_quantity
+        assert self.world.desk.working.quantity("XBT/USD", "buy") == expected
+
+    @invariant()
+    def a_live_stop_stays_below_its_take_profit(self) -> None:
+        by_parent: dict[str, dict[Role, Decimal]] = {}
+        for model in self.world.running.values():
+            spec = model.spec
+            if spec.is_child and not model.terminal and model.trigger_price is not None:
+                levels = by_parent.setdefault(spec.parent_cl_ord_id or "", {})
+                levels[Role(spec.role)] = model.trigger_price
+        for levels in by_parent.values():
+            if Role.STOP_LOSS in levels and Role.TAKE_PROFIT in levels:
+                assert levels[Role.STOP_LOSS] < levels[Role.TAKE_PROFIT], levels
 
     def filled_by_order(self) -> dict[str, Decimal]:
         filled: dict[str, Decimal] = {}

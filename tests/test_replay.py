@@ -1,5 +1,6 @@
 """Recovery is a replay: the reports an order emitted, replayed into a fresh model through the
-same transition table, give back its state, its figures and its next sequence number."""
+same transition table, give back its state, its figures (amends included) and its next sequence
+number."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from hypothesis import strategies as st
 
 from gal_exec.actors.order_io import report_from_emit
 from gal_exec.core import order as om
+from gal_exec.core.amend import AmendChange
 from gal_exec.core.ledger import Fill
 from gal_exec.core.updates import ExchangeStatus, OrderUpdate, UpdateSource
 
@@ -38,9 +40,51 @@ STEPS = st.lists(
         st.tuples(st.just("canceled")),
         st.tuples(st.just("unknown")),
         st.tuples(st.just("timer"), st.sampled_from(["resolve", "poll", "timeout"])),
+        st.tuples(
+            st.just("amend"),
+            st.sampled_from(["quantity", "limit_price", "both"]),
+            st.sampled_from(["0.4", "0.8", "1.2", "1.6"]),
+            st.sampled_from(["ok", "refused", "lost_applied", "lost_not_applied", "stream"]),
+        ),
     ),
     max_size=12,
 )
+
+
+def _amend(model: om.OrderModel, what: str, value: str, outcome: str) -> list[om.Effect]:
+    """An operator's amend and one way it can end."""
+    quantity = D(value) if what in ("quantity", "both") else None
+    limit = D("100.0") + D(value) if what in ("limit_price", "both") else None
+    effects = model.amend(AmendChange(quantity=quantity, limit_price=limit))
+    pending = model.amend_pending
+    if pending is None:
+        return effects  # refused before it was sent
+    if outcome == "ok":
+        return effects + model.amend_result(True, 1.0)
+    if outcome == "refused":
+        return effects + model.amend_result(
+            False, 1.0, category="permanent", code="EOrder:Invalid", raw="EOrder:Invalid"
+        )
+    applied = model.figures.after(pending.change)
+    if outcome == "stream":
+        update = OrderUpdate(
+            source=UpdateSource.STREAM,
+            txid="OTX",
+            order_quantity=applied.quantity,
+            limit_price=applied.limit_price,
+            amended=True,
+        )
+        return effects + model.exchange_update(update, 1.0) + model.amend_result(True, 1.0)
+    effects += model.amend_result(False, 1.0, category="outcome_unknown", raw="timeout")
+    shown = applied if outcome == "lost_applied" else model.figures
+    record = OrderUpdate(
+        source=UpdateSource.REST,
+        txid="OTX",
+        status=ExchangeStatus.OPEN,
+        order_quantity=shown.quantity,
+        limit_price=shown.limit_price,
+    )
+    return effects + model.amend_lookup(record, 1.0)
 
 
 def _drive(model: om.OrderModel, step: tuple) -> list[om.Effect]:
@@ -75,6 +119,8 @@ def _drive(model: om.OrderModel, step: tuple) -> list[om.Effect]:
         return model.exchange_update(update, 1.0)
     if kind == "unknown":
         return model.place_failed("outcome_unknown", "timeout", "no answer")
+    if kind == "amend":
+        return _amend(model, step[1], step[2], step[3])
     return model.timer(step[1])
 
 
@@ -100,3 +146,36 @@ def test_replaying_the_reports_rebuilds_the_order(steps, acked) -> None:
     assert rebuilt.ledger.filled_quantity == live.ledger.filled_quantity
     assert rebuilt.ledger.order_quantity == live.ledger.order_quantity
     assert rebuilt.ledger.total_fee == live.ledger.total_fee
+    assert rebuilt.figures == live.figures
+
+
+@settings(derandomize=True, deadline=None, max_examples=200)
+@given(STEPS)
+def test_every_amend_is_reported_once_whatever_its_outcome(steps) -> None:
+    """An amend the order sends ends in exactly one report saying how it went, and the figures
+    every report shows are the order's at that moment."""
+    live = om.OrderModel(spec())
+    live.start()
+    live.intent_durable()
+    live.placed("OTX", now=0.0)
+    for step in steps:
+        before = live.figures
+        effects = _drive(live, step)
+        if step[0] != "amend" or not any(isinstance(e, om.Amend) for e in effects):
+            continue
+        outcomes = [
+            e
+            for e in effects
+            if isinstance(e, om.Emit)
+            and (e.reason or "").startswith(("amended", "amend refused", "amend not applied"))
+        ]
+        if live.terminal and not outcomes:
+            continue  # the amend's answer came after the order ended: the end is the report
+        assert len(outcomes) == 1, [e.reason for e in effects if isinstance(e, om.Emit)]
+        (outcome,) = outcomes
+        changed = live.figures != before
+        assert changed == outcome.reason.startswith("amended"), (outcome.reason, before)
+        assert (outcome.quantity, outcome.limit_price) == (
+            live.ledger.order_quantity,
+            live.limit_price,
+        )

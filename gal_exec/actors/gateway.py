@@ -72,9 +72,11 @@ from gal_exec.actors.protocol import (
     OrderReleased,
     PlaceOrder,
     PlaceResult,
+    QueryBalances,
     QueryOrderStatus,
     QueryTrades,
     RateCounterReading,
+    RestCallMade,
     SuccessObserved,
     WithdrawPlacement,
     WithdrawResult,
@@ -104,6 +106,7 @@ _REQUEST_KINDS: dict[type, JobKind] = {
     ListOpenOrders: JobKind.LIST_OPEN,
     CancelAllAfter: JobKind.CANCEL_ALL_AFTER,
     QueryTrades: JobKind.TRADES,
+    QueryBalances: JobKind.BALANCE,
 }
 
 
@@ -243,6 +246,8 @@ class KrakenGateway(WebSocketPath, pykka.ThreadingActor):
             )
         elif isinstance(message, RateCounterReading):
             self._scheduler.observe_trading_level(message.pair, message.level)
+        elif isinstance(message, RestCallMade):
+            self._scheduler.rest.record(message.endpoint)
         elif isinstance(message, BreakerChanged):
             self._scheduler.set_breaker(message.category, message.state)
         elif isinstance(message, HaltRequested):

@@ -15,6 +15,7 @@ import msgspec
 from gal_exec.actors.http_worker import PlacementFenced
 from gal_exec.actors.protocol import (
     AmendResult,
+    BalancesResult,
     CancelAllAfterResult,
     CancelResult,
     LookupResult,
@@ -139,6 +140,8 @@ def call_for(dispatch: Dispatch) -> tuple[str, dict[str, Any]]:
         return "open_orders", {}
     if head.kind is JobKind.TRADES:
         return "query_trades", {"txids": list(request.trade_ids)[:20]}
+    if head.kind is JobKind.BALANCE:
+        return "balance_ex", {}
     if head.kind is JobKind.LOOKUP_OPEN:
         return "open_orders", {"cl_ord_id": head.cl_ord_id, "trades": True}
     if head.kind is JobKind.LOOKUP_CLOSED:
@@ -173,6 +176,8 @@ def error_reply(job: Job, error: ClassifiedError, *, sent_at: float = 0.0) -> An
         )
     if kind is JobKind.TRADES:
         return TradesResult(request_id=request.request_id, cl_ord_id=request.cl_ord_id, error=error)
+    if kind is JobKind.BALANCE:
+        return BalancesResult(request_id=request.request_id, error=error)
     if kind in (JobKind.LOOKUP_OPEN, JobKind.LOOKUP_CLOSED):
         return LookupResult(request_id=request.request_id, cl_ord_id=request.cl_ord_id, error=error)
     return OpenOrdersListed(request_id=request.request_id, error=error)
@@ -242,6 +247,8 @@ def success_outcome(dispatch: Dispatch, result: Any, *, sent_at: float = 0.0) ->
             )
         elif job.kind is JobKind.LIST_OPEN:
             reply = OpenOrdersListed(request_id=request.request_id, orders=dict(result.open))
+        elif job.kind is JobKind.BALANCE:
+            reply = BalancesResult(request_id=request.request_id, balances=dict(result))
         else:
             found = _find(result.open if job.kind is JobKind.LOOKUP_OPEN else result.closed, job)
             if found is None and job.kind is JobKind.LOOKUP_OPEN:

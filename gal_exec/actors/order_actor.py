@@ -23,6 +23,7 @@ from gal_exec.actors.order_io import (
     build_order_request,
     fee_asset,
     fills_from_trades,
+    rejected_report,
     report_from_emit,
 )
 from gal_exec.core import desk as dk
@@ -53,6 +54,7 @@ Inbox = (
     | p.LookupResult
     | TimerFired
     | dk.CancelOrder
+    | dk.AmendOrder
     | dk.VerifyStatus
     | dk.StreamChanged
     | dk.SetPosition
@@ -99,6 +101,8 @@ class OrderActor(pykka.ThreadingActor):
         self._told_sibling = Decimal(0)
         self._identified = False
         self._status_pending = False
+        self._amend_queries: set[int] = set()  # status queries sent to resolve an amend
+        self._amends: dict[int, bool] = {}  # amends sent: request id -> a child's own resize
 
     # ---- Pykka hooks -----------------------------------------------------------------------
 
@@ -148,10 +152,31 @@ class OrderActor(pykka.ThreadingActor):
             case p.CancelResult(error=error):
                 unknown = error is not None and is_unknown_order(error.raw)
                 effects = model.cancel_result(error is None, unknown_order=unknown)
-            case p.AmendResult(error=error):
-                if error is not None:
+            case p.AmendResult(request_id=request_id, error=error):
+                resize = self._amends.pop(request_id, None)
+                if error is None:
+                    effects = model.amend_result(True, now, resize=resize)
+                else:
                     log.warning("amend of %s failed: %s", model.spec.cl_ord_id, error.raw)
-                effects = model.amend_result(error is None, now)
+                    effects = model.amend_result(
+                        False,
+                        now,
+                        category=str(error.category),
+                        code=error.code,
+                        raw=error.raw,
+                        resize=resize,
+                    )
+            case p.StatusResult(request_id=request_id, error=error, info=info, txid=txid) if (
+                request_id in self._amend_queries
+            ):
+                self._amend_queries.discard(request_id)
+                if error is not None:
+                    effects = model.amend_lookup_failed()
+                elif info is None:
+                    effects = model.amend_lookup(None, now)
+                else:
+                    update = update_from_order_info(txid, info, fee_asset=fee_asset(model.spec))
+                    effects = model.amend_lookup(update, now)
             case p.StatusResult(error=error, info=info, txid=txid):
                 self._status_pending = False
                 if error is not None:
@@ -191,6 +216,8 @@ class OrderActor(pykka.ThreadingActor):
                 )
             case dk.CancelOrder(reason=reason):
                 effects = model.cancel(reason)
+            case dk.AmendOrder(change=change):
+                effects = model.amend(change)
             case dk.VerifyStatus():
                 effects = [] if model.terminal else [om.QueryStatus()]
             case dk.StreamChanged(up=up, gap=gap):
@@ -243,7 +270,10 @@ class OrderActor(pykka.ThreadingActor):
         spec = model.spec
         match effect:
             case om.Emit():
-                deps.sink.tell(report_from_emit(spec, effect, deps.clock.time()))
+                report = report_from_emit(spec, effect, deps.clock.time())
+                deps.sink.tell(report)
+                if effect.fill is not None:
+                    p.tell_quietly(deps.supervisor, p.OrderFilled(report=report))
             case om.Place(quantity=quantity):
                 request = build_order_request(spec, quantity, validate=deps.validate_only)
                 deps.gateway.tell(
@@ -267,17 +297,54 @@ class OrderActor(pykka.ThreadingActor):
                         reply_to=self.actor_ref,
                     )
                 )
-            case om.Amend(quantity=quantity):
+            case om.Amend(quantity=quantity, limit_price=limit, trigger_price=trigger):
+                request_id = next(_request_ids)
+                self._amends[request_id] = effect.resize
                 deps.gateway.tell(
                     p.AmendOrder(
-                        request_id=next(_request_ids),
+                        request_id=request_id,
                         cl_ord_id=spec.cl_ord_id,
                         txid=model.txid,
                         pair=self._pair(),
                         order_qty=quantity,
+                        limit_price=limit,
+                        trigger_price=trigger,
                         order_age_s=self._age(model),
                         reply_to=self.actor_ref,
                     )
+                )
+            case om.AmendRefused(reason=reason):
+                text = f"amend of {spec.cl_ord_id} refused: {reason}"
+                log.warning("%s", text)
+                refusal = dk.Reject(
+                    signal_id=spec.signal_id,
+                    reason=text,
+                    pair=spec.pair,
+                    side=spec.side,
+                    order_type=spec.order_type,
+                )
+                deps.sink.tell(rejected_report(refusal, deps.clock))
+            case om.QueryAmend():
+                if model.txid is not None:
+                    request_id = next(_request_ids)
+                    self._amend_queries.add(request_id)
+                    deps.gateway.tell(
+                        p.QueryOrderStatus(
+                            request_id=request_id,
+                            cl_ord_id=spec.cl_ord_id,
+                            txid=model.txid,
+                            reply_to=self.actor_ref,
+                        )
+                    )
+            case om.FiguresChanged(quantity=quantity, limit_price=limit, trigger_price=trigger):
+                p.tell_quietly(
+                    deps.supervisor,
+                    p.OrderAmended(
+                        cl_ord_id=spec.cl_ord_id,
+                        quantity=quantity,
+                        limit_price=limit,
+                        trigger_price=trigger,
+                    ),
                 )
             case om.QueryStatus():
                 if model.txid is None:

@@ -159,6 +159,8 @@ def report_from_emit(spec: om.OrderSpec, emit: om.Emit, engine_time: float) -> E
         last_fill_quantity=emit.fill_quantity if fill is not None else None,
         last_fill_price=fill.price if fill is not None else None,
         average_price=average,
+        limit_price=emit.limit_price,
+        trigger_price=emit.trigger_price,
         fee=emit.fee,
         fee_asset=emit.fee_asset or None,
         trade_id=(fill.trade_id if fill is not None and not fill.synthetic else None),

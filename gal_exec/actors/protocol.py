@@ -15,7 +15,7 @@ import pykka
 
 from gal_exec.core.order import OrderModel, OrderSpec
 from gal_exec.core.updates import OrderUpdate
-from gal_exec.kraken.codec import OrderInfo, TradeInfo
+from gal_exec.kraken.codec import BalanceExEntry, OrderInfo, TradeInfo
 from gal_exec.kraken.errors import ClassifiedError
 from gal_exec.kraken.orders import OrderRequest
 from gal_exec.messages import ExecutionReport
@@ -23,6 +23,7 @@ from gal_exec.messages import ExecutionReport
 __all__ = [
     "AmendOrder",
     "AmendResult",
+    "BalancesResult",
     "BreakerChanged",
     "CancelAllAfter",
     "CancelAllAfterResult",
@@ -42,9 +43,11 @@ __all__ = [
     "LookupResult",
     "OpenOrdersListed",
     "OrderAdopted",
+    "OrderAmended",
     "OrderAnomaly",
     "OrderCrashed",
     "OrderDurable",
+    "OrderFilled",
     "OrderFinished",
     "OrderIdentified",
     "OrderReleased",
@@ -53,9 +56,11 @@ __all__ = [
     "Own",
     "PlaceOrder",
     "PlaceResult",
+    "QueryBalances",
     "QueryOrderStatus",
     "QueryTrades",
     "RateCounterReading",
+    "RestCallMade",
     "SiblingFilled",
     "StatusResult",
     "StreamStatus",
@@ -154,6 +159,13 @@ class QueryTrades(_Msg, frozen=True, kw_only=True):
     reply_to: Tellable
 
 
+class QueryBalances(_Msg, frozen=True, kw_only=True):
+    """The account's balances (BalanceEx: total and held per asset). Idempotent."""
+
+    request_id: int
+    reply_to: Tellable
+
+
 class LookupOrder(_Msg, frozen=True, kw_only=True):
     """Find an order by cl_ord_id (OpenOrders, then ClosedOrders) to resolve an unknown outcome."""
 
@@ -203,6 +215,13 @@ class OrderAdopted(_Msg, frozen=True, kw_only=True):
 
     pair: str
     cl_ord_id: str
+
+
+class RestCallMade(_Msg, frozen=True, kw_only=True):
+    """A private REST call made outside the gateway (the WebSocket token): its cost counts on
+    the key's REST counter all the same."""
+
+    endpoint: str
 
 
 class RateCounterReading(_Msg, frozen=True, kw_only=True):
@@ -263,6 +282,14 @@ class AmendResult(_Msg, frozen=True, kw_only=True):
     request_id: int
     cl_ord_id: str
     amend_id: str | None = None
+    error: ClassifiedError | None = None
+
+
+class BalancesResult(_Msg, frozen=True, kw_only=True):
+    """``balances`` maps Kraken's asset name to its BalanceEx entry (None on error)."""
+
+    request_id: int
+    balances: dict[str, BalanceExEntry] | None = None
     error: ClassifiedError | None = None
 
 
@@ -410,6 +437,21 @@ class EntryFilled(_Msg, frozen=True, kw_only=True):
     filled_quantity: Decimal
     average_price: Decimal | None = None
     final: bool = False
+
+
+class OrderFilled(_Msg, frozen=True, kw_only=True):
+    """Told by an OrderActor with each report that announces a new fill (positions follow)."""
+
+    report: ExecutionReport
+
+
+class OrderAmended(_Msg, frozen=True, kw_only=True):
+    """Told by an OrderActor: its quantity or prices changed (an amend applied)."""
+
+    cl_ord_id: str
+    quantity: Decimal
+    limit_price: Decimal | None = None
+    trigger_price: Decimal | None = None
 
 
 class OrderFinished(_Msg, frozen=True, kw_only=True):

@@ -10,6 +10,7 @@ updates, links OCO pairs, and owns and stops every OrderActor it started.
 from __future__ import annotations
 
 import logging
+from decimal import Decimal
 from typing import Any, assert_never, cast
 
 import msgspec
@@ -22,10 +23,14 @@ from gal_exec.actors.order_io import intent_record, rejected_report, report_from
 from gal_exec.actors.report_sink import FollowBatch, Journaled, ReloadOrder
 from gal_exec.core import desk as dk
 from gal_exec.core import order as om
+from gal_exec.core.amend import Figures
 from gal_exec.core.clock import Clock
+from gal_exec.core.positions import AssetBalance
 from gal_exec.core.timers import TimerFired
 from gal_exec.journal import Journal, JournalWriter
+from gal_exec.kraken.codec import BalanceExEntry
 from gal_exec.messages import (
+    AmendSignal,
     BatchSubmit,
     CancelSignal,
     Halt,
@@ -53,6 +58,7 @@ Inbox = (
     TradeSignalApproved
     | BatchSubmit
     | CancelSignal
+    | AmendSignal
     | Halt
     | Resume
     | QuoteUpdate
@@ -60,6 +66,9 @@ Inbox = (
     | p.ExchangeUpdates
     | p.OrderIdentified
     | p.EntryFilled
+    | p.OrderFilled
+    | p.OrderAmended
+    | p.BalancesResult
     | p.OrderFinished
     | p.OrderStopped
     | p.OrderCrashed
@@ -136,7 +145,14 @@ class ExecutionSupervisor(pykka.ThreadingActor):
                 effects = []
                 for update in updates:
                     effects += desk.route(update)
-            case TradeSignalApproved() | BatchSubmit() | CancelSignal() | Halt() | Resume():
+            case (
+                TradeSignalApproved()
+                | BatchSubmit()
+                | CancelSignal()
+                | AmendSignal()
+                | Halt()
+                | Resume()
+            ):
                 effects = self._inbound(message)
             case QuoteUpdate(quote=quote):
                 desk.quote(quote)
@@ -150,6 +166,24 @@ class ExecutionSupervisor(pykka.ThreadingActor):
                 cl_ord_id=cl, filled_quantity=filled, average_price=avg, final=final
             ):
                 effects = desk.filled(cl, filled, average=avg, final=final)
+            case p.OrderFilled(report=report):
+                desk.fill_reported(report)
+                effects = []
+            case p.OrderAmended(cl_ord_id=cl_ord_id, quantity=quantity):
+                figures = Figures(
+                    quantity=quantity,
+                    limit_price=message.limit_price,
+                    trigger_price=message.trigger_price,
+                )
+                effects = desk.amended(cl_ord_id, figures)
+            case p.BalancesResult(error=None, balances=balances) if balances is not None:
+                desk.balances_fetched(_asset_balances(balances), self.clock.time())
+                effects = []
+            case p.BalancesResult(error=error):
+                reason = error.raw if error is not None else "no balances in the answer"
+                log.warning("balances: %s", reason)
+                desk.balances_failed(reason)
+                effects = []
             case p.OrderFinished(cl_ord_id=cl_ord_id, filled_quantity=filled):
                 effects = desk.finished(cl_ord_id, filled)
             case p.OrderStopped(cl_ord_id=cl_ord_id):
@@ -193,7 +227,8 @@ class ExecutionSupervisor(pykka.ThreadingActor):
         return None
 
     def _inbound(
-        self, message: TradeSignalApproved | BatchSubmit | CancelSignal | Halt | Resume
+        self,
+        message: TradeSignalApproved | BatchSubmit | CancelSignal | AmendSignal | Halt | Resume,
     ) -> list[dk.DeskEffect]:
         checked = validate_inbound(message)
         desk = self.desk
@@ -208,6 +243,8 @@ class ExecutionSupervisor(pykka.ThreadingActor):
                 return desk.batch(checked)
             case CancelSignal(signal_id=signal_id):
                 return desk.cancel_signal(signal_id)
+            case AmendSignal():
+                return desk.amend(checked)
             case Halt(reason=reason, cancel_open=cancel_open):
                 return desk.halt(reason or "halt requested", cancel_open=cancel_open)
             case Resume():
@@ -251,6 +288,22 @@ class ExecutionSupervisor(pykka.ThreadingActor):
                 )
             case dk.OpenBatch(plan=plan):
                 self.sink.tell(FollowBatch(plan=plan))
+            case dk.JournalLevels(cl_ord_id=cl_ord_id):
+                levels = {
+                    name: value
+                    for name, value in (
+                        ("sl_price", effect.sl_price),
+                        ("tp_price", effect.tp_price),
+                    )
+                    if value is not None
+                }
+                if self.writer is not None and levels:
+                    self.writer.submit(lambda journal: journal.update_order(cl_ord_id, **levels))
+            case dk.FetchBalances():
+                self._request_id += 1
+                self.gateway.tell(
+                    p.QueryBalances(request_id=self._request_id, reply_to=self.actor_ref)
+                )
             case dk.Settle(signal_id=signal_id):
                 if self.writer is not None:
                     self.writer.submit(lambda journal: journal.settle_signal(signal_id))
@@ -315,3 +368,16 @@ class ExecutionSupervisor(pykka.ThreadingActor):
         elif not up and self._audit is not None:
             self.timers.cancel(_AUDIT_KEY)
             self._audit = None
+
+
+def _asset_balances(entries: dict[str, BalanceExEntry]) -> dict[str, AssetBalance]:
+    """BalanceEx's entries: available = balance + credit - credit_used - hold_trade."""
+    balances: dict[str, AssetBalance] = {}
+    for asset, entry in entries.items():
+        credit = (entry.credit or Decimal(0)) - (entry.credit_used or Decimal(0))
+        balances[asset] = AssetBalance(
+            total=entry.balance,
+            hold=entry.hold_trade,
+            available=entry.balance + credit - entry.hold_trade,
+        )
+    return balances

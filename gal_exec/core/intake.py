@@ -16,6 +16,7 @@ from typing import Protocol
 import msgspec
 
 from gal_exec.core.exposure import ExposureView
+from gal_exec.core.positions import PositionLimitView
 from gal_exec.core.risk import BatchEntry, BatchMode, RiskLimits, check_batch
 from gal_exec.core.vocabulary import NEEDS_LIMIT_PRICE, NEEDS_TRIGGER, Side, TimeInForce
 
@@ -205,6 +206,7 @@ def plan_batch(
     exposure: ExposureView,
     limits: RiskLimits,
     max_signals: int = MAX_BATCH_SIGNALS,
+    positions: PositionLimitView | None = None,
 ) -> BatchPlan:
     """Decide a batch: ``prepare`` runs the single-signal checks that come before the risk
     rules (halt, duplicates, signal_problems, pair rules, quantizing) and returns the entry to
@@ -239,6 +241,7 @@ def plan_batch(
         limits=limits,
         mode=mode,
         failed_before=[f"signal {signal_id}" for signal_id in rejected],
+        positions=positions,
     )
     accepted: list[BatchEntry] = []
     for entry, reasons in zip(entries, verdict.reasons, strict=True):

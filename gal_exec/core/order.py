@@ -11,7 +11,9 @@ Rules this model enforces:
   re-send happens only when the look-ups found nothing ``resolve_attempts`` times;
 - every state change and every new fill is one Emit, a snapshot taken when it happened, with the
   next gap-free sequence number;
-- an event the transition table refuses is never silent: it is an Anomaly effect with the reason.
+- an event the transition table refuses is never silent: it is an Anomaly effect with the reason;
+- an amend (AmendOrder, in place) is never re-sent blind either: one whose answer never came is
+  resolved from the order's own record (QueryOrders by txid) or the stream's ``amended`` event.
 
 An order loaded from the journal is rebuilt by ``replay`` (each journaled report, in order, through
 the same transition table) and then ``resume`` finds out what happened while the engine was down.
@@ -24,6 +26,7 @@ from typing import Protocol
 
 import msgspec
 
+from gal_exec.core.amend import AmendChange, Figures, PendingAmend, describe
 from gal_exec.core.ledger import Fill, FillLedger, FillOutcome
 from gal_exec.core.order_state import IllegalTransition, OrderEvent, apply
 from gal_exec.core.updates import ExchangeStatus, OrderUpdate, UpdateSource
@@ -38,11 +41,14 @@ from gal_exec.core.vocabulary import (
 
 __all__ = [
     "Amend",
+    "AmendChange",
+    "AmendRefused",
     "Anomaly",
     "Cancel",
     "Effect",
     "Emit",
     "FetchTrades",
+    "FiguresChanged",
     "Finished",
     "Lookup",
     "OrderModel",
@@ -50,6 +56,7 @@ __all__ = [
     "OrderSpec",
     "Place",
     "PositionChanged",
+    "QueryAmend",
     "QueryStatus",
     "ReportLike",
     "StartTimer",
@@ -131,6 +138,10 @@ class ReportLike(Protocol):
     @property
     def average_price(self) -> Decimal | None: ...
     @property
+    def limit_price(self) -> Decimal | None: ...
+    @property
+    def trigger_price(self) -> Decimal | None: ...
+    @property
     def exchange_time(self) -> float | None: ...
     @property
     def engine_time(self) -> float: ...
@@ -154,9 +165,32 @@ class Cancel(_Effect, frozen=True, kw_only=True):
 
 
 class Amend(_Effect, frozen=True, kw_only=True):
-    """Set the order's total quantity in place (AmendOrder)."""
+    """Change the order in place (AmendOrder): its total quantity and/or its prices.
+    ``resize``: a child's own resize to its position (answer with ``resize=True``)."""
+
+    quantity: Decimal | None = None
+    limit_price: Decimal | None = None
+    trigger_price: Decimal | None = None
+    resize: bool = False
+
+
+class AmendRefused(_Effect, frozen=True, kw_only=True):
+    """An operator's amend refused before it was sent: report it rejected, with the reason."""
+
+    reason: str
+
+
+class QueryAmend(_Effect, frozen=True, kw_only=True):
+    """Ask for the order's record by txid to learn whether an amend applied (answer with
+    ``amend_lookup``; a status query sent before the amend cannot answer this)."""
+
+
+class FiguresChanged(_Effect, frozen=True, kw_only=True):
+    """The order's quantity or prices changed (amended): the desk follows."""
 
     quantity: Decimal
+    limit_price: Decimal | None = None
+    trigger_price: Decimal | None = None
 
 
 class Withdraw(_Effect, frozen=True, kw_only=True):
@@ -204,6 +238,8 @@ class Emit(_Effect, frozen=True, kw_only=True):
     error_code: str | None = None
     fill: Fill | None = None
     fill_quantity: Decimal | None = None
+    limit_price: Decimal | None = None
+    trigger_price: Decimal | None = None
 
 
 class PositionChanged(_Effect, frozen=True, kw_only=True):
@@ -228,6 +264,9 @@ Effect = (
     Place
     | Cancel
     | Amend
+    | AmendRefused
+    | QueryAmend
+    | FiguresChanged
     | Withdraw
     | QueryStatus
     | Lookup
@@ -246,7 +285,8 @@ POLL = "poll"
 RESOLVE = "resolve"
 RETRY_PLACE = "retry_place"
 RETRY_CANCEL = "retry_cancel"
-TIMERS = (TIMEOUT, POLL, RESOLVE, RETRY_PLACE, RETRY_CANCEL)
+RESOLVE_AMEND = "resolve_amend"
+TIMERS = (TIMEOUT, POLL, RESOLVE, RETRY_PLACE, RETRY_CANCEL, RESOLVE_AMEND)
 
 # A journaled status, reached from the state before it, is replayed as this event (the second
 # event is the one to try when the first is illegal there, e.g. open after a failed cancel).
@@ -280,7 +320,11 @@ class OrderModel:
         self.cancel_wanted: str | None = None  # reason, while a cancel waits for an ack
         self.cancel_in_flight = False
         self.withdraw_asked = False
-        self.amend_in_flight: Decimal | None = None
+        self.limit_price = spec.limit_price  # as amended
+        self.trigger_price = spec.trigger_price
+        self.amend_pending: PendingAmend | None = None  # an operator's
+        self.resize_pending: PendingAmend | None = None  # a child's own, to its position
+        self.verify_figures = False  # resumed: the first exchange record may show a lost amend
         self.resolve_attempts = 0
         self.finished = False
         self.anomalies = 0
@@ -308,6 +352,15 @@ class OrderModel:
     @property
     def order_quantity(self) -> Decimal:
         return self.ledger.order_quantity
+
+    @property
+    def figures(self) -> Figures:
+        """The order's quantity and prices as they stand (amends included)."""
+        return Figures(
+            quantity=self.ledger.order_quantity,
+            limit_price=self.limit_price,
+            trigger_price=self.trigger_price,
+        )
 
     def target_quantity(self) -> Decimal:
         """A child's total quantity: its own fills plus whatever position is still open."""
@@ -401,6 +454,10 @@ class OrderModel:
             and quantity >= ledger.filled_quantity
         ):
             ledger.set_order_quantity(quantity)  # amended
+        if report.limit_price is not None:
+            self.limit_price = report.limit_price
+        if report.trigger_price is not None:
+            self.trigger_price = report.trigger_price
         status = OrderStatus(report.status)
         if status is not self.state:
             anomalies += self._replay_status(status, report.sequence)
@@ -434,6 +491,7 @@ class OrderModel:
         if self.txid is not None:
             effects: list[Effect] = [QueryStatus()]
             self.placed_at = now
+            self.verify_figures = True
             if self.state is S.PENDING_CANCEL:
                 # The cancel may not have left before the crash; cancelling again is harmless.
                 self.cancel_wanted = "recovered while a cancel was pending"
@@ -535,11 +593,12 @@ class OrderModel:
         self.missing = 0
         if update.txid and self.txid is None:
             self.txid = update.txid
+        effects += self._observed_figures(update, now)
         quantity = update.order_quantity
         if (
             quantity is not None
             and self.is_child
-            and self.amend_in_flight is None
+            and self.resize_pending is None
             and quantity >= self.ledger.filled_quantity
             and quantity > 0
         ):
@@ -741,13 +800,194 @@ class OrderModel:
             return self._event(E.CANCEL_REJECTED) + [QueryStatus()]
         return [StartTimer(name=RETRY_CANCEL, delay_s=self.settings.cancel_retry_s)]
 
-    def amend_result(self, ok: bool, now: float) -> list[Effect]:
-        quantity, self.amend_in_flight = self.amend_in_flight, None
-        if ok and quantity is not None and quantity >= self.ledger.filled_quantity:
-            self.ledger.set_order_quantity(quantity)
-            self.placed_at = now
-            return [self._emit(reason=f"amended to {quantity}"), *self._resize()]
-        return self._resize() if not self.terminal else []
+    # ---- amends ----------------------------------------------------------------------------
+
+    def amend(self, change: AmendChange) -> list[Effect]:
+        """An operator's amend (AmendSignal): send what it changes, or say why not."""
+        refusal = self._amend_refusal(change)
+        if refusal is not None:
+            return [AmendRefused(reason=refusal)]
+        needed = self.figures.needed(change)
+        self.amend_pending = PendingAmend(change=needed, before=self.figures, operator=True)
+        return [_amend_effect(needed)]
+
+    def _amend_refusal(self, change: AmendChange) -> str | None:
+        state = self.state
+        if self.terminal:
+            return f"the order is {state}: nothing to amend"
+        if self.txid is None or state in (S.PENDING_SUBMIT, S.SUBMITTED, S.SUBMIT_UNKNOWN):
+            return (
+                f"the order is {state}, not yet acknowledged by the exchange; amend it once it "
+                "is open"
+            )
+        if state is S.PENDING_CANCEL or self.cancel_wanted is not None:
+            return "a cancel of the order is pending"
+        if self.amend_pending is not None:
+            return "an earlier amend of the order is not answered yet; try again once it is"
+        filled = self.ledger.filled_quantity
+        if change.quantity is not None and change.quantity <= filled:
+            return (
+                f"quantity {change.quantity} must be above the filled quantity {filled} "
+                "(to stop the order filling, cancel it)"
+            )
+        if self.figures.needed(change).empty:
+            return f"nothing to change: the order has {change.named()} already"
+        return None
+
+    def amend_result(
+        self,
+        ok: bool,
+        now: float,
+        *,
+        category: str = "",
+        code: str = "",
+        raw: str = "",
+        resize: bool | None = None,
+    ) -> list[Effect]:
+        """The gateway's answer to Amend: ``ok``, or an error already classified. ``resize``
+        names which amend it answers (a child's own resize, or the operator's); None: the one
+        that is pending."""
+        if resize is None:
+            resize = self.amend_pending is None
+        pending = self.resize_pending if resize else self.amend_pending
+        self._settle(pending)
+        if pending is None or self.terminal:
+            return []  # answered already (the stream's amended event), or the order ended
+        if ok:
+            return self._applied(pending, now, "amended") + self._resize()
+        if category == "outcome_unknown":
+            # It may have applied: never send it again blind; the order's record will tell.
+            pending.unknown = True
+            self._hold(pending)
+            effects: list[Effect] = []
+            if pending.operator:
+                reason = (
+                    f"amend outcome unknown ({pending.change.named()}): {raw}; looking the order up"
+                )
+                effects.append(self._emit(reason=reason))
+            return [*effects, StartTimer(name=RESOLVE_AMEND, delay_s=self.settings.resolve_delay_s)]
+        if not pending.operator:
+            return self._resize()
+        reason = (
+            f"amend refused by the exchange ({pending.change.named()}): {raw}; the order stays "
+            f"as it was ({_figures_text(self.figures)})"
+        )
+        return [self._emit(reason=reason, error_code=code or None), *self._resize()]
+
+    def amend_lookup(self, update: OrderUpdate | None, now: float) -> list[Effect]:
+        """The order's record asked for by QueryAmend (None: the exchange did not list it)."""
+        if update is None:
+            return self.not_found() + self.amend_lookup_failed()
+        effects = self.exchange_update(update, now)
+        observed = self.figures.observed(
+            update.order_quantity, update.limit_price, update.trigger_price
+        )
+        for pending in self._pendings():
+            if not pending.unknown or self.terminal:
+                continue
+            self._settle(pending)
+            if observed.shows(pending.change):
+                effects += self._applied(
+                    pending, now, "amended (its answer was lost; the order shows it)"
+                )
+                continue
+            shown = AmendChange(
+                quantity=observed.quantity if pending.change.quantity is not None else None,
+                limit_price=(
+                    observed.limit_price if pending.change.limit_price is not None else None
+                ),
+                trigger_price=(
+                    observed.trigger_price if pending.change.trigger_price is not None else None
+                ),
+            )
+            if pending.operator:
+                reason = (
+                    f"amend not applied ({pending.change.named()}): its answer was lost and the "
+                    f"order shows {_figures_text(observed)}"
+                )
+                effects.append(self._emit(reason=reason))
+            effects += self._adopt(self.figures.after(shown), now, "the exchange shows")
+        return effects + self._resize()
+
+    def amend_lookup_failed(self) -> list[Effect]:
+        if self.terminal or not any(p.unknown for p in self._pendings()):
+            return []
+        return [StartTimer(name=RESOLVE_AMEND, delay_s=self.settings.resolve_delay_s)]
+
+    def _observed_figures(self, update: OrderUpdate, now: float) -> list[Effect]:
+        """An amended (or restated) event, or the first record after a restart: the exchange's
+        figures are the order's."""
+        record = update.source is UpdateSource.REST and self.verify_figures
+        if self.terminal or not (update.amended or record):
+            return []
+        if record:
+            self.verify_figures = False
+        observed = self.figures.observed(
+            update.order_quantity, update.limit_price, update.trigger_price
+        )
+        pendings = self._pendings()
+        if pendings:
+            # An amend of ours is pending: only its own event settles it; the rest waits for
+            # its answer (or look-up).
+            effects: list[Effect] = []
+            for pending in pendings:
+                if update.amended and observed.shows(pending.change):
+                    self._settle(pending)
+                    effects += self._applied(pending, now, "amended")
+            if effects and not any(p.unknown for p in self._pendings()):
+                effects.insert(0, StopTimer(name=RESOLVE_AMEND))
+            return effects + self._resize() if effects else []
+        what = (
+            "amended on the exchange"
+            if update.amended
+            else "the exchange shows the order amended while the engine was down"
+        )
+        return self._adopt(observed, now, what)
+
+    def _pendings(self) -> list[PendingAmend]:
+        return [p for p in (self.amend_pending, self.resize_pending) if p is not None]
+
+    def _hold(self, pending: PendingAmend) -> None:
+        if pending.operator:
+            self.amend_pending = pending
+        else:
+            self.resize_pending = pending
+
+    def _settle(self, pending: PendingAmend | None) -> None:
+        if pending is None:
+            return
+        if pending is self.amend_pending:
+            self.amend_pending = None
+        if pending is self.resize_pending:
+            self.resize_pending = None
+
+    def _applied(self, pending: PendingAmend, now: float, what: str) -> list[Effect]:
+        return self._adopt(self.figures.after(pending.change), now, what)
+
+    def _adopt(self, target: Figures, now: float, what: str) -> list[Effect]:
+        """Take ``target`` as the order's figures; a change is reported (``what: changes``)."""
+        before = self.figures
+        ledger = self.ledger
+        quantity = max(target.quantity, ledger.filled_quantity)
+        if quantity > 0 and quantity != ledger.order_quantity:
+            ledger.set_order_quantity(quantity)
+        self.limit_price = target.limit_price
+        self.trigger_price = target.trigger_price
+        after = self.figures
+        if after == before:
+            return []
+        self.placed_at = now  # Kraken prices a later cancel or amend by the age since this one
+        effects: list[Effect] = [
+            self._emit(reason=f"{what}: {describe(before, after)}"),
+            FiguresChanged(
+                quantity=after.quantity,
+                limit_price=after.limit_price,
+                trigger_price=after.trigger_price,
+            ),
+        ]
+        if ledger.is_complete and not self.terminal:
+            effects += self._event(E.FULL_FILL)  # amended down to what had filled
+        return effects
 
     # ---- protective children (OCO) ---------------------------------------------------------
 
@@ -771,19 +1011,22 @@ class OrderModel:
         return self._resize()
 
     def _resize(self) -> list[Effect]:
+        """A child's quantity follows its position: amended in place (alongside an operator's
+        trigger amend, which changes another figure), cancelled once the position is closed."""
         if not self.is_child or self.terminal or self.position is None:
             return []
-        if self.state not in (S.OPEN, S.PARTIALLY_FILLED) or self.amend_in_flight is not None:
+        if self.state not in (S.OPEN, S.PARTIALLY_FILLED):
             return []
         if self.cancel_in_flight or self.cancel_wanted is not None:
             return []
         target = self.target_quantity()
         if target <= self.ledger.filled_quantity:
             return self.cancel("position closed by the other order")
-        if target == self.ledger.order_quantity:
+        if self.resize_pending is not None or target == self.ledger.order_quantity:
             return []
-        self.amend_in_flight = target
-        return [Amend(quantity=target)]
+        change = AmendChange(quantity=target)
+        self.resize_pending = PendingAmend(change=change, before=self.figures, operator=False)
+        return [Amend(quantity=target, resize=True)]
 
     # ---- timers and the stream -------------------------------------------------------------
 
@@ -814,6 +1057,8 @@ class OrderModel:
                 return []
             self.cancel_in_flight = True
             return [Cancel()]
+        if name == RESOLVE_AMEND:
+            return [QueryAmend()] if any(p.unknown for p in self._pendings()) else []
         return []
 
     def stream_changed(self, up: bool, *, gap: bool) -> list[Effect]:
@@ -856,6 +1101,8 @@ class OrderModel:
             error_code=error_code,
             fill=fill,
             fill_quantity=fill_quantity,
+            limit_price=self.limit_price,
+            trigger_price=self.trigger_price,
         )
 
     def _event(
@@ -892,3 +1139,21 @@ class OrderModel:
             )
         effects.append(Finished())
         return effects
+
+
+def _amend_effect(change: AmendChange) -> Amend:
+    return Amend(
+        quantity=change.quantity,
+        limit_price=change.limit_price,
+        trigger_price=change.trigger_price,
+    )
+
+
+def _figures_text(figures: Figures) -> str:
+    """``quantity 1.0, limit_price 64000.0``: the figures an order has."""
+    shown = AmendChange(
+        quantity=figures.quantity,
+        limit_price=figures.limit_price,
+        trigger_price=figures.trigger_price,
+    )
+    return shown.named()

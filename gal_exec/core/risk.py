@@ -1,6 +1,6 @@
 """Pre-trade risk, pure: quantize an order to its pair's grid, then check it against the pair's
-minimums, a price band around the last price, a notional cap for market orders and open-exposure
-limits; and check a batch of orders as a whole.
+minimums, a price band around the last price, a notional cap for market orders, open-exposure
+limits and the position limit (gal_exec.core.positions); and check a batch of orders as a whole.
 
 Quantization and the pair's plain rules live in ``gal_exec.core.grid`` (re-exported here).
 Every violation is one sentence naming the rule and the numbers, e.g.
@@ -20,6 +20,7 @@ import msgspec
 from gal_exec.core.exposure import Exposure, ExposureView, TrialExposure
 from gal_exec.core.grid import OrderLike, PairLimits, order_problems, quantize_fields
 from gal_exec.core.market import Quote, Stale
+from gal_exec.core.positions import PositionLimitView, TrialPositions, position_problem
 from gal_exec.core.vocabulary import RESTING_LIMIT, TRAILING
 
 __all__ = [
@@ -55,6 +56,8 @@ class RiskLimits(msgspec.Struct, frozen=True, kw_only=True):
     max_batch_notional: Decimal = _ZERO
     batch_mode: BatchMode = "all_or_nothing"
     quantize: bool = True
+    max_position_per_pair: Decimal = _ZERO
+    """In the pair's base asset: the position plus working entries, on the order's side."""
 
 
 def _text(value: Decimal) -> str:
@@ -106,13 +109,15 @@ def check_signal(
     exposure: ExposureView,
     limits: RiskLimits,
     volatility: float | None = None,
+    positions: PositionLimitView | None = None,
 ) -> list[str]:
     """Every pre-trade rule ``order`` breaks, each naming the rule and the numbers; [] if none.
 
     ``quote`` is the pair's price from a PriceCache (a Stale one is never used: rules that need
     a price report it instead). ``volatility`` is realised volatility (a fraction) over
     ``limits.band_vol_window``; when None it is read from the quote. ``exposure`` holds the
-    open orders; this order is not added.
+    open orders; this order is not added. ``positions`` (None: the position limit is not
+    checked) holds the positions and the working entries; this order is not among them.
     """
     pair = rules.pair
     fresh = _fresh(quote)
@@ -156,6 +161,13 @@ def check_signal(
             needs_price.append("exposure")
         else:
             violations += _exposure_violations(pair, notional, exposure, limits)
+
+    if limits.max_position_per_pair > 0 and positions is not None:
+        problem = position_problem(
+            rules.shown, order.side, order.quantity, positions, limits.max_position_per_pair
+        )
+        if problem is not None:
+            violations.append(problem)
 
     if needs_price:
         violations.append(
@@ -251,6 +263,7 @@ def check_batch(
     limits: RiskLimits,
     mode: BatchMode | None = None,
     failed_before: Sequence[str] = (),
+    positions: PositionLimitView | None = None,
 ) -> BatchVerdict:
     """Check a batch as a whole: each entry by check_signal against the exposure of the open
     orders plus the entries before it, and the batch's notional against
@@ -263,6 +276,7 @@ def check_batch(
     """
     mode = mode or limits.batch_mode
     trial = TrialExposure(exposure)
+    trial_positions = TrialPositions(positions) if positions is not None else None
     reasons: list[list[str]] = []
     batch_notional = _ZERO
     for entry in entries:
@@ -273,6 +287,7 @@ def check_batch(
             exposure=trial,
             limits=limits,
             volatility=entry.volatility,
+            positions=trial_positions,
         )
         notional = order_notional(entry.order, entry.quote)
         if limits.max_batch_notional > 0:
@@ -295,6 +310,8 @@ def check_batch(
         if counts and notional is not None:
             batch_notional += notional
             trial.add(entry.rules.pair, notional)
+        if counts and trial_positions is not None:
+            trial_positions.add(entry.rules.shown, entry.order.side, entry.order.quantity)
         reasons.append(found)
     if mode == "all_or_nothing":
         failed = list(failed_before)

@@ -47,6 +47,9 @@ class OrderUpdate(msgspec.Struct, frozen=True, kw_only=True):
     cum_fee: Decimal | None = None
     fee_asset: str = ""
     order_quantity: Decimal | None = None
+    limit_price: Decimal | None = None  # the order's limit price as the exchange holds it
+    trigger_price: Decimal | None = None  # the order's trigger price as the exchange holds it
+    amended: bool = False  # the exchange changed the order's figures (an amend or a restatement)
     trade_ids: tuple[str, ...] = ()  # the order's trades by id, when a REST record lists them
     reason: str | None = None
     time: float | None = None  # exchange time, epoch seconds

@@ -166,6 +166,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--open", action="store_true", help="only orders still live")
     parser.add_argument("--signal", metavar="ID", help="only the orders of this signal")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument(
+        "--positions", action="store_true", help="the net position, P&L and fees of each pair"
+    )
     return parser
 
 
@@ -183,6 +186,18 @@ def _journal_path(args: argparse.Namespace) -> str:
     return DEFAULT_JOURNAL_PATH
 
 
+def _positions(journal: Journal, *, as_json: bool) -> str:
+    from gal_exec.journal._positions import format_positions, positions_from_reports
+    from gal_exec.kraken.pairs import v2_asset  # fees name assets as the WS v2 API does
+
+    def assets(pair: str) -> tuple[str, str] | None:
+        base, slash, quote = pair.partition("/")
+        return (v2_asset(base), v2_asset(quote)) if slash else None
+
+    positions = positions_from_reports(journal.fill_reports(), assets)
+    return format_positions(positions, as_json=as_json)
+
+
 def orders_command(argv: list[str]) -> int:
     """Run ``gal-exec orders``; 0 on success, 2 with one line on stderr for a bad journal."""
     try:
@@ -192,6 +207,9 @@ def orders_command(argv: list[str]) -> int:
     try:
         path = Path(_journal_path(args))
         with Journal.open(path, read_only=True) as journal:
+            if args.positions:
+                print(_positions(journal, as_json=args.json))
+                return 0
             records = journal.orders(open_only=args.open, signal_id=args.signal)
             fills = {record.cl_ord_id: journal.fills(record.cl_ord_id) for record in records}
     except JournalError as exc:

@@ -90,6 +90,16 @@ class JournalReads:
         rows = self._read("SELECT body FROM reports WHERE rowid > ? ORDER BY rowid", (after,))
         return [_report_decoder.decode(body) for (body,) in rows]
 
+    def fill_reports(self) -> list[ExecutionReport]:
+        """Every report that announced a fill, of every order, in the order they were journaled
+        (the engine's positions are rebuilt from them at start)."""
+        rows = self._read(
+            "SELECT body FROM reports WHERE body NOT LIKE '%\"last_fill_quantity\":null%' "
+            "ORDER BY rowid"
+        )
+        reports = [_report_decoder.decode(body) for (body,) in rows]
+        return [report for report in reports if report.last_fill_quantity]
+
     def replay_set(self) -> tuple[list[OrderRecord], list[ExecutionReport], list[str]]:
         """What a restart replays: every order of a signal not yet settled, their reports in the
         order they were journaled, and the id of every signal that ever had an order (a repeat

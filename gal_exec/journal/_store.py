@@ -322,7 +322,8 @@ class Journal(JournalReads):
                 return True
             self._conn.execute(
                 "UPDATE orders SET status = ?, quantity = ?, txid = COALESCE(?, txid), "
-                "filled_quantity = ?, "
+                "limit_price = COALESCE(?, limit_price), "
+                "trigger_price = COALESCE(?, trigger_price), filled_quantity = ?, "
                 "average_price = COALESCE(?, average_price), fee = ?, "
                 "fee_asset = COALESCE(?, fee_asset), reason = ?, last_sequence = ?, "
                 "updated_at = ? WHERE cl_ord_id = ?",
@@ -330,6 +331,8 @@ class Journal(JournalReads):
                     report.status,
                     rec.decimal_text("quantity", report.quantity),
                     report.exchange_order_id,
+                    rec.decimal_text("limit_price", report.limit_price),
+                    rec.decimal_text("trigger_price", report.trigger_price),
                     rec.decimal_text("filled_quantity", report.filled_quantity),
                     rec.decimal_text("average_price", report.average_price),
                     rec.decimal_text("fee", report.fee),

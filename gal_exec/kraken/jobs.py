@@ -49,6 +49,7 @@ class JobKind(enum.StrEnum):
     LOOKUP_CLOSED = "lookup_closed"
     LIST_OPEN = "list_open"
     TRADES = "trades"
+    BALANCE = "balance"
 
 
 _LANE_OF = {
@@ -61,6 +62,7 @@ _LANE_OF = {
     JobKind.LOOKUP_CLOSED: Lane.QUERY,
     JobKind.LIST_OPEN: Lane.QUERY,
     JobKind.TRADES: Lane.QUERY,
+    JobKind.BALANCE: Lane.QUERY,
 }
 
 ENDPOINTS: Mapping[JobKind, str] = MappingProxyType(
@@ -74,6 +76,7 @@ ENDPOINTS: Mapping[JobKind, str] = MappingProxyType(
         JobKind.LOOKUP_CLOSED: "ClosedOrders",
         JobKind.LIST_OPEN: "OpenOrders",
         JobKind.TRADES: "QueryTrades",
+        JobKind.BALANCE: "BalanceEx",
     }
 )
 """Kraken's method for each kind (a coalesced placement becomes AddOrderBatch)."""
@@ -87,6 +90,7 @@ IDEMPOTENT = frozenset(
         JobKind.LOOKUP_CLOSED,
         JobKind.LIST_OPEN,
         JobKind.TRADES,
+        JobKind.BALANCE,
     }
 )
 """Kinds that may be retried: repeating them cannot create or change an order twice."""

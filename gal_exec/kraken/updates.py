@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 from gal_exec.core.ledger import Fill
 from gal_exec.core.updates import ExchangeStatus, OrderUpdate, UpdateSource
+from gal_exec.core.vocabulary import NEEDS_LIMIT_PRICE, NEEDS_TRIGGER, TRAILING
 from gal_exec.kraken.codec import OrderInfo
 from gal_exec.kraken.codec import epoch_of as _epoch
 from gal_exec.kraken.ws_codec import WsExecution
@@ -20,6 +21,8 @@ _WS_STATUS = {
     "canceled": ExchangeStatus.CANCELED,
     "expired": ExchangeStatus.EXPIRED,
 }
+_AMENDS = frozenset({"amended", "restated"})
+"""exec_types that change an order's figures: our amend, or one the exchange made."""
 _REST_STATUS = {
     "pending": ExchangeStatus.PENDING,
     "open": ExchangeStatus.OPEN,
@@ -53,6 +56,14 @@ def update_from_execution(execution: WsExecution, *, snapshot: bool = False) -> 
         # Snapshot trade rows repeat past fills; their order_status is the status at that trade.
         status = ExchangeStatus.UNKNOWN
     cum_quantity = execution.cum_qty
+    amended = execution.exec_type in _AMENDS
+    limit_price = trigger_price = None
+    if amended:
+        if execution.limit_price_type in (None, "static"):
+            limit_price = execution.limit_price
+        triggers = execution.triggers
+        if triggers is not None and triggers.price_type in (None, "static"):
+            trigger_price = triggers.price
     return OrderUpdate(
         source=UpdateSource.SNAPSHOT if snapshot else UpdateSource.STREAM,
         cl_ord_id=execution.cl_ord_id,
@@ -65,7 +76,10 @@ def update_from_execution(execution: WsExecution, *, snapshot: bool = False) -> 
         cum_cost=execution.cum_cost if cum_quantity else None,
         average_price=execution.avg_price if cum_quantity else None,
         fee_asset=fill.fee_asset if fill is not None else "",
-        order_quantity=execution.order_qty if execution.exec_type == "amended" else None,
+        order_quantity=execution.order_qty if amended else None,
+        limit_price=limit_price,
+        trigger_price=trigger_price,
+        amended=amended,
         reason=execution.reason or execution.cancel_reason,
         time=time,
     )
@@ -79,6 +93,7 @@ def update_from_order_info(txid: str, info: OrderInfo, *, fee_asset: str = "") -
     else:
         status = _REST_STATUS.get(info.status, ExchangeStatus.UNKNOWN)
     executed = info.vol_exec
+    limit_price, trigger_price = _rest_prices(info)
     return OrderUpdate(
         source=UpdateSource.REST,
         cl_ord_id=info.cl_ord_id,
@@ -90,7 +105,32 @@ def update_from_order_info(txid: str, info: OrderInfo, *, fee_asset: str = "") -
         cum_fee=info.fee if executed > 0 else None,
         fee_asset=fee_asset if executed > 0 else "",
         order_quantity=info.vol,
+        limit_price=limit_price,
+        trigger_price=trigger_price,
         trade_ids=tuple(info.trades or ()),
         reason=info.reason,
         time=info.closetm or info.opentm or None,
     )
+
+
+def _rest_prices(info: OrderInfo) -> tuple[Decimal | None, Decimal | None]:
+    """(limit, trigger) from a REST record's ``descr``: ``price`` is a limit order's limit and a
+    triggered type's trigger, ``price2`` the limit of a ``*-limit`` type. Trailing types show
+    offsets there, not levels: None."""
+    kind = info.descr.ordertype
+    if kind in TRAILING:
+        return None, None
+    first, second = _level(info.descr.price), _level(info.descr.price2)
+    if kind in NEEDS_TRIGGER:
+        return (second if kind in NEEDS_LIMIT_PRICE else None), first
+    if kind in NEEDS_LIMIT_PRICE:
+        return first, None
+    return None, None
+
+
+def _level(text: str) -> Decimal | None:
+    try:
+        value = Decimal(text)
+    except (InvalidOperation, ValueError):
+        return None
+    return value if value.is_finite() and value > 0 else None

@@ -142,7 +142,9 @@ class TradingApi:
     # -- AmendOrder -----------------------------------------------------------------------
 
     def amend_order(self: Exchange, api_key: str, params: dict, *, source: str = "rest") -> dict:
-        """AmendOrder in place (same txid): quantity, limit price, trigger price."""
+        """AmendOrder in place (same txid): quantity, display quantity, limit price, trigger
+        price. A quantity below what has filled is taken as the filled quantity and the rest is
+        cancelled (charged like a cancel)."""
         with self._op() as now:
             account = self._account(api_key)
             txid, cl_ord_id = get_text(params, "txid"), get_text(params, "cl_ord_id")
@@ -153,6 +155,8 @@ class TradingApi:
             age = self.clock.monotonic() - order.changed_at
             self.limits.charge_trading(api_key, order.pair.key, amend_cost(age))
             self._amend(order, params, now)
+            if order.status == "canceled":
+                self.limits.charge_trading(api_key, order.pair.key, cancel_cost(age), always=True)
             return {"amend_id": self.engine.ids.make("T")}
 
     def _find_open(self: Exchange, account: Account, txid: str | None, cl_ord_id: str | None):
@@ -179,6 +183,9 @@ class TradingApi:
         return pair.round_price(expr.resolve(self.engine.markets[pair.key].last, natural))
 
     def _amend(self: Exchange, order: SimOrder, params: Mapping[str, Any], now: float) -> None:
+        """Kraken's rules: the ids and the fills stay; a new limit price, or more quantity,
+        puts the order at the back of its price's queue (less quantity keeps its place); a
+        quantity below the filled one cancels the rest."""
         engine = self.engine
         pair = order.pair
         quantity = get_decimal(params, "order_qty")
@@ -186,6 +193,14 @@ class TradingApi:
             quantity <= 0 or quantity.normalize().as_tuple().exponent < -pair.lot_decimals
         ):
             raise invalid_arguments("order_qty")
+        cancels_rest = quantity is not None and quantity < order.vol_exec
+        if quantity is not None and not cancels_rest and quantity < pair.ordermin:
+            raise SimError(errors.ORDER_MINIMUM)
+        display = get_decimal(params, "display_qty")
+        if display is not None:
+            remaining = (quantity if quantity is not None else order.volume) - order.vol_exec
+            if order.ordertype != "iceberg" or display <= 0 or display * 15 < remaining:
+                raise invalid_arguments("display_qty")
         limit = self._amend_price(order, params, "limit_price", -1 if order.buy else 1)
         trigger = self._amend_price(
             order, params, "trigger_price", natural_direction(order.ordertype, order.side)
@@ -206,10 +221,12 @@ class TradingApi:
             or order.ordertype.startswith("trailing")
         ):
             raise invalid_arguments("trigger_price")
-        if quantity is None and limit is None and trigger is None:
+        if quantity is None and limit is None and trigger is None and display is None:
             raise invalid_arguments("order_qty")
+        grows = quantity is not None and quantity > order.volume
         saved = (
             order.volume,
+            order.display_volume,
             order.price,
             order.price2,
             order.limitprice,
@@ -218,6 +235,8 @@ class TradingApi:
         )
         if quantity is not None:
             order.volume = max(quantity, order.vol_exec)
+        if display is not None:
+            order.display_volume = display
         if limit is not None:
             if order.ordertype in ("limit", "iceberg"):
                 order.price, order.price_expr = limit, PriceExpr("", limit, False)
@@ -239,6 +258,7 @@ class TradingApi:
         except SimError:
             (
                 order.volume,
+                order.display_volume,
                 order.price,
                 order.price2,
                 order.limitprice,
@@ -250,14 +270,16 @@ class TradingApi:
         if "amended" not in order.misc:
             order.misc.append("amended")
         order.changed_at = self.clock.monotonic()
-        if limit is not None:
+        if limit is not None or grows:
             book = engine.book[pair.key]
             if book.pop(order.txid, None) is not None:
                 book[order.txid] = order
         order.crossing = crossing
         engine.update_hold(order)
         engine._emit(order, executions.ws_amended, order, views.rfc3339(now))
-        if order.remaining <= 0:
+        if cancels_rest:
+            engine.close(order, "canceled", errors.REASON_AMEND_QTY, now)
+        elif order.remaining <= 0:
             engine.close(order, "closed", None, now)
         else:
             engine.match(order, now)

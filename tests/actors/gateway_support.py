@@ -171,6 +171,9 @@ class MockKraken:
         if method == "QueryOrders":
             txids = params["txid"].split(",")
             return {"error": [], "result": {txid: order_info(txid) for txid in txids}}
+        if method == "BalanceEx":
+            entry = {"balance": "171288.6158", "hold_trade": "1000.0000"}
+            return {"error": [], "result": {"ZUSD": entry, "XXBT": {"balance": "1.0000000000"}}}
         if method in ("OpenOrders", "ClosedOrders"):
             key = "open" if method == "OpenOrders" else "closed"
             return {"error": [], "result": {key: {}, **({"count": 0} if key == "closed" else {})}}

@@ -240,12 +240,12 @@ def test_child_grows_with_the_entry_by_amend():
     assert effects[-1] == om.Place(quantity=D("0.5"))
     model.placed("OTX-2", now=0.0)
     effects = model.set_position(D("0.8"), final=False)
-    assert effects == [om.Amend(quantity=D("0.8"))]
+    assert effects == [om.Amend(quantity=D("0.8"), resize=True)]
     # a second growth waits for the first amend
     assert model.set_position(D("1.0"), final=True) == []
     effects = model.amend_result(True, now=1.0)
     assert model.order_quantity == D("0.8")
-    assert om.Amend(quantity=D("1.0")) in effects
+    assert om.Amend(quantity=D("1.0"), resize=True) in effects
 
 
 def test_oco_sibling_fill_reduces_then_cancels():
@@ -253,7 +253,7 @@ def test_oco_sibling_fill_reduces_then_cancels():
     model.start()
     model.intent_durable()
     model.placed("OTX-2", now=0.0)
-    assert model.set_sibling_filled(D("0.4")) == [om.Amend(quantity=D("0.6"))]
+    assert model.set_sibling_filled(D("0.4")) == [om.Amend(quantity=D("0.6"), resize=True)]
     model.amend_result(True, now=1.0)
     effects = model.set_sibling_filled(D("1.0"))
     assert "Cancel" in kinds(effects)

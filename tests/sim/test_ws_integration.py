@@ -247,6 +247,30 @@ def test_ws_trading_methods_round_trip_through_the_exchange(executions: Ws, rest
     assert again["success"] is False and again["error"].startswith("EOrder:")
 
 
+def test_ws_amend_order_follows_amendorders_rules(executions: Ws, rest: Rest) -> None:
+    token = executions.token  # type: ignore[attr-defined]
+    txid = rest.private(
+        "AddOrder", pair="XBTUSD", type="buy", ordertype="limit", volume="0.002", price="60000"
+    )["txid"][0]
+    updates_for(executions, txid, 2)  # pending_new, new
+    for params, error in (
+        ({"order_qty": 0.00001}, "EOrder:Order minimum not met"),
+        ({"display_qty": 0.001}, "EGeneral:Invalid arguments:display_qty"),  # not an iceberg
+    ):
+        executions.send(
+            {"method": "amend_order", "params": {"order_id": txid, **params, "token": token}}
+        )
+        answer = executions.expect(lambda m: m.get("method") == "amend_order")
+        assert (answer["success"], answer["error"]) == (False, error), answer
+    executions.send(
+        {"method": "amend_order", "params": {"order_id": txid, "order_qty": 0.003, "token": token}}
+    )
+    answer = executions.expect(lambda m: m.get("method") == "amend_order")
+    assert answer["success"] is True and answer["result"]["order_id"] == txid
+    (amended,) = updates_for(executions, txid, 1)
+    assert amended["exec_type"] == "amended" and amended["order_qty"] == Decimal("0.003")
+
+
 def test_ws_triggered_and_conditional_orders_are_understood_by_the_exchange(
     executions: Ws, rest: Rest
 ) -> None:

@@ -3,7 +3,8 @@
 The Desk owns what the supervisor knows: the order registry and its indexes (by cl_ord_id, txid
 and signal), the live-order cap and the queue behind it, signal intake (accept, or reject with
 the reason: ``_intake``), the protective children as OCO pairs in generations (``_protection``),
-halt and resume, and restore after a restart. Each order's own lifecycle is its OrderModel's,
+operators' amends (checked here, sent by the order: ``_amends``), the account (positions from the
+engine's own fills, balances from the exchange), halt and resume, and restore after a restart. Each order's own lifecycle is its OrderModel's,
 run by an OrderActor; the Desk creates the model, hands it over (``Run``) and hears back when
 its order fills or finishes.
 
@@ -18,13 +19,17 @@ crashed order is rebuilt the same way (``reloaded``).
 
 from gal_exec.core.desk._desk import Desk
 from gal_exec.core.desk._effects import (
+    AccountHealth,
+    AmendOrder,
     CancelOrder,
     DeskEffect,
     DeskHealth,
     DeskSettings,
+    FetchBalances,
     IntentDurable,
     Journal,
     JournaledReport,
+    JournalLevels,
     Link,
     ListOpenOrders,
     Note,
@@ -42,13 +47,17 @@ from gal_exec.core.desk._effects import (
 )
 
 __all__ = [
+    "AccountHealth",
+    "AmendOrder",
     "CancelOrder",
     "Desk",
     "DeskEffect",
     "DeskHealth",
     "DeskSettings",
+    "FetchBalances",
     "IntentDurable",
     "Journal",
+    "JournalLevels",
     "JournaledReport",
     "Link",
     "ListOpenOrders",

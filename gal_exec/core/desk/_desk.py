@@ -8,15 +8,21 @@ from decimal import Decimal
 
 import msgspec
 
+from gal_exec.core.amend import AmendChange, Figures
 from gal_exec.core.clock import Clock
+from gal_exec.core.desk._amends import AmendLike, amend_problems, amended_spec
 from gal_exec.core.desk._effects import (
+    AccountHealth,
+    AmendOrder,
     CancelOrder,
     DeskEffect,
     DeskHealth,
     DeskSettings,
+    FetchBalances,
     IntentDurable,
     Journal,
     JournaledReport,
+    JournalLevels,
     Link,
     ListOpenOrders,
     Note,
@@ -35,9 +41,16 @@ from gal_exec.core.desk._intake import Intake
 from gal_exec.core.desk._protection import Protection
 from gal_exec.core.exposure import Exposure
 from gal_exec.core.grid import PairLimits
-from gal_exec.core.intake import BatchLike, SignalLike
+from gal_exec.core.intake import BatchLike, SignalLike, bracket_problems
 from gal_exec.core.market import PriceCache, Quote
 from gal_exec.core.order import OrderModel, OrderSpec, ReportLike
+from gal_exec.core.positions import (
+    AccountView,
+    AssetBalance,
+    FillReport,
+    PositionBook,
+    WorkingOrders,
+)
 from gal_exec.core.risk import BatchEntry
 from gal_exec.core.updates import OrderUpdate
 from gal_exec.core.vocabulary import TRAILING, Role
@@ -51,10 +64,13 @@ _UNROUTED_LIMIT = 10_000
 class _Order:
     """What the desk knows of one order."""
 
-    __slots__ = ("durable", "filled", "finished", "model", "running", "spec", "txid")
+    __slots__ = ("durable", "figures", "filled", "finished", "model", "running", "spec", "txid")
 
     def __init__(self, spec: OrderSpec) -> None:
         self.spec = spec
+        self.figures = Figures(
+            quantity=spec.quantity, limit_price=spec.limit_price, trigger_price=spec.trigger_price
+        )
         self.model: OrderModel | None = None  # held only until it runs (queued)
         self.running = False  # an actor owns it
         self.durable = False
@@ -80,8 +96,15 @@ class Desk:
             stale_after_s=settings.stale_after_s, max_unchanged_s=settings.max_unchanged_s
         )
         self.exposure = Exposure()
+        self.positions = PositionBook(self._assets)
+        self.working = WorkingOrders()
         self.intake = Intake(
-            settings, pairs=pairs, clock=clock, prices=self.prices, exposure=self.exposure
+            settings,
+            pairs=pairs,
+            clock=clock,
+            prices=self.prices,
+            exposure=self.exposure,
+            positions=AccountView(self.positions, self.working),
         )
         self.intake.seen.update(seen_signals)
         self.protection = Protection(pairs=pairs, prices=self.prices, clock=clock)
@@ -101,6 +124,10 @@ class Desk:
             "anomalies": 0,
         }
         self.last_anomaly: str | None = None
+        self.asset_balances: dict[str, AssetBalance] = {}
+        self.balances_at: float | None = None
+        self.balances_error: str | None = None
+        self._stream_ups = 0
 
     # ---- reading ---------------------------------------------------------------------------
 
@@ -126,6 +153,16 @@ class Desk:
             breakers=dict(self.breakers),
             last_anomaly=self.last_anomaly,
             **self.counts,
+            account=self.account(),
+        )
+
+    def account(self) -> AccountHealth:
+        """Positions from the engine's fills and the balances last fetched."""
+        return AccountHealth(
+            positions=self.positions.views(),
+            balances=dict(self.asset_balances),
+            balances_at=self.balances_at,
+            balances_error=self.balances_error,
         )
 
     def running_orders(self) -> list[str]:
@@ -214,6 +251,8 @@ class Desk:
             # Refused before it starts: journaled and reported, never run.
             order.finished = True
             return [Journal(model=model, signal=signal, to_order=False)]
+        if spec.role == Role.ENTRY:
+            self.working.set(spec.cl_ord_id, spec.pair, spec.side, spec.quantity)
         if spec.role == Role.ENTRY and self.live >= self.settings.max_live_orders:
             order.model = model
             self.queue.append(spec.cl_ord_id)
@@ -300,6 +339,7 @@ class Desk:
             self.live -= 1
         self.counts["finished"] += 1
         self.exposure.release(cl_ord_id)
+        self.working.release(cl_ord_id)
         effects: list[DeskEffect] = []
         parent = order.spec.parent_cl_ord_id
         if parent is not None:
@@ -316,6 +356,7 @@ class Desk:
         if order.txid is not None:
             self.by_txid.pop(order.txid, None)
         self.protection.forget(cl_ord_id)
+        self.positions.forget(cl_ord_id)
 
     def crashed(self, cl_ord_id: str) -> list[DeskEffect]:
         """The order's actor died: its model is lost; rebuild it from the journal."""
@@ -389,6 +430,169 @@ class Desk:
                 effects.append(Link(first=spec.cl_ord_id, second=sibling))
         return effects
 
+    # ---- fills, amends and the account -----------------------------------------------------
+
+    def fill_reported(self, report: FillReport) -> None:
+        """A report with a new fill: the position moves, the entry's working part shrinks."""
+        self.positions.report(report)
+        order = self.orders.get(report.client_order_id)
+        if order is None:
+            return
+        order.filled = max(order.filled, report.filled_quantity)
+        if order.spec.role == Role.ENTRY and not order.finished:
+            remaining = order.figures.quantity - order.filled
+            self.working.set(order.spec.cl_ord_id, order.spec.pair, order.spec.side, remaining)
+
+    def amend(self, request: AmendLike) -> list[DeskEffect]:
+        """An operator's AmendSignal: checked here, then sent by the order (which may still
+        refuse it: not yet acknowledged, a cancel or another amend pending)."""
+        found = self._amend_target(request)
+        if isinstance(found, str):
+            return self._refuse_amend(request.signal_id or "", None, found)
+        order = found
+        spec = order.spec
+        change = AmendChange(
+            quantity=request.quantity,
+            limit_price=request.limit_price,
+            trigger_price=request.trigger_price,
+        )
+        rules = self._pairs(spec.symbol or spec.pair)
+        problems = amend_problems(spec, order.figures, order.filled, change, rules)
+        if not problems:
+            after = order.figures.after(change)
+            problems = self._bracket_problems(order, after)
+            if spec.role == Role.ENTRY:
+                problems += self.intake.amend_problems(
+                    amended_spec(spec, after),
+                    self.working.remaining(spec.cl_ord_id),
+                    filled=order.filled,
+                    before=order.figures,
+                )
+        if problems:
+            return self._refuse_amend(spec.signal_id, spec, "; ".join(problems))
+        needed = order.figures.needed(change)
+        return [
+            Note(level="info", text=f"amending {spec.cl_ord_id}: {needed.named()}"),
+            Tell(cl_ord_id=spec.cl_ord_id, message=AmendOrder(change=needed)),
+        ]
+
+    def _amend_target(self, request: AmendLike) -> _Order | str:
+        cl_ord_id, signal_id = request.client_order_id, request.signal_id
+        if bool(cl_ord_id) == bool(signal_id):
+            return "name the order by signal_id or by client_order_id (one of them)"
+        if cl_ord_id:
+            order = self.orders.get(cl_ord_id)
+            if order is None:
+                return f"no order {cl_ord_id!r} is known (it may have ended a while ago)"
+        else:
+            entries = [
+                self.orders[cl]
+                for cl in self.by_signal.get(signal_id or "", [])
+                if cl in self.orders and self.orders[cl].spec.role == Role.ENTRY
+            ]
+            if not entries:
+                return f"no order of signal_id {signal_id!r} is known"
+            order = entries[0]
+        name = order.spec.cl_ord_id
+        if order.finished:
+            return f"order {name} has ended: nothing to amend"
+        if not order.running:
+            return (
+                f"order {name} waits behind engine.max_live_orders and is not sent yet; amend "
+                "it once it is open"
+            )
+        return order
+
+    def _bracket_problems(self, order: _Order, after: Figures) -> list[str]:
+        """An amend must leave the bracket consistent: an entry's new price against its stop-loss
+        and take-profit levels, a child's new trigger against its sibling's and the market."""
+        spec = order.spec
+        if spec.role == Role.ENTRY:
+            moved = (after.limit_price, after.trigger_price) != (
+                order.figures.limit_price,
+                order.figures.trigger_price,
+            )
+            price = after.limit_price if after.limit_price is not None else after.trigger_price
+            if not moved or not spec.protected or price is None or spec.order_type in TRAILING:
+                return []
+            return bracket_problems(spec, price, what="the amended entry price")
+        trigger = after.trigger_price
+        if trigger is None or trigger == order.figures.trigger_price:
+            return []
+        return self.protection.trigger_problems(spec, trigger, self._other_level(spec))
+
+    def _other_level(self, child: OrderSpec) -> Decimal | None:
+        """The trigger of the other protective role: its live sibling's, else the entry's."""
+        for sibling in self.protection.siblings(child):
+            other = self.orders.get(sibling)
+            if other is not None and not other.finished:
+                return other.figures.trigger_price
+        entry = self.orders.get(child.parent_cl_ord_id or "")
+        if entry is None:
+            return None
+        return entry.spec.tp_price if child.role == Role.STOP_LOSS else entry.spec.sl_price
+
+    def _refuse_amend(
+        self, signal_id: str, spec: OrderSpec | None, reason: str
+    ) -> list[DeskEffect]:
+        text = (
+            f"amend of {spec.cl_ord_id} refused: {reason}" if spec else f"amend refused: {reason}"
+        )
+        return [
+            Note(level="warning", text=text),
+            Reject(
+                signal_id=signal_id,
+                reason=text,
+                pair=spec.pair if spec else "",
+                side=spec.side if spec else "",
+                order_type=spec.order_type if spec else "",
+            ),
+        ]
+
+    def amended(self, cl_ord_id: str, figures: Figures) -> list[DeskEffect]:
+        """An order's figures changed on the exchange (its amend applied)."""
+        order = self.orders.get(cl_ord_id)
+        if order is None:
+            return []
+        before, order.figures = order.figures, figures
+        spec = order.spec
+        if spec.role == Role.ENTRY:
+            if not order.finished:
+                remaining = figures.quantity - order.filled
+                self.working.set(cl_ord_id, spec.pair, spec.side, remaining)
+            price = (
+                figures.limit_price if figures.limit_price is not None else figures.trigger_price
+            )
+            rules = self._pairs(spec.symbol or spec.pair)
+            if cl_ord_id in self.exposure and price is not None and rules is not None:
+                self.exposure.add(cl_ord_id, rules.pair, figures.quantity, price)
+            return []
+        trigger = figures.trigger_price
+        entry = self.orders.get(spec.parent_cl_ord_id or "")
+        if trigger is None or trigger == before.trigger_price:
+            return []
+        # The stop (or take-profit) of the position moved: later generations take the new level.
+        level = {"sl_price" if spec.role == Role.STOP_LOSS else "tp_price": trigger}
+        if entry is not None:
+            entry.spec = msgspec.structs.replace(entry.spec, **level)
+        return [JournalLevels(cl_ord_id=spec.parent_cl_ord_id or "", **level)]
+
+    def balances_fetched(self, balances: Mapping[str, AssetBalance], time: float) -> None:
+        self.asset_balances = dict(balances)
+        self.balances_at = time
+        self.balances_error = None
+
+    def balances_failed(self, error: str) -> None:
+        self.balances_error = error
+
+    def _assets(self, pair: str) -> tuple[str, str] | None:
+        """A pair's base and quote as fees name them (the WS v2 names, e.g. BTC and USD)."""
+        rules = self._pairs(pair)
+        if rules is None or "/" not in rules.pair:
+            return None
+        base, _, quote = rules.pair.partition("/")
+        return base, quote
+
     # ---- cancel, halt, stream, audit -------------------------------------------------------
 
     def cancel_signal(self, signal_id: str) -> list[DeskEffect]:
@@ -446,7 +650,15 @@ class Desk:
         if not (changed or gap):
             return []
         message = StreamChanged(up=up, gap=gap)
-        return [Tell(cl_ord_id=cl, message=message) for cl in self.running_orders()]
+        effects: list[DeskEffect] = [
+            Tell(cl_ord_id=cl, message=message) for cl in self.running_orders()
+        ]
+        if up and changed:
+            self._stream_ups += 1
+            if self._stream_ups > 1:
+                # Reconnected: what moved the balances meanwhile is not in our own fills.
+                effects.append(FetchBalances())
+        return effects
 
     def audit_due(self) -> list[DeskEffect]:
         """While the stream is up: one OpenOrders call, whatever the number of open orders."""
@@ -507,6 +719,8 @@ class Desk:
                 self._found(spec)
             filled, terminal = model.ledger.filled_quantity, model.terminal
             notes += [f"{cl_ord_id}: {anomaly.reason}" for anomaly in model.replay(report)]
+            self.positions.report(report)
+            self.orders[cl_ord_id].figures = model.figures
             if model.ledger.filled_quantity != filled or model.terminal != terminal:
                 self._progress(model)
         for cl_ord_id, spec in specs.items():
@@ -514,6 +728,12 @@ class Desk:
                 models[cl_ord_id] = self._model(spec)
                 self._found(spec)
         return models, notes
+
+    def load_fills(self, reports: Iterable[FillReport]) -> None:
+        """The fills of the journal (every order, settled or not): the positions at start.
+        Each fill counts once, so reports seen again later are harmless."""
+        for report in reports:
+            self.positions.report(report)
 
     def _found(self, spec: OrderSpec) -> None:
         """An order found in the journal (at its first report, in journal order)."""
@@ -568,12 +788,16 @@ class Desk:
                 effects += self._protect(cl_ord_id)
         for signal_id in list(self.by_signal):
             effects += self._settle(signal_id)
-        return effects
+        return [*effects, FetchBalances()]
 
     def _restore_exposure(self, model: OrderModel) -> None:
-        """A restored entry resting on the book counts against the exposure limits again."""
+        """A restored entry resting on the book counts against the exposure and position limits
+        again."""
         spec = model.spec
-        price = spec.limit_price if spec.limit_price is not None else spec.trigger_price
+        if not spec.is_child:
+            remaining = model.ledger.remaining_quantity
+            self.working.set(spec.cl_ord_id, spec.pair, spec.side, remaining)
+        price = model.limit_price if model.limit_price is not None else model.trigger_price
         rules = self._pairs(spec.symbol or spec.pair)
         remaining = model.ledger.remaining_quantity
         if spec.is_child or spec.order_type in TRAILING or price is None or rules is None:

@@ -8,19 +8,19 @@ from typing import Any, Protocol
 
 import msgspec
 
+from gal_exec.core.amend import AmendChange
 from gal_exec.core.intake import MAX_BATCH_SIGNALS, BatchPlan
-from gal_exec.core.order import OrderModel, OrderSettings, OrderSpec, ReportLike
+from gal_exec.core.order import OrderModel, OrderSettings, OrderSpec
+from gal_exec.core.positions import AssetBalance, FillReport, PositionView
 from gal_exec.core.risk import RiskLimits
 from gal_exec.core.updates import OrderUpdate
 
 _ZERO = Decimal(0)
 
 
-class JournaledReport(ReportLike, Protocol):
-    """A report as the journal holds it: ReportLike plus the order it belongs to."""
-
-    @property
-    def client_order_id(self) -> str: ...
+class JournaledReport(FillReport, Protocol):
+    """A report as the journal holds it: ReportLike plus the order it belongs to, its pair and
+    its side."""
 
 
 class DeskSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -43,6 +43,12 @@ class OrderCommand(msgspec.Struct, frozen=True, kw_only=True):
 
 class CancelOrder(OrderCommand, frozen=True, kw_only=True, tag=True):
     reason: str
+
+
+class AmendOrder(OrderCommand, frozen=True, kw_only=True, tag=True):
+    """An operator's amend (AmendSignal) the desk has checked: the order sends it or refuses."""
+
+    change: AmendChange
 
 
 class SetPosition(OrderCommand, frozen=True, kw_only=True, tag=True):
@@ -147,11 +153,35 @@ class Settle(DeskEffect, frozen=True, kw_only=True):
     signal_id: str
 
 
+class JournalLevels(DeskEffect, frozen=True, kw_only=True):
+    """An entry's protection levels moved (a child's trigger was amended): journal them, so
+    a restart places later protection at the new level (None: that level is unchanged)."""
+
+    cl_ord_id: str
+    sl_price: Decimal | None = None
+    tp_price: Decimal | None = None
+
+
+class FetchBalances(DeskEffect, frozen=True, kw_only=True):
+    """Ask the exchange for the account's balances (BalanceEx); answer with ``balances``."""
+
+
 class Note(DeskEffect, frozen=True, kw_only=True):
     """A line for the log: ``level`` is "info", "warning" or "error"."""
 
     level: str
     text: str
+
+
+class AccountHealth(msgspec.Struct, frozen=True, kw_only=True):
+    """Positions from the engine's own fills, by pair, and the account's balances as the
+    exchange last gave them (``balances_at``, epoch seconds; ``balances_error`` if that failed).
+    """
+
+    positions: dict[str, PositionView]
+    balances: dict[str, AssetBalance]
+    balances_at: float | None = None
+    balances_error: str | None = None
 
 
 class DeskHealth(msgspec.Struct, frozen=True, kw_only=True):
@@ -168,3 +198,4 @@ class DeskHealth(msgspec.Struct, frozen=True, kw_only=True):
     anomalies: int
     """Events order models refused or figures they could not account (each one is logged)."""
     last_anomaly: str | None
+    account: AccountHealth

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any, cast
 
 import msgspec
 
+from gal_exec.core.amend import Figures
 from gal_exec.core.clock import Clock
 from gal_exec.core.desk._effects import DeskSettings
 from gal_exec.core.exposure import Exposure
@@ -22,6 +24,7 @@ from gal_exec.core.intake import (
 )
 from gal_exec.core.market import PriceCache, Quote
 from gal_exec.core.order import OrderSpec
+from gal_exec.core.positions import PositionLimitView, TrialPositions, position_problem
 from gal_exec.core.risk import BatchEntry, check_signal, order_price
 from gal_exec.core.vocabulary import OrderType, Side, TimeInForce
 
@@ -40,12 +43,14 @@ class Intake:
         clock: Clock,
         prices: PriceCache,
         exposure: Exposure,
+        positions: PositionLimitView,
     ) -> None:
         self.settings = settings
         self.pairs = pairs
         self.clock = clock
         self.prices = prices
         self.exposure = exposure
+        self.positions = positions
         self.seen: set[str] = set()
         self.halted: str | None = None
 
@@ -60,6 +65,7 @@ class Intake:
             quote=prepared.quote,
             exposure=self.exposure,
             limits=self.settings.risk,
+            positions=self.positions,
         )
         return "; ".join(violations) if violations else prepared
 
@@ -71,6 +77,7 @@ class Intake:
             exposure=self.exposure,
             limits=self.settings.risk,
             max_signals=self.settings.max_batch_signals,
+            positions=self.positions,
         )
 
     def prepare(self, signal: SignalLike) -> BatchEntry | str:
@@ -131,3 +138,33 @@ class Intake:
         if price is not None:
             self.exposure.add(spec.cl_ord_id, rules.pair, signal.quantity, price)
         return spec
+
+    def amend_problems(
+        self, order: OrderSpec, working: Decimal, *, filled: Decimal, before: Figures
+    ) -> list[str]:
+        """An entry amended to ``order``'s figures, checked against the risk limits as if it
+        were new (its own exposure and its ``working`` quantity set aside). While halted an
+        amend may not add quantity."""
+        if self.halted is not None and order.quantity > before.quantity:
+            return [f"halted: {self.halted}; an amend may not add quantity"]
+        rules = self.pairs(order.symbol or order.pair)
+        if rules is None:
+            return [f"unknown pair {order.pair!r}"]
+        exposure = self.exposure.copy()
+        exposure.release(order.cl_ord_id)
+        limits = self.settings.risk
+        quote = self.prices.quote(rules.pair, self.clock.time())
+        problems = check_signal(order, rules=rules, quote=quote, exposure=exposure, limits=limits)
+        if limits.max_position_per_pair > 0:
+            others = TrialPositions(self.positions)
+            others.add(order.pair, order.side, -working)
+            problem = position_problem(
+                order.pair,
+                order.side,
+                order.quantity - filled,
+                others,
+                limits.max_position_per_pair,
+            )
+            if problem is not None:
+                problems.append(problem)
+        return problems

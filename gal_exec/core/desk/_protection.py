@@ -109,14 +109,43 @@ class Protection:
             return ()
         return self.book.siblings(child.parent_cl_ord_id, child.cl_ord_id)
 
+    def trigger_problems(
+        self, child: OrderSpec, trigger: Decimal, other_level: Decimal | None
+    ) -> list[str]:
+        """Why a live child's trigger may not move to ``trigger``: it would cross the other
+        child's level ``other_level`` (a long's stop must stay below its take-profit, a short's
+        above), or it would fire the moment it is amended."""
+        assert child.parent_cl_ord_id is not None
+        entry_side = Side(child.side).opposite
+        long = entry_side == Side.BUY
+        problems: list[str] = []
+        if other_level is not None:
+            stop = trigger if child.role == Role.STOP_LOSS else other_level
+            take = other_level if child.role == Role.STOP_LOSS else trigger
+            if stop >= take if long else stop <= take:
+                relation = "below" if long else "above"
+                problems.append(
+                    f"the stop-loss {stop} must stay {relation} the take-profit {take} of a "
+                    f"{'long' if long else 'short'} position"
+                )
+        reference, what = self._reference(child.symbol or child.pair, child.parent_cl_ord_id)
+        if reference is not None:
+            problem = _fires_at_once(Role(child.role), entry_side, trigger, reference, what)
+            if problem is not None:
+                problems.append(problem)
+        return problems
+
     def _reference_price(self, entry: OrderSpec) -> tuple[Decimal | None, str]:
+        return self._reference(entry.symbol or entry.pair, entry.cl_ord_id)
+
+    def _reference(self, pair: str, entry: str) -> tuple[Decimal | None, str]:
         """The last price known: the ticker if fresh, else the entry's average fill price."""
-        rules = self._pairs(entry.symbol or entry.pair)
+        rules = self._pairs(pair)
         if rules is not None:
             quote = self._prices.quote(rules.pair, self._clock.time())
             if isinstance(quote, Quote):
                 return quote.last, "the last price"
-        return self._fill_price.get(entry.cl_ord_id), "the entry's fill price"
+        return self._fill_price.get(entry), "the entry's fill price"
 
 
 def _fires_at_once(
