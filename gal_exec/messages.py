@@ -12,6 +12,8 @@ from typing import Literal
 
 import msgspec
 
+from gal_exec.core import numbers
+
 __all__ = [
     "ORDER_TYPES",
     "BatchSubmit",
@@ -219,7 +221,9 @@ def signal_problems(signal: TradeSignalApproved, *, now: float | None = None) ->
 
     Pair rules (tick, lot, minimums) are checked later against the exchange's AssetPairs.
     """
-    problems: list[str] = []
+    problems = numbers.signal_bound_problems(signal, now=now)
+    if problems:  # out-of-range values are never compared or printed in full
+        return problems
     if not signal.signal_id.strip():
         problems.append("signal_id must not be empty")
     if not signal.pair.strip():

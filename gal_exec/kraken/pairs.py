@@ -13,6 +13,8 @@ from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
 
 import msgspec
 
+from gal_exec.core.numbers import decimal_context, decimal_problems, in_range
+from gal_exec.core.text import excerpt
 from gal_exec.kraken.codec import AssetPairInfo
 
 __all__ = [
@@ -158,17 +160,23 @@ class PairRegistry:
 
 
 def _text(value: Decimal) -> str:
-    return format(value, "f")
+    """Plain notation for a number in range; a bounded excerpt of anything else (never a
+    gigabyte of zeros for ``1E-999999999``)."""
+    return format(value, "f") if in_range(value) else excerpt(value)
 
 
 def is_on_tick(rules: PairRules, price: Decimal) -> bool:
-    """True if ``price`` is a whole multiple of the pair's tick size."""
-    return price % rules.tick_size == 0
+    """True if ``price`` is a whole multiple of the pair's tick size (a DecimalException if
+    ``price`` is far outside the pair's scale, never a silently wrong answer)."""
+    with decimal_context():
+        return price % rules.tick_size == 0
 
 
 def is_on_lot(rules: PairRules, quantity: Decimal) -> bool:
-    """True if ``quantity`` has no more than the pair's lot decimals."""
-    return quantity % rules.lot_step == 0
+    """True if ``quantity`` has no more than the pair's lot decimals (a DecimalException if
+    ``quantity`` is far outside the pair's scale)."""
+    with decimal_context():
+        return quantity % rules.lot_step == 0
 
 
 def quantize_price(rules: PairRules, price: Decimal, rounding: str = ROUND_HALF_EVEN) -> Decimal:
@@ -200,6 +208,40 @@ def validate_order(
     (stop-loss and take-profit types). ``reference_price`` prices a market order for the minimum
     cost check. Trailing types carry offsets, so only their quantity is checked here.
     """
+    out_of_range = decimal_problems(
+        {"quantity": quantity, "price": price, "trigger price": trigger}
+    )
+    if out_of_range:
+        return out_of_range
+    try:
+        with decimal_context():
+            return _order_violations(
+                rules,
+                side,
+                order_type,
+                quantity,
+                price,
+                trigger,
+                reference_price=reference_price,
+                post_only=post_only,
+                reduce_only=reduce_only,
+            )
+    except ArithmeticError as exc:  # decimal.DecimalException: numbers beyond the pair's scale
+        return [f"numbers out of range for {rules.wsname}: {exc.__class__.__name__}"]
+
+
+def _order_violations(
+    rules: PairRules,
+    side: str,
+    order_type: str,
+    quantity: Decimal,
+    price: Decimal | None,
+    trigger: Decimal | None,
+    *,
+    reference_price: Decimal | None,
+    post_only: bool,
+    reduce_only: bool,
+) -> list[str]:
     name = rules.wsname
     violations: list[str] = []
     if side not in ("buy", "sell"):
