@@ -38,14 +38,15 @@ from gal_exec.batch import BatchTracker
 from gal_exec.config import Config
 from gal_exec.core import order as om
 from gal_exec.core.risk import RiskLimits
-from gal_exec.journal import Journal, JournalError, JournalWriter
+from gal_exec.journal import Journal, JournalError, JournalWriter, default_journal_path
 from gal_exec.kraken.auth import Credentials, load_credentials
 from gal_exec.kraken.errors import CredentialsError, KrakenError
-from gal_exec.kraken.nonce import NonceSequencer
+from gal_exec.kraken.nonce import NonceSequencer, NonceStateError
 from gal_exec.kraken.pairs import PairRegistry
 from gal_exec.kraken.rest import KrakenRestClient
 from gal_exec.messages import ExecutionReport, InboundMessage
 from gal_exec.recovery import RecoveryPlan, load_recovery, recovery_messages
+from gal_exec.stopping import StopOutcome, stop_trading
 from gal_exec.timers import SystemClock, TimerService
 
 __all__ = ["Endpoints", "Engine", "EngineError"]
@@ -96,6 +97,7 @@ class Engine:
         self.batches: BatchTracker | None = None
         self.recovered = 0
         self._stopped = False
+        self._trading_stopped = False
 
     # ---- start -----------------------------------------------------------------------------
 
@@ -145,8 +147,13 @@ class Engine:
         self.timers.start()
         self.endpoints = endpoints or self._exchange_endpoints(config)
         credentials = Credentials(self.endpoints.api_key, self.endpoints.api_secret)
-        journal_file = Path(journal_path or config.journal.path)
-        nonce = NonceSequencer(self.clock, state_path=self._nonce_state_path(journal_file))
+        journal_file = Path(
+            journal_path or config.journal.path or default_journal_path(config.exchange.mode)
+        )
+        try:
+            nonce = NonceSequencer(self.clock, state_path=self._nonce_state_path(journal_file))
+        except NonceStateError as exc:
+            raise EngineError(str(exc)) from None
         exchange = config.exchange
 
         def rest_client() -> KrakenRestClient:
@@ -405,13 +412,24 @@ class Engine:
             threading.Event().wait(poll_s)
         return self.idle()
 
+    def stop_trading(
+        self, *, cancel_open: bool | None = None, timeout: float = 10.0
+    ) -> StopOutcome:
+        """Apply the stop policy (engine.on_stop unless ``cancel_open`` says) without tearing
+        down, and say what became of each order open now; ``stop()`` then tears down."""
+        if cancel_open is None:
+            cancel_open = self.config.engine.on_stop == "cancel"
+        outcome = stop_trading(self, cancel_open=cancel_open, timeout=timeout)
+        self._trading_stopped = True
+        return outcome
+
     def stop(self, *, cancel_open: bool | None = None, timeout: float = 10.0) -> None:
         """Stop cleanly: optionally cancel open orders first; flush reports and the journal."""
         if self._stopped:
             return
         if cancel_open is None:
             cancel_open = self.config.engine.on_stop == "cancel"
-        if cancel_open:
+        if cancel_open and not self._trading_stopped:
             from gal_exec.messages import Halt
 
             self.supervisor.tell(Halt(reason="engine stopping", cancel_open=True))

@@ -7,6 +7,10 @@ import logging
 import sys
 import time
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gal_exec.console import Console
 
 __all__ = ["RedactionFilter", "setup_logging"]
 
@@ -57,7 +61,11 @@ class _JsonFormatter(logging.Formatter):
         }
         if record.exc_info or record.exc_text:
             entry["exception"] = record.exc_text or self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False)
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            for key, value in fields.items():
+                entry.setdefault(key, value)
+        return json.dumps(entry, ensure_ascii=False, default=str)
 
 
 class _HumanFormatter(logging.Formatter):
@@ -70,13 +78,28 @@ class _HumanFormatter(logging.Formatter):
 
 
 def setup_logging(
-    *, level: str = "INFO", json_lines: bool = False, file: str = "", secrets: Iterable[str] = ()
+    *,
+    level: str = "INFO",
+    json_lines: bool = False,
+    file: str = "",
+    secrets: Iterable[str] = (),
+    console: Console | None = None,
 ) -> RedactionFilter:
-    """Configure the root logger once; returns the redaction filter so secrets can be added."""
+    """Configure the root logger once; returns the redaction filter so secrets can be added.
+
+    Records go to ``file``, else through ``console`` (which keeps a terminal's status line apart
+    from them), else to standard error. A record's ``fields`` (``extra={"fields": {...}}``)
+    become keys of its JSON object.
+    """
     handler: logging.Handler
-    handler = (
-        logging.FileHandler(file, encoding="utf-8") if file else logging.StreamHandler(sys.stderr)
-    )
+    if file:
+        handler = logging.FileHandler(file, encoding="utf-8")
+    elif console is not None:
+        from gal_exec.console import ConsoleHandler
+
+        handler = ConsoleHandler(console)
+    else:
+        handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_JsonFormatter() if json_lines else _HumanFormatter())
     redaction = RedactionFilter(secrets)
     handler.addFilter(redaction)

@@ -6,7 +6,13 @@ without losing an order or sending one twice. `Journal` is the store (schema in
 docs/journal.md); `JournalWriter` is the one thread that writes it, committing in groups.
 """
 
-from gal_exec.journal._command import DEFAULT_JOURNAL_PATH, format_orders, orders_command
+from gal_exec.journal._command import format_orders, orders_command
+from gal_exec.journal._location import (
+    DEFAULT_JOURNAL_PATH,
+    RUNS_DIR,
+    default_journal_path,
+    latest_run_journal,
+)
 from gal_exec.journal._records import (
     TERMINAL_STATUSES,
     EventRecord,
@@ -29,6 +35,7 @@ from gal_exec.journal._writer import BatchAborted, JournalWriter
 __all__ = [
     "DEFAULT_JOURNAL_PATH",
     "MIGRATIONS",
+    "RUNS_DIR",
     "SCHEMA_VERSION",
     "TERMINAL_STATUSES",
     "BatchAborted",
@@ -42,7 +49,9 @@ __all__ = [
     "OrderRecord",
     "SignalRecord",
     "UnknownOrderError",
+    "default_journal_path",
     "format_orders",
+    "latest_run_journal",
     "ledger_fills",
     "orders_command",
 ]

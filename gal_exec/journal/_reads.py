@@ -82,6 +82,17 @@ class JournalReads:
         )
         return [_report_decoder.decode(body) for (body,) in rows]
 
+    def rejected_reports(self, *, signal_id: str | None = None) -> list[ExecutionReport]:
+        """Rejections of signals that never became an order (a bad line, a failed check, a
+        duplicate, a halt): rejected reports with no order row, in the order journaled."""
+        where = "" if signal_id is None else " AND signal_id = ?"
+        rows = self._read(
+            "SELECT body FROM reports WHERE status = 'rejected' AND cl_ord_id NOT IN "
+            f"(SELECT cl_ord_id FROM orders){where} ORDER BY rowid",
+            () if signal_id is None else (signal_id,),
+        )
+        return [_report_decoder.decode(body) for (body,) in rows]
+
     def undelivered_reports(self) -> list[ExecutionReport]:
         """Reports journaled after the last one marked delivered (``mark_delivered``), in the
         order they were journaled: what a crash kept from the reports file and callbacks."""

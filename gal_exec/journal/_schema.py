@@ -7,6 +7,7 @@ file's version, in order, inside one transaction, so a failed migration leaves t
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,7 +28,14 @@ SQLITE_HEADER = b"SQLite format 3\x00"
 
 
 class JournalError(Exception):
-    """A journal that cannot be used as asked; the message is one line naming the path."""
+    """A journal that cannot be used as asked; the message is one line naming the path.
+
+    One line by construction: any run of whitespace in the message (SQLite's multi-line
+    integrity reports, a path with a newline) becomes one space.
+    """
+
+    def __init__(self, message: object = "") -> None:
+        super().__init__(" ".join(str(message).split()))
 
 
 class DuplicateOrderError(JournalError):
@@ -198,6 +206,30 @@ def read_version(conn: sqlite3.Connection, path: Path) -> int:
         raise JournalError(f"{path}: meta.schema_version is not a number: {row[0]!r}") from None
 
 
+_TABLES = frozenset(
+    {"meta"}
+    | {
+        match.group(1)
+        for migration in MIGRATIONS
+        for statement in migration.statements
+        if (match := re.match(r"\s*CREATE TABLE (\w+)", statement))
+    }
+)
+
+
+def check_tables(conn: sqlite3.Connection, path: Path) -> None:
+    """Refuse a journal at the current version that lacks one of the schema's tables."""
+    present = {
+        name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+    }
+    missing = sorted(_TABLES - present)
+    if missing:
+        raise JournalError(
+            f"{path}: damaged journal: table{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(missing)} missing; it was not written by this gal_exec, or was altered"
+        )
+
+
 def check_version(version: int, target: int, path: Path, *, read_only: bool) -> None:
     """Refuse a file newer than this code, or (read-only) one that still needs migrating."""
     if version > target:
@@ -228,7 +260,10 @@ def validate(path: Path, target: int, *, read_only: bool) -> None:
         raise describe_sqlite_error(path, exc) from None
     try:
         conn.execute("PRAGMA busy_timeout = 2000")
-        check_version(read_version(conn, path), target, path, read_only=read_only)
+        version = read_version(conn, path)
+        check_version(version, target, path, read_only=read_only)
+        if version == target:
+            check_tables(conn, path)
         problems = [row[0] for row in conn.execute("PRAGMA quick_check(3)")]
         if problems != ["ok"]:
             raise JournalError(f"{path}: database is corrupt ({'; '.join(problems)})")
