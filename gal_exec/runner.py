@@ -98,6 +98,8 @@ def _open_signals(path: str | None) -> BinaryIO | str | None:
 def _where(engine: Engine, args: argparse.Namespace, config: Config) -> tuple[str, str]:
     journal = str(engine.journal.path) if engine.journal is not None else "off"
     reports = args.reports or config.reports.path or ""
+    if config.reports.stdout:
+        reports = f"{reports} and standard output" if reports else "standard output"
     return journal, reports
 
 
@@ -133,6 +135,7 @@ def _run(
                 console.notice(line)
         stopper.event.wait(_POLL_INTERVAL_S)
     console.clear_status()
+    stopper.snapshot = watch.refresh(force=True) or stopper.snapshot  # as the stop begins
     interrupted = stopper.signum
     if interrupted is not None:
         policy = (
@@ -185,10 +188,10 @@ class _Watch:
         self.idle_since: float | None = None
         self.snapshot: Snapshot | None = None
 
-    def refresh(self) -> Snapshot | None:
-        """A fresh snapshot at most every _PROGRESS_INTERVAL_S; None in between."""
+    def refresh(self, *, force: bool = False) -> Snapshot | None:
+        """A fresh snapshot at most every _PROGRESS_INTERVAL_S (None in between) or now."""
         now = time.monotonic()
-        if now - self.last_refresh < _PROGRESS_INTERVAL_S:
+        if not force and now - self.last_refresh < _PROGRESS_INTERVAL_S:
             return None
         self.last_refresh = now
         try:

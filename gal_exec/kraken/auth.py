@@ -98,7 +98,6 @@ def load_credentials(
     A "name" that is not a plausible variable name (a key or secret pasted into the setting by
     mistake) is never printed either.
     """
-    values: dict[str, str] = {}
     for setting, name in (("api_key_env", key_env), ("api_secret_env", secret_env)):
         if not ENV_NAME.fullmatch(name):
             raise CredentialsError(
@@ -106,6 +105,8 @@ def load_credentials(
                 "(not shown: it may be a secret); set it to the name of the variable that "
                 "holds the value, like KRAKEN_API_SECRET"
             )
+    values: dict[str, str] = {}
+    for name in (key_env, secret_env):
         value = environ.get(name, "").strip()
         if not value:
             raise CredentialsError(f"environment variable {name} is not set or empty")
