@@ -177,7 +177,10 @@ class Engine:
                 raise EngineError(str(exc)) from None
             self.writer = JournalWriter(self.journal)
             self.writer.start()
-            seen, plan = self.writer.call(load_recovery, timeout=60.0)
+            try:
+                seen, plan = self.writer.call(load_recovery, timeout=60.0)
+            except JournalError as exc:  # damage the checks at open could not see
+                raise EngineError(str(exc)) from None
 
         threading.stack_size(config.engine.actor_stack_kib * 1024)
         callbacks = list(callbacks or ())
@@ -191,7 +194,10 @@ class Engine:
             callbacks=callbacks,
         )
         if self.writer is not None:
-            undelivered = self.writer.call(lambda journal: journal.undelivered_reports())
+            try:
+                undelivered = self.writer.call(lambda journal: journal.undelivered_reports())
+            except JournalError as exc:
+                raise EngineError(str(exc)) from None
             if undelivered:
                 log.info("delivering %d reports journaled before a crash", len(undelivered))
                 self.sink.tell(Redeliver(reports=undelivered))

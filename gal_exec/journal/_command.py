@@ -6,7 +6,6 @@ Opens the journal read-only, so it works while an engine owns the file and never
 from __future__ import annotations
 
 import argparse
-import sqlite3
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -20,7 +19,7 @@ from gal_exec.core.numbers import in_range
 from gal_exec.core.text import excerpt
 from gal_exec.journal._location import DEFAULT_JOURNAL_PATH, RUNS_DIR, latest_run_journal
 from gal_exec.journal._records import FillRecord, OrderRecord
-from gal_exec.journal._schema import JournalError, describe_sqlite_error
+from gal_exec.journal._schema import READ_FAILURES, JournalError, describe_sqlite_error
 from gal_exec.journal._store import Journal
 from gal_exec.messages import ExecutionReport
 
@@ -337,7 +336,7 @@ def orders_command(argv: list[str]) -> int:
     except JournalError as exc:
         print(f"gal-exec orders: {exc}", file=sys.stderr)
         return 2
-    except sqlite3.Error as exc:
+    except READ_FAILURES as exc:
         print(f"gal-exec orders: {describe_sqlite_error(path, exc)}", file=sys.stderr)
         return 2
     if args.rejected:

@@ -211,7 +211,9 @@ def _from_row(
         elif name in bools:
             value = bool(value)
         values[name] = value
-    return struct(**values)
+    # convert, not the constructor: a damaged row (a status no order has) fails here, as a
+    # journal problem, not later in recovery
+    return msgspec.convert(values, struct)
 
 
 def order_from_row(row: Sequence[object]) -> OrderRecord:

@@ -172,8 +172,14 @@ def read_only_uri(path: Path, *, immutable: bool = False) -> str:
     return "file:" + quote(str(path.resolve())) + "?mode=ro" + ("&immutable=1" if immutable else "")
 
 
-def describe_sqlite_error(path: Path, exc: sqlite3.Error) -> JournalError:
-    """A one-line JournalError for a SQLite failure on `path`."""
+READ_FAILURES = (sqlite3.Error, UnicodeDecodeError)
+"""What reading a damaged file can raise from SQLite (text cells that are not UTF-8 included)."""
+
+
+def describe_sqlite_error(path: Path, exc: Exception) -> JournalError:
+    """A one-line JournalError for a SQLite failure (one of READ_FAILURES) on `path`."""
+    if isinstance(exc, UnicodeDecodeError):
+        return JournalError(f"{path}: database is corrupt (text that is not UTF-8)")
     text = str(exc)
     lowered = text.lower()
     if "locked" in lowered or "busy" in lowered:
@@ -267,7 +273,7 @@ def validate(path: Path, target: int, *, read_only: bool) -> None:
         problems = [row[0] for row in conn.execute("PRAGMA quick_check(3)")]
         if problems != ["ok"]:
             raise JournalError(f"{path}: database is corrupt ({'; '.join(problems)})")
-    except sqlite3.Error as exc:
+    except READ_FAILURES as exc:
         raise describe_sqlite_error(path, exc) from None
     finally:
         conn.close()

@@ -116,7 +116,9 @@ def test_redact_hides_tokens_and_headers() -> None:
     assert '"expires":900' in text and "x=1" in text
 
 
-SECRET_LIKE = "kQH5HW/8p1uGOVjbgWA7FunAmGO8lsSUXNsu3eow76sz84Q18fWxnyRzBHCd3pd5nE9qa99HAZtuZuj6F1huXg=="
+SECRET_LIKE = (
+    "kQH5HW/8p1uGOVjbgWA7FunAmGO8lsSUXNsu3eow76sz84Q18fWxnyRzBHCd3pd5nE9qa99HAZtuZuj6F1huXg=="
+)
 
 
 @pytest.mark.parametrize("pasted", [SECRET_LIKE, "key with spaces", "", "9LEADING_DIGIT"])
