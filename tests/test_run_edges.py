@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from run_process import RunProcess
 
+from tests.signal_support import signal_json
+
 pytestmark = pytest.mark.timeout(120)
 
 
@@ -27,17 +29,7 @@ def run(args: list[str], cwd: Path, stdin: bytes | None = None) -> subprocess.Co
     )
 
 
-def signal_line(signal_id: str, **fields: object) -> bytes:
-    body: dict[str, object] = {
-        "type": "TradeSignalApproved",
-        "signal_id": signal_id,
-        "pair": "XBT/USD",
-        "side": "buy",
-        "order_type": "market",
-        "quantity": "0.01",
-    }
-    body.update(fields)
-    return json.dumps(body).encode()
+signal_line = signal_json
 
 
 def final_reports(path: Path) -> dict[str, dict]:
@@ -285,3 +277,17 @@ def test_orders_into_a_closed_pipe_ends_quietly(tmp_path: Path):
         os.close(write_end)
     assert result.returncode == 141
     assert result.stderr == ""
+
+
+def test_sim_into_a_closed_pipe_ends_quietly(tmp_path: Path):
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "gal_exec", "sim"],
+            cwd=tmp_path, stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=60,
+        )  # fmt: skip
+    finally:
+        os.close(write_end)
+    assert result.returncode == 141
+    assert "Traceback" not in result.stderr and "BrokenPipe" not in result.stderr

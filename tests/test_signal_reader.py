@@ -4,7 +4,6 @@ a small actor stack size never reaching it."""
 from __future__ import annotations
 
 import io
-import json
 import logging
 import threading
 from typing import Any
@@ -14,20 +13,12 @@ import pytest
 from gal_exec.core.clock import ManualClock
 from gal_exec.messages import ExecutionReport, TradeSignalApproved
 from gal_exec.signal_reader import SignalReader
+from tests.signal_support import signal_json
 
 WAIT_S = 10.0
 
 
-def signal(signal_id: str) -> bytes:
-    body = {
-        "type": "TradeSignalApproved",
-        "signal_id": signal_id,
-        "pair": "XBT/USD",
-        "side": "buy",
-        "order_type": "market",
-        "quantity": "0.01",
-    }
-    return json.dumps(body).encode()
+signal = signal_json
 
 
 class _Sink:

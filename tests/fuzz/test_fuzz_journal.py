@@ -12,27 +12,23 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from hostile import fuzz_settings
 from journal_support import fingerprint, order, report
 
 from gal_exec.config import Config, JournalConfig
 from gal_exec.engine import Engine, EngineError
 from gal_exec.journal import Journal, JournalError, orders_command
 
-FAST = settings(
-    max_examples=150,
-    deadline=None,
-    database=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
-SLOW = settings(
-    max_examples=3_000,
-    deadline=None,
-    database=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+FAST = fuzz_settings(150)
+SLOW = fuzz_settings(3_000)
+FLIPS = st.lists(
+    st.tuples(st.integers(min_value=0, max_value=200_000), st.integers(1, 255)),
+    min_size=1,
+    max_size=8,
 )
 
 
@@ -111,15 +107,7 @@ def check_orders_command(path: Path, capsys: pytest.CaptureFixture[str]) -> None
             assert captured.out == ""
 
 
-@FAST
-@given(
-    flips=st.lists(
-        st.tuples(st.integers(min_value=0, max_value=200_000), st.integers(1, 255)),
-        min_size=1,
-        max_size=8,
-    )
-)
-def test_flipped_bytes(pristine, tmp_path, capsys, flips) -> None:
+def flipped(pristine: Path, tmp_path: Path, capsys, flips: list[tuple[int, int]]) -> None:
     path = copy_of(pristine, tmp_path)
     data = bytearray(path.read_bytes())
     for offset, mask in flips:
@@ -129,17 +117,18 @@ def test_flipped_bytes(pristine, tmp_path, capsys, flips) -> None:
     check_orders_command(path, capsys)
 
 
+@FAST
+@given(flips=FLIPS)
+def test_flipped_bytes(pristine, tmp_path, capsys, flips) -> None:
+    flipped(pristine, tmp_path, capsys, flips)
+
+
 @pytest.mark.slow
+@pytest.mark.timeout(1800)
 @SLOW
-@given(
-    flips=st.lists(
-        st.tuples(st.integers(min_value=0, max_value=200_000), st.integers(1, 255)),
-        min_size=1,
-        max_size=8,
-    )
-)
+@given(flips=FLIPS)
 def test_flipped_bytes_long(pristine, tmp_path, capsys, flips) -> None:
-    test_flipped_bytes.hypothesis.inner_test(pristine, tmp_path, capsys, flips)  # type: ignore[attr-defined]
+    flipped(pristine, tmp_path, capsys, flips)
 
 
 @FAST

@@ -10,12 +10,12 @@ from __future__ import annotations
 import io
 import json
 import tracemalloc
-from decimal import Decimal
 
 import pytest
 from hostile import (
     DECIMAL_FIELDS,
     catalog,
+    fuzz_settings,
     hostile_decimal_text,
     hostile_durations,
     hostile_line,
@@ -23,37 +23,21 @@ from hostile import (
     tiny_numbers,
     valid_signal,
 )
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from gal_exec.core.numbers import in_range
-from gal_exec.kraken.pairs import PairRules, validate_order
+from gal_exec.kraken.pairs import validate_order
 from gal_exec.messages import BatchSubmit, TradeSignalApproved, signal_problems
 from gal_exec.signal_lines import MAX_LINE_BYTES, RawLine, decode_line, split_lines
+from tests.signal_support import XBT_RULES
 
-FAST = settings(
-    max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None
-)
-SLOW = settings(
-    max_examples=10_000, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None
-)
+FAST = fuzz_settings(400)
+SLOW = fuzz_settings(10_000)
 REASON_CHARS = 1_100  # a bounded reason (1000) plus the supervisor's own words
 NOW = 1_800_000_000.0
 
-XBT = PairRules(
-    pair_id="XXBTZUSD",
-    altname="XBTUSD",
-    wsname="XBT/USD",
-    symbol="BTC/USD",
-    base="XXBT",
-    quote="ZUSD",
-    pair_decimals=1,
-    lot_decimals=8,
-    cost_decimals=5,
-    ordermin=Decimal("0.0001"),
-    costmin=Decimal("0.5"),
-    tick_size=Decimal("0.1"),
-)
+XBT = XBT_RULES
 
 
 def judge(data: bytes, number: int = 3):
@@ -105,6 +89,7 @@ def test_any_hostile_line_is_a_message_or_one_bounded_reason(line: bytes) -> Non
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)
 @SLOW
 @given(line=hostile_line)
 def test_any_hostile_line_is_a_message_or_one_bounded_reason_long(line: bytes) -> None:

@@ -8,24 +8,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gal_exec.kraken.pairs import PairRules, is_on_tick, validate_order
+from gal_exec.kraken.pairs import is_on_tick, validate_order
+from tests.signal_support import XBT_RULES
 
 D = Decimal
 
-XBT = PairRules(
-    pair_id="XXBTZUSD",
-    altname="XBTUSD",
-    wsname="XBT/USD",
-    symbol="BTC/USD",
-    base="XXBT",
-    quote="ZUSD",
-    pair_decimals=1,
-    lot_decimals=8,
-    cost_decimals=5,
-    ordermin=D("0.0001"),
-    costmin=D("0.5"),
-    tick_size=D("0.1"),
-)
+XBT = XBT_RULES
 
 
 @pytest.mark.parametrize(
