@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
+from gal_exec.actors.report_sink import SinkStats
 from gal_exec.config import Config
 from gal_exec.console import Console
 from gal_exec.engine import Engine, EngineError
@@ -147,7 +148,7 @@ def _run(
     read = reader.result() if reader is not None else None
     summary = SummaryInput(
         elapsed=time.monotonic() - started,
-        stats=engine.stats(),
+        stats=_safe_stats(engine),
         health=_safe_health(engine),
         outcome=outcome,
         read=read,
@@ -167,6 +168,14 @@ def _always_done() -> threading.Event:
     event = threading.Event()
     event.set()
     return event
+
+
+def _safe_stats(engine: Engine) -> SinkStats:
+    try:
+        return engine.stats()
+    except Exception as exc:  # the figures are worth less than the rest of the summary
+        log.warning("report figures unavailable for the summary: %s", exc)
+        return SinkStats()
 
 
 def _safe_health(engine: Engine) -> dict[str, Any]:

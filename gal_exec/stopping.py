@@ -44,9 +44,12 @@ def stop_trading(engine: Engine, *, cancel_open: bool, timeout: float) -> StopOu
     before = _open_orders(engine)
     count_before = len(before) if before is not None else _live_count(engine)
     if cancel_open:
-        engine.supervisor.tell(Halt(reason="engine stopping", cancel_open=True))
-        if not engine.wait_until_idle(timeout):
-            log.warning("stopping with orders still open after %.0f s", timeout)
+        try:
+            engine.supervisor.tell(Halt(reason="engine stopping", cancel_open=True))
+            if not engine.wait_until_idle(timeout):
+                log.warning("stopping with orders still open after %.0f s", timeout)
+        except Exception as exc:  # a supervisor that no longer answers: say what is known
+            log.error("cancelling the open orders failed: %s", exc)
     if before is None:
         left = _live_count(engine)
         return StopOutcome(cancel_open=cancel_open, open_count=count_before, left_open_count=left)
