@@ -191,11 +191,12 @@ def describe_sqlite_error(path: Path, exc: Exception) -> JournalError:
 
 def read_version(conn: sqlite3.Connection, path: Path) -> int:
     """The file's schema version: 0 for a database with no tables; JournalError if foreign."""
-    tables = {
-        name
-        for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-        if not name.startswith("sqlite_")
-    }
+    names = [
+        name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+    ]
+    if not all(isinstance(name, str) for name in names):
+        raise JournalError(f"{path}: database is corrupt (its schema table is damaged)")
+    tables = {name for name in names if not name.startswith("sqlite_")}
     if "meta" not in tables:
         if tables:
             shown = ", ".join(sorted(tables)[:5])

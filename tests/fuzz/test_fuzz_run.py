@@ -22,6 +22,7 @@ from hostile import catalog, fuzz_settings, hostile_line, valid_signal
 from hypothesis import given
 from hypothesis import strategies as st
 
+from gal_exec.config import SimConfig
 from gal_exec.sim.server import Simulator
 
 pytestmark = pytest.mark.timeout(300)
@@ -34,6 +35,7 @@ def _config(tmp_path: Path, sim: Simulator) -> Path:
     config.write_text(
         "[exchange]\n"
         'mode = "kraken"\n'
+        'tier = "pro"\n'
         f'rest_url = "{sim.rest_url}"\n'
         f'ws_url = "{sim.ws_url}"\n'
         f'ws_auth_url = "{sim.ws_auth_url}"\n'
@@ -67,16 +69,22 @@ def run_lines(tmp_path: Path, sim: Simulator, lines: list[bytes], *, stream_extr
     assert process.stdin is not None and process.stderr is not None
     stderr_chunks: list[bytes] = []
     waited: list[bool] = []
+    counts: list[bytes] = []
 
     def read_stderr() -> None:
         assert process.stderr is not None
         for line in process.stderr:
             stderr_chunks.append(line)
-            if line.startswith(b"gal-exec: waiting for") and not waited:
-                # A drawn line may be a valid signal after all, with a bracket child that rests
-                # far from the market: the input is done, so stop the run like a person would.
+            if not line.startswith(b"gal-exec: waiting for ") or waited:
+                continue
+            # A drawn line may be a valid signal after all, with a bracket child that rests far
+            # from the market. Once the wait makes no progress between two notices (orders
+            # paced by the rate limits do progress), stop the run as a person would.
+            count = line.split()[3]
+            if counts and counts[-1] == count:
                 waited.append(True)
                 process.send_signal(signal.SIGTERM)
+            counts.append(count)
 
     reader = threading.Thread(target=read_stderr)
     reader.start()
@@ -145,7 +153,7 @@ def check_run(tmp_path: Path, sim: Simulator, hostile: list[bytes], *, stream_ex
 
 @pytest.fixture(scope="module")
 def sim() -> Simulator:
-    with Simulator() as simulator:
+    with Simulator(SimConfig(tier="pro")) as simulator:
         yield simulator
 
 
