@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from gal_exec.console import Console
 
-__all__ = ["RedactionFilter", "setup_logging"]
+__all__ = ["LOG_MESSAGE_CHARS", "LengthFilter", "RedactionFilter", "setup_logging"]
 
 _REDACTED = "<redacted>"
 
@@ -49,6 +49,22 @@ class RedactionFilter(logging.Filter):
             if secret in text:
                 text = text.replace(secret, _REDACTED)
         return text
+
+
+LOG_MESSAGE_CHARS = 4000
+"""The longest message a log record carries; a longer one (a value a user sent, quoted whole
+somewhere) is cut, saying how long it was."""
+
+
+class LengthFilter(logging.Filter):
+    """Cuts a record's message to LOG_MESSAGE_CHARS: no input, however long, floods a log line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if len(message) > LOG_MESSAGE_CHARS:
+            record.msg = f"{message[:LOG_MESSAGE_CHARS]}… ({len(message)} characters)"
+            record.args = None
+        return True
 
 
 class _JsonFormatter(logging.Formatter):
@@ -102,7 +118,8 @@ def setup_logging(
         handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_JsonFormatter() if json_lines else _HumanFormatter())
     redaction = RedactionFilter(secrets)
-    handler.addFilter(redaction)
+    handler.addFilter(redaction)  # first: a secret is redacted before any cut could split it
+    handler.addFilter(LengthFilter())
     root = logging.getLogger()
     for existing in list(root.handlers):
         root.removeHandler(existing)

@@ -8,6 +8,8 @@ line is judged alone and a bad one never stops the rest:
 - a line longer than :data:`MAX_LINE_BYTES` is skipped without being held in memory;
 - a NUL byte, invalid UTF-8 or nesting deeper than :data:`MAX_NESTING` is refused before the
   JSON decoder sees the line (deep nesting would exhaust a small thread stack);
+- an id, pair or reason longer than its bound (gal_exec.core.numbers) is refused, so nothing
+  downstream repeats an unbounded name in every report and log line;
 - every reason is one line of bounded length that quotes at most an excerpt of the input.
 """
 
@@ -19,8 +21,17 @@ from typing import NamedTuple
 
 import msgspec
 
-from gal_exec.core.text import bounded
-from gal_exec.messages import InboundMessage, MessageDecodeError, decode_inbound
+from gal_exec.core.numbers import MAX_ID_CHARS, MAX_PAIR_CHARS, length_problem
+from gal_exec.core.text import MESSAGE_CHARS, bounded
+from gal_exec.messages import (
+    BatchSubmit,
+    CancelSignal,
+    Halt,
+    InboundMessage,
+    MessageDecodeError,
+    TradeSignalApproved,
+    decode_inbound,
+)
 
 __all__ = [
     "MAX_LINE_BYTES",
@@ -39,7 +50,7 @@ MAX_LINE_BYTES = 1 << 20
 MAX_NESTING = 64
 """The deepest JSON nesting accepted on a line (a BatchSubmit needs 3)."""
 
-MAX_SIGNAL_ID_CHARS = 256
+MAX_SIGNAL_ID_CHARS = MAX_ID_CHARS
 """The longest signal_id a rejection of an undecodable line carries back."""
 
 CHUNK_BYTES = 64 * 1024
@@ -152,9 +163,36 @@ def decode_line(raw: RawLine) -> Line:
     if nesting_exceeds(data):
         return Line(number, problem=f"nesting deeper than {MAX_NESTING}")
     try:
-        return Line(number, message=decode_inbound(data))
+        message = decode_inbound(data)
     except MessageDecodeError as exc:
         return Line(number, problem=bounded(str(exc)), signal_id=_signal_id(data))
+    too_long = _length_problem(message)
+    if too_long is not None:
+        return Line(number, problem=too_long)
+    return Line(number, message=message)
+
+
+def _length_problem(message: InboundMessage) -> str | None:
+    """An id, name or reason longer than its bound (it would be repeated in every report and
+    log line about the message), checked before the message goes anywhere."""
+    fields: list[tuple[str, object, int]] = []
+    if isinstance(message, BatchSubmit):
+        fields.append(("batch_id", message.batch_id, MAX_ID_CHARS))
+        for member in message.signals:
+            fields += [("signal_id", member.signal_id, MAX_ID_CHARS)]
+            fields += [("pair", member.pair, MAX_PAIR_CHARS)]
+    elif isinstance(message, TradeSignalApproved):
+        fields += [("signal_id", message.signal_id, MAX_ID_CHARS)]
+        fields += [("pair", message.pair, MAX_PAIR_CHARS)]
+    elif isinstance(message, CancelSignal):
+        fields.append(("signal_id", message.signal_id, MAX_ID_CHARS))
+    elif isinstance(message, Halt):
+        fields.append(("reason", message.reason, MESSAGE_CHARS))
+    for name, value, maximum in fields:
+        problem = length_problem(name, value, maximum)
+        if problem is not None:
+            return problem
+    return None
 
 
 class _Named(msgspec.Struct):

@@ -153,3 +153,12 @@ def test_the_waiting_notice_names_the_live_orders_oldest_first() -> None:
     assert line.endswith("and 1 more (oldest 12 s)")
     snapshot = Snapshot(live=2, queued=1, finished=0, fills=0, reports=0)
     assert waiting_line(None, snapshot, clock_now=0.0) == "gal-exec: waiting for 3 live orders"
+
+
+def test_no_log_line_carries_an_unbounded_value(restore_logging) -> None:
+    stream = io.StringIO()
+    console = Console(stream)
+    setup_logging(level="INFO", console=console)
+    logging.getLogger("gal_exec.test").warning("signal %s rejected: %s", "i" * 100_000, "why")
+    (line,) = stream.getvalue().splitlines()
+    assert len(line) < 4_200 and line.endswith("… (100024 characters)")

@@ -185,3 +185,11 @@ def test_numbers_and_durations_beyond_kraken_are_refused_before_arithmetic(field
     problems = signal_problems(signal(**fields), now=1_800_000_000.0)
     assert len(problems) == 1 and problems[0].startswith(expected), problems
     assert len(problems[0]) < 200
+
+
+def test_ids_and_pairs_repeated_in_every_report_are_bounded() -> None:
+    (problem,) = signal_problems(signal(signal_id="i" * 10_000))
+    assert problem.startswith("signal_id longer than 256 characters (10000): iii")
+    assert len(problem) < 200
+    (problem,) = signal_problems(signal(pair="XBT/USD" * 10))
+    assert problem.startswith("pair longer than 32 characters (70)")

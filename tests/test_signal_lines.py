@@ -105,7 +105,7 @@ def test_a_line_exactly_at_the_cap_is_read() -> None:
 
 
 def test_brackets_inside_strings_do_not_count_as_nesting() -> None:
-    body = dict(SIGNAL, signal_id="[" * 500 + '"{' * 100)
+    body = dict(SIGNAL, signal_id="[" * 200 + '"{' * 25)  # 250 brackets, in a string
     assert not nesting_exceeds(line(body))
     assert isinstance(judge(line(body)).message, TradeSignalApproved)
 
@@ -181,3 +181,26 @@ def test_any_line_is_a_message_a_reason_or_blank(data: bytes) -> None:
     assert (judged.message is None) or (judged.problem is None)
     if judged.problem is not None:
         assert "\n" not in judged.problem and len(judged.problem) <= 1001
+
+
+@pytest.mark.parametrize(
+    "body, expected",
+    [
+        (dict(SIGNAL, signal_id="i" * 20_000), "signal_id longer than 256 characters (20000): iii"),
+        (dict(SIGNAL, pair="P" * 33), "pair longer than 32 characters (33)"),
+        ({"type": "CancelSignal", "signal_id": "c" * 257}, "signal_id longer than 256"),
+        ({"type": "Halt", "reason": "r" * 5000}, "reason longer than 1000 characters"),
+        (
+            {"type": "BatchSubmit", "batch_id": "b" * 300, "signals": [SIGNAL]},
+            "batch_id longer than 256",
+        ),
+        (
+            {"type": "BatchSubmit", "batch_id": "b", "signals": [dict(SIGNAL, pair="Q" * 40)]},
+            "pair longer than 32",
+        ),
+    ],
+)
+def test_names_repeated_in_every_report_are_bounded_before_the_engine_sees_them(body, expected):
+    judged = judge(line(body))
+    assert judged.message is None and judged.problem is not None
+    assert judged.problem.startswith(expected) and len(judged.problem) < 200

@@ -1,4 +1,4 @@
-"""Bounds on the numbers a user sends, checked before any arithmetic touches them.
+"""Bounds on the numbers (and the few names) a user sends, checked before anything uses them.
 
 Kraken's pairs have a handful of price and volume decimals and its order fields are plain decimal
 strings, so a quantity or price with more than ``MAX_SIGNIFICANT_DIGITS`` significant digits, more
@@ -9,7 +9,8 @@ the default context in a tick check. Arithmetic on user numbers runs in :func:`d
 where anything inexact in a way that matters raises instead of rounding silently.
 
 Durations and epoch times get the same treatment: a timeout of ``1e10`` seconds is not a timeout,
-and it overflows the timer thread's wait.
+and it overflows the timer thread's wait. Names that every report and log line repeats (a
+signal_id, a pair) have a length limit too.
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ __all__ = [
     "DECIMAL_CONTEXT",
     "MAX_DECIMALS",
     "MAX_EXPIRY_AHEAD_S",
+    "MAX_ID_CHARS",
     "MAX_INTEGER_DIGITS",
+    "MAX_PAIR_CHARS",
     "MAX_SIGNIFICANT_DIGITS",
     "MAX_TIMEOUT_S",
     "decimal_context",
@@ -35,6 +38,7 @@ __all__ = [
     "duration_problem",
     "expiry_problem",
     "in_range",
+    "length_problem",
     "signal_bound_problems",
 ]
 
@@ -49,6 +53,12 @@ MAX_INTEGER_DIGITS = 15
 
 MAX_TIMEOUT_S = 365 * 86400.0
 """The longest timeout a signal may ask for (one year)."""
+
+MAX_ID_CHARS = 256
+"""The longest signal_id (it names the signal in every report and log line)."""
+
+MAX_PAIR_CHARS = 32
+"""The longest pair name (Kraken's longest names are a dozen characters)."""
 
 MAX_EXPIRY_AHEAD_S = 31 * 86400.0
 """How far ahead a GTD expiry may lie: Kraken accepts GTD orders up to one month ahead."""
@@ -162,12 +172,22 @@ def expiry_problem(
 _DECIMAL_FIELDS = ("quantity", "limit_price", "trigger_price", "sl_price", "tp_price")
 
 
+def length_problem(name: str, value: object, maximum: int) -> str | None:
+    """Why the text ``value`` of field ``name`` is longer than ``maximum`` characters, or None."""
+    if isinstance(value, str) and len(value) > maximum:
+        return f"{name} longer than {maximum} characters ({len(value)}): {excerpt(value)}"
+    return None
+
+
 def signal_bound_problems(signal: Any, *, now: float | None = None) -> list[str]:
-    """Every bound a trade signal's numbers break: its quantity and prices (digits, decimals,
-    magnitude), ``timeout_s`` (at most a year) and ``expire_at`` (at most a month ahead of
-    ``now``). Takes anything with those attributes (a TradeSignalApproved)."""
+    """Every bound a trade signal breaks: the length of its signal_id and pair, its quantity
+    and prices (digits, decimals, magnitude), ``timeout_s`` (at most a year) and ``expire_at``
+    (at most a month ahead of ``now``). Takes anything with those attributes (a
+    TradeSignalApproved)."""
     problems = decimal_problems({name: getattr(signal, name, None) for name in _DECIMAL_FIELDS})
     for problem in (
+        length_problem("signal_id", getattr(signal, "signal_id", None), MAX_ID_CHARS),
+        length_problem("pair", getattr(signal, "pair", None), MAX_PAIR_CHARS),
         duration_problem("timeout_s", getattr(signal, "timeout_s", None)),
         expiry_problem("expire_at", getattr(signal, "expire_at", None), now=now),
     ):
