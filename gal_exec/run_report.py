@@ -170,13 +170,17 @@ def summary_fields(summary: SummaryInput) -> dict[str, Any]:
     }
 
 
+def _orders(count: int) -> str:
+    return f"{count} live order" + ("" if count == 1 else "s")
+
+
 def waiting_line(
     records: Sequence[Any] | None, snapshot: Snapshot | None, *, clock_now: float
 ) -> str:
     """What --until-done is waiting for: the live orders (from the journal), oldest first."""
     if records is None:
         live = snapshot.live + snapshot.queued if snapshot is not None else 0
-        return f"gal-exec: waiting for {live} live orders"
+        return f"gal-exec: waiting for {_orders(live)}"
     if not records:
         return "gal-exec: waiting for the last reports"
     ordered = sorted(records, key=lambda record: record.created_at)
@@ -187,7 +191,7 @@ def waiting_line(
     more = len(ordered) - 3
     oldest = max(0.0, clock_now - ordered[0].created_at)
     return (
-        f"gal-exec: waiting for {len(ordered)} live orders: {shown}"
+        f"gal-exec: waiting for {_orders(len(ordered))}: {shown}"
         + (f" and {more} more" if more > 0 else "")
         + f" (oldest {oldest:.0f} s)"
     )

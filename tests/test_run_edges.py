@@ -212,7 +212,7 @@ def test_until_done_says_what_it_waits_for(tmp_path: Path):
         tmp_path,
     )  # fmt: skip
     line = process.wait_for(lambda _n, text: "waiting for" in text, "the waiting notice")
-    assert line.startswith("gal-exec: waiting for 1 live orders: ")
+    assert line.startswith("gal-exec: waiting for 1 live order: ")
     assert "XBT/USD entry limit open (oldest " in line
     process.send(signal.SIGTERM)
     assert process.finish() == 143
