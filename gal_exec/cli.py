@@ -2,12 +2,15 @@
 journal), ``check`` (the preflight before going live).
 
 Every user-facing failure is one line on standard error and a non-zero exit status; a configuration
-problem exits 2.
+problem exits 2; a reader that closes standard output early (``gal-exec orders | head``) ends the
+command quietly with 141.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -60,6 +63,26 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns its exit status. A closed standard output (``| head``) ends
+    the command quietly with 141, as SIGPIPE would."""
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        _silence_stdout()
+        return 128 + signal.SIGPIPE
+
+
+def _silence_stdout() -> None:
+    """Point standard output at /dev/null so the interpreter's final flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     if args_list and args_list[0] == "sim":
         from gal_exec.sim.server import run_standalone

@@ -1,13 +1,15 @@
 """Typed configuration: config.toml decoded by msgspec into Structs with a default for everything.
 
-A missing or empty file gives the defaults. A wrong type, unknown key or out-of-range value raises
-ConfigError whose message is one line naming the file and the key path, e.g.
+Without a named file, ./config.toml is read if present, else the defaults apply; a file named
+explicitly must exist. An empty file gives the defaults. A wrong type, unknown key or out-of-range
+value raises ConfigError whose message is one line naming the file and the key path, e.g.
 ``config.toml: exchange.tier: expected one of starter, intermediate, pro; got "gold"``.
 Secrets are never read from the file: only the names of the environment variables that hold them.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 import typing
@@ -16,6 +18,9 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import msgspec
+
+from gal_exec.core.text import excerpt
+from gal_exec.kraken.auth import ENV_NAME
 
 __all__ = [
     "CircuitBreakerConfig",
@@ -38,10 +43,27 @@ __all__ = [
     "load_config",
 ]
 
-Positive = Annotated[float, msgspec.Meta(gt=0)]
-NonNegative = Annotated[float, msgspec.Meta(ge=0)]
-PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
+DAY_S = 86400.0
+YEAR_S = 365 * DAY_S
+
+# Every number has a finite, documented range: an infinite or absurd timeout passes a bare
+# "positive" check and then overflows a socket or timer wait deep inside the engine.
+Seconds = Annotated[float, msgspec.Meta(gt=0, le=DAY_S)]
+"""A duration: above 0, at most one day."""
+SecondsOrZero = Annotated[float, msgspec.Meta(ge=0, le=DAY_S)]
+"""A duration that may be 0 (off): at most one day."""
+LongSeconds = Annotated[float, msgspec.Meta(ge=0, le=YEAR_S)]
+"""A resting order's lifetime: 0 (never) up to one year, as a signal's timeout_s."""
+Count = Annotated[int, msgspec.Meta(ge=1, le=1_000_000)]
+"""A count or limit: 1 to a million."""
+BasisPoints = Annotated[float, msgspec.Meta(ge=0, le=10_000)]
+Percent = Annotated[float, msgspec.Meta(ge=0, le=100)]
 Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
+EnvName = Annotated[str, msgspec.Meta(pattern=f"^{ENV_NAME.pattern}$")]
+"""The name of an environment variable (never its value)."""
+_Amount = Annotated[str, msgspec.Meta(pattern=r"^\d{1,20}(\.\d{1,18})?$")]
+"""A decimal amount as a string: up to 20 digits before the point and 18 after."""
+_FeePct = Annotated[str, msgspec.Meta(pattern=r"^\d{1,2}(\.\d{1,8})?$")]
 
 
 class ConfigError(Exception):
@@ -58,55 +80,55 @@ class ExchangeConfig(_Section):
     ws_url: str = "wss://ws.kraken.com/v2"
     ws_auth_url: str = "wss://ws-auth.kraken.com/v2"
     tier: Literal["starter", "intermediate", "pro"] = "starter"
-    api_key_env: str = "KRAKEN_API_KEY"
-    api_secret_env: str = "KRAKEN_API_SECRET"
-    nonce_window: Annotated[int, msgspec.Meta(ge=0)] = 0
-    connect_timeout_s: Positive = 3.05
-    read_timeout_s: Positive = 10.0
+    api_key_env: EnvName = "KRAKEN_API_KEY"
+    api_secret_env: EnvName = "KRAKEN_API_SECRET"
+    nonce_window: Annotated[int, msgspec.Meta(ge=0, le=1_000_000_000)] = 0
+    connect_timeout_s: Seconds = 3.05
+    read_timeout_s: Seconds = 10.0
     http_workers: Annotated[int, msgspec.Meta(ge=1, le=32)] = 2
     http_client: Literal["stdlib", "requests"] = "stdlib"
     order_entry: Literal["ws", "rest"] = "ws"
-    ws_request_timeout_s: Positive = 5.0
+    ws_request_timeout_s: Seconds = 5.0
     validate_only: bool = False
 
 
 class EngineConfig(_Section):
-    max_live_orders: PositiveInt = 10_000
+    max_live_orders: Count = 10_000
     actor_stack_kib: Annotated[int, msgspec.Meta(ge=64, le=8192)] = 256
     dead_man_switch: Literal["auto", "on", "off"] = "auto"
     dead_man_timeout_s: Annotated[int, msgspec.Meta(ge=10, lt=86400)] = 60
-    dead_man_refresh_s: Positive = 20.0
-    stream_silence_s: Positive = 5.0
+    dead_man_refresh_s: Seconds = 20.0
+    stream_silence_s: Seconds = 5.0
     on_stop: Literal["cancel", "leave"] = "leave"
     coalesce_batches: bool = True
-    status_poll_s: Positive = 30.0
+    status_poll_s: Seconds = 30.0
 
 
 class OrdersConfig(_Section):
-    limit_timeout_s: NonNegative = 300.0
-    poll_interval_s: Positive = 2.0
-    stream_up_poll_interval_s: Positive = 30.0
-    resolve_delay_s: NonNegative = 1.0
-    resolve_attempts: PositiveInt = 5
-    cancel_retry_s: Positive = 2.0
+    limit_timeout_s: LongSeconds = 300.0
+    poll_interval_s: Seconds = 2.0
+    stream_up_poll_interval_s: Seconds = 30.0
+    resolve_delay_s: SecondsOrZero = 1.0
+    resolve_attempts: Count = 5
+    cancel_retry_s: Seconds = 2.0
 
 
 class RetryConfig(_Section):
-    max_attempts: PositiveInt = 5
-    base_delay_s: Positive = 0.2
-    max_delay_s: Positive = 10.0
+    max_attempts: Annotated[int, msgspec.Meta(ge=1, le=100)] = 5
+    base_delay_s: Seconds = 0.2
+    max_delay_s: Seconds = 10.0
 
 
 class CircuitBreakerConfig(_Section):
-    failure_threshold: PositiveInt = 10
-    window_s: Positive = 30.0
-    open_s: Positive = 15.0
-    half_open_max_calls: PositiveInt = 1
+    failure_threshold: Count = 10
+    window_s: Seconds = 30.0
+    open_s: Seconds = 15.0
+    half_open_max_calls: Count = 1
 
 
 class JournalConfig(_Section):
     enabled: bool = True
-    path: str = "var/journal.sqlite"
+    path: str = ""
     synchronous: Literal["normal", "full"] = "normal"
 
 
@@ -128,12 +150,12 @@ class SimConfig(_Section):
     tier: Literal["starter", "intermediate", "pro"] = "starter"
     seed: int = 7
     clock: Literal["real", "manual"] = "real"
-    step_interval_s: Positive = 0.25
-    volatility_bps: NonNegative = 5.0
-    spread_bps: NonNegative = 2.0
-    liquidity_per_step: Annotated[float, msgspec.Meta(gt=0)] = 1.0
-    maker_fee_pct: Annotated[str, msgspec.Meta(pattern=r"^\d+(\.\d+)?$")] = "0.25"
-    taker_fee_pct: Annotated[str, msgspec.Meta(pattern=r"^\d+(\.\d+)?$")] = "0.40"
+    step_interval_s: Seconds = 0.25
+    volatility_bps: BasisPoints = 5.0
+    spread_bps: BasisPoints = 2.0
+    liquidity_per_step: Annotated[float, msgspec.Meta(gt=0, le=1e12)] = 1.0
+    maker_fee_pct: _FeePct = "0.25"
+    taker_fee_pct: _FeePct = "0.40"
     enforce_rate_limits: bool = True
     faults: str = ""
     price_csv: str = ""
@@ -145,25 +167,26 @@ class PaperConfig(_Section, frozen=True):
     feed_url: str = "wss://ws.kraken.com/v2"
     pairs: list[str] = msgspec.field(default_factory=list)
     event_trigger: Literal["trades", "bbo"] = "bbo"
-    liveness_timeout_s: Positive = 10.0
+    liveness_timeout_s: Seconds = 10.0
 
 
 class MarketDataConfig(_Section):
     enabled: bool | Literal["auto"] = "auto"
-    pairs: list[str] = msgspec.field(default_factory=list)
-    stale_after_s: Positive = 10.0
-    max_unchanged_s: NonNegative = 0.0
-    rest_poll_interval_s: Positive = 2.0
+    pairs: Annotated[
+        list[Annotated[str, msgspec.Meta(max_length=32)]], msgspec.Meta(max_length=256)
+    ] = msgspec.field(default_factory=list)
+    stale_after_s: Seconds = 10.0
+    max_unchanged_s: SecondsOrZero = 0.0
+    rest_poll_interval_s: Seconds = 2.0
     event_trigger: Literal["trades", "bbo"] = "bbo"
-    volatility_windows_s: list[Annotated[float, msgspec.Meta(gt=0)]] = msgspec.field(
+    volatility_windows_s: Annotated[list[Seconds], msgspec.Meta(max_length=16)] = msgspec.field(
         default_factory=lambda: [60.0, 300.0, 3600.0]
     )
-    volatility_sample_s: Positive = 1.0
-    liveness_timeout_s: Positive = 10.0
+    volatility_sample_s: Seconds = 1.0
+    liveness_timeout_s: Seconds = 10.0
 
 
-_Amount = Annotated[str, msgspec.Meta(pattern=r"^\d+(\.\d+)?$")]
-_AutoAmount = Annotated[str, msgspec.Meta(pattern=r"^(\d+(\.\d+)?|auto)$")]
+_AutoAmount = Annotated[str, msgspec.Meta(pattern=r"^(\d{1,20}(\.\d{1,18})?|auto)$")]
 
 LIVE_RISK_DEFAULTS: dict[str, str] = {
     "market_notional_cap": "5000",
@@ -175,8 +198,8 @@ LIVE_RISK_DEFAULTS: dict[str, str] = {
 
 class RiskConfig(_Section):
     quantize: bool = False
-    price_band_pct: NonNegative = 0.0
-    price_band_vol_units: NonNegative = 0.0
+    price_band_pct: Percent = 0.0
+    price_band_vol_units: Annotated[float, msgspec.Meta(ge=0, le=1000)] = 0.0
     band_vol_window: str = "5m"
     market_notional_cap: _AutoAmount = "auto"
     max_exposure_per_pair: _AutoAmount = "auto"
@@ -184,7 +207,7 @@ class RiskConfig(_Section):
     max_batch_notional: _Amount = "0"
     max_position_per_pair: _Amount = "0"
     batch_mode: Literal["all_or_nothing", "best_effort"] = "all_or_nothing"
-    max_batch_signals: PositiveInt = 100
+    max_batch_signals: Count = 100
 
 
 class MetricsConfig(_Section):
@@ -202,18 +225,18 @@ class RedisConfig(_Section):
     group: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] = "engines"
     read_count: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 100
     block_ms: Annotated[int, msgspec.Meta(ge=1, le=60_000)] = 500
-    claim_idle_s: Positive = 30.0
-    dead_letter_maxlen: PositiveInt = 100_000
-    reports_maxlen: Annotated[int, msgspec.Meta(ge=0)] = 1_000_000
-    reports_max_age_s: NonNegative = 0.0
+    claim_idle_s: Seconds = 30.0
+    dead_letter_maxlen: Count = 100_000
+    reports_maxlen: Annotated[int, msgspec.Meta(ge=0, le=1_000_000_000)] = 1_000_000
+    reports_max_age_s: SecondsOrZero = 0.0
     publish_batch: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 500
-    lease_ttl_s: Positive = 10.0
-    lease_renew_s: Positive = 2.0
-    lease_margin_s: NonNegative = 1.0
+    lease_ttl_s: Seconds = 10.0
+    lease_renew_s: Seconds = 2.0
+    lease_margin_s: SecondsOrZero = 1.0
     on_fence: Literal["exit", "wait"] = "exit"
     journal_dir: str = "var/accounts"
-    ready_timeout_s: Positive = 60.0
-    socket_timeout_s: Positive = 2.0
+    ready_timeout_s: Seconds = 60.0
+    socket_timeout_s: Seconds = 2.0
 
 
 class Config(_Section):
@@ -384,17 +407,24 @@ _TYPE_WORDS = {
     "`str`": "a string",
     "`bool`": "true or false",
     "`object`": "a table",
+    "`array`": "a list",
 }
+_BOUND_WORDS = {" <= ": " at most ", " >= ": " at least ", " < ": " below ", " > ": " above "}
+# Keys whose values are never echoed: a secret pasted by mistake into a name field stays unseen.
+_NEVER_SHOWN = {"exchange.api_key_env", "exchange.api_secret_env"}
 
 
-def _plain_types(problem: str) -> str:
+def _plain_types(problem: str, path: str) -> str:
     if "matching regex" in problem:
-        if "auto" in problem:
-            return 'expected a decimal number as a string, like "0.25", or "auto"'
-        return 'expected a decimal number as a string, like "0.25"'
+        if path in _NEVER_SHOWN:
+            return "expected the name of an environment variable, like KRAKEN_API_SECRET"
+        shape = 'expected a decimal number as a string, like "0.25" (up to 20 digits, 18 decimals)'
+        return shape + ', or "auto"' if "auto" in problem else shape
     for word, plain in _TYPE_WORDS.items():
         problem = problem.replace(word, plain)
-    return problem
+    for word, plain in _BOUND_WORDS.items():
+        problem = problem.replace(word, plain)
+    return re.sub(r"(\d)\.0\b", r"\1", problem)  # "at most 86400", not 86400.0
 
 
 def _show(value: Any) -> str:
@@ -402,10 +432,12 @@ def _show(value: Any) -> str:
         return "a table"
     if isinstance(value, list):
         return "a list"
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)  # JSON would say null
     try:
-        return msgspec.json.encode(value).decode()
+        return excerpt(msgspec.json.encode(value).decode())
     except TypeError:
-        return repr(value)
+        return excerpt(repr(value))
 
 
 def _lookup(raw: dict[str, Any], path: str) -> Any:
@@ -427,10 +459,18 @@ def decode_config(raw: dict[str, Any], *, source: str = "config.toml") -> Config
             got = _lookup(raw, path)
             shown = _show(got)
             choices = _literal_choices(path)
-            if choices is not None:
+            if path in _NEVER_SHOWN and got == "":
+                problem = "is empty; it must name the environment variable that holds the value"
+            elif path in _NEVER_SHOWN and isinstance(got, str):
+                problem = (
+                    "holds something that is not an environment variable name (not shown: it "
+                    "may be a secret); it must name the variable that holds the value, like "
+                    "KRAKEN_API_SECRET"
+                )
+            elif choices is not None:
                 problem = f"expected one of {', '.join(choices)}; got {shown}"
             else:
-                problem = _plain_types(problem.split(", got ")[0]) + f"; got {shown}"
+                problem = _plain_types(problem.split(", got ")[0], path) + f"; got {shown}"
         where = f"{source}: {path}: " if path else f"{source}: "
         raise ConfigError(where + problem) from None
     cross = _cross_checks(config)
@@ -440,32 +480,34 @@ def decode_config(raw: dict[str, Any], *, source: str = "config.toml") -> Config
 
 
 def load_config(path: str | Path | None = None) -> Config:
-    """Load the configuration at ``path`` (defaults when None, missing or empty).
+    """Load the configuration at ``path``, or ./config.toml when ``path`` is None.
 
-    An explicitly named file that does not exist is an error; the implicit ./config.toml may be absent.
+    With ``path`` None a missing ./config.toml gives the defaults; an explicitly named file must
+    exist (a mistyped ``--config`` must not silently run with defaults, which have no risk
+    limits). An empty file gives the defaults. Every problem (unreadable, a directory, not
+    TOML, nested too deeply, a bad value) raises ConfigError with one line naming the file.
     """
-    if path is None:
-        candidate = Path("config.toml")
-        if not candidate.exists():
-            return Config()
-        path = candidate
-        explicit = False
-    else:
-        path = Path(path)
-        explicit = True
+    explicit = path is not None
+    path = Path("config.toml") if path is None else Path(path)
     source = str(path)
-    if not path.exists():
-        if explicit:
-            raise ConfigError(f"{source}: no such file")
-        return Config()
     try:
         text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{source}: cannot read: {exc.__class__.__name__}: {exc}") from None
+    except FileNotFoundError:
+        if explicit:
+            raise ConfigError(f"{source}: no such file") from None
+        return Config()
+    except IsADirectoryError:
+        raise ConfigError(f"{source}: is a directory, not a configuration file") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{source}: not UTF-8 text (byte {exc.start + 1})") from None
+    except OSError as exc:
+        raise ConfigError(f"{source}: cannot read: {exc.strerror or exc}") from None
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+        raise ConfigError(f"{source}: not valid TOML: {' '.join(str(exc).split())}") from None
+    except RecursionError:
+        raise ConfigError(f"{source}: not valid TOML: nested too deeply") from None
     for section, values in raw.items():
         if isinstance(values, dict):
             leaked = _SECRET_KEYS.intersection(values)
@@ -476,4 +518,7 @@ def load_config(path: str | Path | None = None) -> Config:
                     "put them in the environment variables named by exchange.api_key_env and "
                     "exchange.api_secret_env"
                 )
-    return decode_config(raw, source=source)
+    try:
+        return decode_config(raw, source=source)
+    except RecursionError:
+        raise ConfigError(f"{source}: nested too deeply") from None

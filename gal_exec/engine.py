@@ -43,14 +43,15 @@ from gal_exec.core import order as om
 from gal_exec.core.clock import Clock, SystemClock
 from gal_exec.core.desk import AccountHealth, Desk, DeskHealth, DeskSettings
 from gal_exec.core.risk import RiskLimits
-from gal_exec.journal import Journal, JournalError, JournalWriter, OrderRecord
+from gal_exec.journal import Journal, JournalError, JournalWriter, OrderRecord, default_journal_path
 from gal_exec.kraken.auth import Credentials, load_credentials
 from gal_exec.kraken.errors import CredentialsError, KrakenError
-from gal_exec.kraken.nonce import NonceSequencer
+from gal_exec.kraken.nonce import NonceSequencer, NonceStateError
 from gal_exec.kraken.pairs import PairRegistry
 from gal_exec.kraken.rest import KrakenRestClient
 from gal_exec.messages import ExecutionReport, InboundMessage
 from gal_exec.ops import Operations, wait_for_first_prices
+from gal_exec.stopping import StopOutcome, stop_trading
 from gal_exec.timers import TimerService
 
 __all__ = ["Endpoints", "Engine", "EngineError"]
@@ -101,6 +102,7 @@ class Engine:
         self.ops: Operations | None = None
         self.recovered = 0
         self._stopped = False
+        self._trading_stopped = False
 
     # ---- start -----------------------------------------------------------------------------
 
@@ -162,8 +164,13 @@ class Engine:
         self.endpoints = endpoints or self._exchange_endpoints(config)
         self.ops = Operations(self, config)
         credentials = Credentials(self.endpoints.api_key, self.endpoints.api_secret)
-        journal_file = Path(journal_path or config.journal.path)
-        nonce = NonceSequencer(self.clock, state_path=self.nonce_state_path(journal_file))
+        journal_file = Path(
+            journal_path or config.journal.path or default_journal_path(config.exchange.mode)
+        )
+        try:
+            nonce = NonceSequencer(self.clock, state_path=self.nonce_state_path(journal_file))
+        except NonceStateError as exc:
+            raise EngineError(str(exc)) from None
         exchange = config.exchange
 
         def rest_client() -> KrakenRestClient:
@@ -206,7 +213,10 @@ class Engine:
             clock=self.clock,
         )
         if self.writer is not None:
-            undelivered = self.writer.call(lambda journal: journal.undelivered_reports())
+            try:
+                undelivered = self.writer.call(lambda journal: journal.undelivered_reports())
+            except JournalError as exc:
+                raise EngineError(str(exc)) from None
             if undelivered:
                 log.info("delivering %d reports journaled before a crash", len(undelivered))
                 self.sink.tell(Redeliver(reports=undelivered))
@@ -544,13 +554,24 @@ class Engine:
             wake.wait(poll_s)
         return self.idle()
 
+    def stop_trading(
+        self, *, cancel_open: bool | None = None, timeout: float = 10.0
+    ) -> StopOutcome:
+        """Apply the stop policy (engine.on_stop unless ``cancel_open`` says) without tearing
+        down, and say what became of each order open now; ``stop()`` then tears down."""
+        if cancel_open is None:
+            cancel_open = self.config.engine.on_stop == "cancel"
+        outcome = stop_trading(self, cancel_open=cancel_open, timeout=timeout)
+        self._trading_stopped = True
+        return outcome
+
     def stop(self, *, cancel_open: bool | None = None, timeout: float = 10.0) -> None:
         """Stop cleanly: optionally cancel open orders first; flush reports and the journal."""
         if self._stopped:
             return
         if cancel_open is None:
             cancel_open = self.config.engine.on_stop == "cancel"
-        if cancel_open and self.supervisor is not None:
+        if cancel_open and self.supervisor is not None and not self._trading_stopped:
             from gal_exec.messages import Halt
 
             self.supervisor.tell(Halt(reason="engine stopping", cancel_open=True))

@@ -7,8 +7,12 @@ import logging
 import sys
 import time
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-__all__ = ["RedactionFilter", "setup_logging"]
+if TYPE_CHECKING:
+    from gal_exec.console import Console
+
+__all__ = ["LOG_MESSAGE_CHARS", "LengthFilter", "RedactionFilter", "setup_logging"]
 
 _REDACTED = "<redacted>"
 
@@ -47,6 +51,22 @@ class RedactionFilter(logging.Filter):
         return text
 
 
+LOG_MESSAGE_CHARS = 4000
+"""The longest message a log record carries; a longer one (a value a user sent, quoted whole
+somewhere) is cut, saying how long it was."""
+
+
+class LengthFilter(logging.Filter):
+    """Cuts a record's message to LOG_MESSAGE_CHARS: no input, however long, floods a log line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if len(message) > LOG_MESSAGE_CHARS:
+            record.msg = f"{message[:LOG_MESSAGE_CHARS]}… ({len(message)} characters)"
+            record.args = None
+        return True
+
+
 class _JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {
@@ -57,7 +77,11 @@ class _JsonFormatter(logging.Formatter):
         }
         if record.exc_info or record.exc_text:
             entry["exception"] = record.exc_text or self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False)
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            for key, value in fields.items():
+                entry.setdefault(key, value)
+        return json.dumps(entry, ensure_ascii=False, default=str)
 
 
 class _HumanFormatter(logging.Formatter):
@@ -70,16 +94,32 @@ class _HumanFormatter(logging.Formatter):
 
 
 def setup_logging(
-    *, level: str = "INFO", json_lines: bool = False, file: str = "", secrets: Iterable[str] = ()
+    *,
+    level: str = "INFO",
+    json_lines: bool = False,
+    file: str = "",
+    secrets: Iterable[str] = (),
+    console: Console | None = None,
 ) -> RedactionFilter:
-    """Configure the root logger once; returns the redaction filter so secrets can be added."""
+    """Configure the root logger once; returns the redaction filter so secrets can be added.
+
+    Records go to ``file``, else through ``console`` (which keeps a terminal's status line apart
+    from them), else to standard error. A record's ``fields`` (``extra={"fields": {...}}``)
+    become keys of its JSON object.
+    """
     handler: logging.Handler
-    handler = (
-        logging.FileHandler(file, encoding="utf-8") if file else logging.StreamHandler(sys.stderr)
-    )
+    if file:
+        handler = logging.FileHandler(file, encoding="utf-8")
+    elif console is not None:
+        from gal_exec.console import ConsoleHandler
+
+        handler = ConsoleHandler(console)
+    else:
+        handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_JsonFormatter() if json_lines else _HumanFormatter())
     redaction = RedactionFilter(secrets)
-    handler.addFilter(redaction)
+    handler.addFilter(redaction)  # first: a secret is redacted before any cut could split it
+    handler.addFilter(LengthFilter())
     root = logging.getLogger()
     for existing in list(root.handlers):
         root.removeHandler(existing)

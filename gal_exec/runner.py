@@ -1,32 +1,43 @@
 """The main job behind ``gal-exec run``: start the engine, feed it signals, write reports, summarise.
 
-Signals are JSON lines (a file or standard input). A malformed line becomes a rejected report naming
-the line number and the problem, and the rest go on. SIGINT or SIGTERM stops cleanly (open orders are
-cancelled or left per engine.on_stop); a second signal forces the exit.
+Signals are JSON lines (a file or standard input), read by :mod:`gal_exec.signal_lines`: a bad
+line becomes one rejected report and one warning naming the line number and the problem, and the
+rest go on. SIGINT or SIGTERM stops cleanly: the stop policy runs (engine.on_stop: cancel the open
+orders or leave them), then the summary says what became of each order open at the stop. A
+second Ctrl-C forces the exit; a repeated SIGTERM (``timeout`` sends two) within a short grace
+does not. The exit status is 0 after a clean run, 1 if the signals could not all be read,
+128 + the signal's number after an interruption, 2 if the engine cannot start.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
 import sys
 import threading
 import time
 from pathlib import Path
-from typing import IO, Any
+from typing import Any, BinaryIO
 
-import msgspec
-
+from gal_exec.actors.report_sink import SinkStats
 from gal_exec.config import Config
-from gal_exec.core.ids import new_client_order_id
+from gal_exec.console import Console
 from gal_exec.engine import Engine, EngineError
 from gal_exec.logs import setup_logging
-from gal_exec.messages import ExecutionReport, MessageDecodeError, OrderStatus, decode_inbound
+from gal_exec.run_report import Snapshot, SummaryInput, summary_fields, summary_text, waiting_line
+from gal_exec.signal_reader import SignalReader
 
 __all__ = ["run_main"]
 
+log = logging.getLogger("gal_exec.run")
+
 _PROGRESS_INTERVAL_S = 0.5
+_POLL_INTERVAL_S = 0.1
+_WAIT_NOTICE_AFTER_S = 5.0
+_WAIT_NOTICE_EVERY_S = 5.0
+_SECOND_SIGNAL_GRACE_S = 2.0
 
 
 def run_main(config: Config, args: argparse.Namespace) -> int:
@@ -35,196 +46,245 @@ def run_main(config: Config, args: argparse.Namespace) -> int:
         from gal_exec.scaleout.commands import run_intake
 
         return run_intake(config, args)
-    redaction = setup_logging(
-        level=config.logging.level,
-        json_lines=args.log_json or config.logging.json,
-        file=config.logging.file,
-    )
+    console = Console(sys.stderr, json_lines=bool(args.log_json or config.logging.json))
+    try:
+        redaction = setup_logging(
+            level=config.logging.level,
+            json_lines=console.json_lines,
+            file=config.logging.file,
+            console=console,
+        )
+    except OSError as exc:
+        print(
+            f"gal-exec: logging.file: cannot open {config.logging.file}: {exc.strerror or exc}",
+            file=sys.stderr,
+        )
+        return 2
     source = _open_signals(args.signals)
     if isinstance(source, str):
-        print(source, file=sys.stderr)
+        console.notice(source, level=logging.ERROR)
         return 2
-    stop = threading.Event()
-    signals_seen = [0]
-
-    def on_signal(signum: int, _frame: Any) -> None:
-        signals_seen[0] += 1
-        if signals_seen[0] > 1:
-            print("gal-exec: second signal, exiting now", file=sys.stderr)
-            os._exit(1)
-        stop.set()
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    reader = SignalReader(source) if source is not None else None
+    stopper = _Stopper(console)
+    previous = {sig: signal.signal(sig, stopper.handle) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
+        if reader is not None:
+            reader.start()  # before the engine: its stack is its own, not the actors' small one
         try:
-            engine = Engine.start(
-                config,
-                reports_path=args.reports,
-                journal_path=args.journal,
-            )
+            engine = Engine.start(config, reports_path=args.reports, journal_path=args.journal)
         except EngineError as exc:
-            print(f"gal-exec: {exc}", file=sys.stderr)
+            console.notice(f"gal-exec: {exc}", level=logging.ERROR)
             return 2
         redaction.add(engine.endpoints.api_key, engine.endpoints.api_secret)
         try:
-            return _run(engine, config, source, stop, until_done=args.until_done)
+            return _run(engine, config, args, reader, stopper, console)
         finally:
             engine.stop()
     finally:
+        if reader is not None:
+            reader.cancel()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        if source is not None and source is not sys.stdin:
+        if source is not None and source is not sys.stdin.buffer:
             source.close()
 
 
-def _open_signals(path: str | None) -> IO[str] | str | None:
+def _open_signals(path: str | None) -> BinaryIO | str | None:
     if path is None:
         return None
     if path == "-":
-        return sys.stdin
+        return sys.stdin.buffer
     try:
-        return Path(path).open(encoding="utf-8")
+        return Path(path).open("rb")
     except OSError as exc:
         return f"gal-exec: cannot read signals from {path}: {exc.strerror or exc}"
+
+
+def _where(engine: Engine, args: argparse.Namespace, config: Config) -> tuple[str, str]:
+    journal = str(engine.journal.path) if engine.journal is not None else "off"
+    reports = args.reports or config.reports.path or ""
+    if config.reports.stdout:
+        reports = f"{reports} and standard output" if reports else "standard output"
+    return journal, reports
 
 
 def _run(
     engine: Engine,
     config: Config,
-    source: IO[str] | None,
-    stop: threading.Event,
-    *,
-    until_done: bool,
+    args: argparse.Namespace,
+    reader: SignalReader | None,
+    stopper: _Stopper,
+    console: Console,
 ) -> int:
-    reader_done = threading.Event()
-    if source is None:
-        reader_done.set()
-    else:
-        threading.Thread(
-            target=_feed, args=(engine, source, stop, reader_done), name="signals", daemon=True
-        ).start()
-    progress = _Progress(engine) if sys.stderr.isatty() else None
+    journal, reports = _where(engine, args, config)
+    console.notice(
+        f"gal-exec: journal {journal}; reports {reports or 'not written to a file (--reports)'}",
+        fields={"journal": journal, "reports": reports or None},
+    )
+    if reader is not None:
+        reader.begin(engine, stopper.event)
     started = time.monotonic()
-    while not stop.is_set():
-        if until_done and reader_done.is_set() and engine.idle():
+    watch = _Watch(engine, started)
+    until_done = bool(args.until_done)
+    reading_done = reader.done if reader is not None else _always_done()
+    while not stopper.event.is_set():
+        if until_done and reading_done.is_set() and engine.idle():
             break
-        if progress is not None:
-            progress.show()
-        stop.wait(_PROGRESS_INTERVAL_S if progress is not None else 0.1)
-    if progress is not None:
-        progress.clear()
-    interrupted = stop.is_set()
-    if interrupted:
-        print("gal-exec: stopping", file=sys.stderr)
-    print(_summary(engine, time.monotonic() - started), file=sys.stderr)
+        snapshot = watch.refresh()
+        if snapshot is not None:
+            stopper.snapshot = snapshot
+            console.status(snapshot.status_line())
+        if until_done and reading_done.is_set():
+            line = watch.waiting_notice()
+            if line:
+                console.notice(line)
+        stopper.event.wait(_POLL_INTERVAL_S)
+    console.clear_status()
+    stopper.snapshot = watch.refresh(force=True) or stopper.snapshot  # as the stop begins
+    interrupted = stopper.signum
+    if interrupted is not None:
+        policy = (
+            "cancelling open orders" if config.engine.on_stop == "cancel" else "leaving open orders"
+        )
+        console.notice(f"gal-exec: stopping on {signal.Signals(interrupted).name} ({policy})")
+    outcome = engine.stop_trading()
+    stopper.stopping_done()
+    read = reader.result() if reader is not None else None
+    summary = SummaryInput(
+        elapsed=time.monotonic() - started,
+        stats=_safe_stats(engine),
+        health=_safe_health(engine),
+        outcome=outcome,
+        read=read,
+        journal=journal,
+        reports=reports,
+        interrupted=signal.Signals(interrupted).name if interrupted is not None else None,
+    )
+    console.notice(summary_text(summary), fields={"summary": summary_fields(summary)})
+    if interrupted is not None:
+        return 128 + int(interrupted)
+    if read is not None and read.failed:
+        return 1
     return 0
 
 
-def _feed(engine: Engine, source: IO[str], stop: threading.Event, done: threading.Event) -> None:
-    """Read JSON lines; every line either reaches the supervisor or becomes a rejected report."""
+def _always_done() -> threading.Event:
+    event = threading.Event()
+    event.set()
+    return event
+
+
+def _safe_stats(engine: Engine) -> SinkStats:
     try:
-        for number, line in enumerate(source, start=1):
-            if stop.is_set():
-                break
-            text = line.strip()
-            if not text:
-                continue
-            try:
-                message = decode_inbound(text)
-            except MessageDecodeError as exc:
-                engine.report(_line_rejected(engine, number, text, str(exc)))
-                continue
-            engine.submit(message)
-    except (OSError, UnicodeDecodeError) as exc:
-        print(f"gal-exec: stopped reading signals: {exc}", file=sys.stderr)
-    finally:
-        done.set()
+        return engine.stats()
+    except Exception as exc:  # the figures are worth less than the rest of the summary
+        log.warning("report figures unavailable for the summary: %s", exc)
+        return SinkStats()
 
 
-def _line_rejected(engine: Engine, number: int, text: str, problem: str) -> ExecutionReport:
-    signal_id = ""
+def _safe_health(engine: Engine) -> dict[str, Any]:
     try:
-        raw = msgspec.json.decode(text)
-        if isinstance(raw, dict) and isinstance(raw.get("signal_id"), str):
-            signal_id = raw["signal_id"]
-    except msgspec.DecodeError:
-        pass
-    return ExecutionReport(
-        signal_id=signal_id,
-        client_order_id=new_client_order_id(clock=engine.clock),
-        status=OrderStatus.REJECTED,
-        reason=f"line {number}: {problem}",
-        engine_time=engine.clock.time(),
-        sequence=1,
-    )
+        return engine.health()
+    except Exception as exc:  # an actor that stopped answering must not cost the summary
+        log.warning("health unavailable for the summary: %s", exc)
+        return {}
 
 
-class _Progress:
-    """A live one-line status on a terminal."""
+class _Watch:
+    """Snapshots of the engine for the status line, the forced-exit line and the waiting notice."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, started: float) -> None:
         self.engine = engine
-        self.width = 0
+        self.started = started
+        self.last_refresh = 0.0
+        self.last_notice = 0.0
+        self.idle_since: float | None = None
+        self.snapshot: Snapshot | None = None
 
-    def show(self) -> None:
+    def refresh(self, *, force: bool = False) -> Snapshot | None:
+        """A fresh snapshot at most every _PROGRESS_INTERVAL_S (None in between) or now."""
+        now = time.monotonic()
+        if not force and now - self.last_refresh < _PROGRESS_INTERVAL_S:
+            return None
+        self.last_refresh = now
         try:
             state = self.engine.desk()
             stats = self.engine.stats()
         except Exception:
-            return
-        line = (
-            f"live {state.live_orders} · queued {state.queued_orders} · "
-            f"done {state.finished} · fills {stats.fills} · reports {stats.reports}"
-            + (" · HALTED" if state.halted else "")
-            + ("" if state.stream_up else " · stream down")
+            return None
+        self.snapshot = Snapshot(
+            live=state.live_orders,
+            queued=state.queued_orders,
+            finished=state.finished,
+            fills=stats.fills,
+            reports=stats.reports,
+            halted=state.halted is not None,
+            stream_up=state.stream_up,
         )
-        self.width = max(self.width, len(line))
-        sys.stderr.write("\r" + line.ljust(self.width))
-        sys.stderr.flush()
+        return self.snapshot
 
-    def clear(self) -> None:
-        sys.stderr.write("\r" + " " * self.width + "\r")
-        sys.stderr.flush()
+    def waiting_notice(self) -> str | None:
+        """After the input ended: what --until-done still waits for, every few seconds."""
+        now = time.monotonic()
+        if self.idle_since is None:
+            self.idle_since = now
+            self.last_notice = now
+            return None
+        if now - self.idle_since < _WAIT_NOTICE_AFTER_S or now - self.last_notice < (
+            _WAIT_NOTICE_EVERY_S
+        ):
+            return None
+        self.last_notice = now
+        return waiting_line(self._open_orders(), self.snapshot, clock_now=self.engine.clock.time())
 
-
-def _summary(engine: Engine, elapsed: float) -> str:
-    """Orders by status and role, fills, fees, errors by category, rate-limit headroom."""
-    stats = engine.stats()
-    health = engine.health()
-    lines = [f"gal-exec summary ({elapsed:.1f} s)"]
-    roles = ("entry", "stop_loss", "take_profit")
-    statuses = ("filled", "canceled", "expired", "rejected")
-    lines.append(f"  {'status':<10}" + "".join(f"{role:>13}" for role in roles))
-    for status in statuses:
-        counts = [stats.final_by_status_role.get(f"{status}/{role}", 0) for role in roles]
-        lines.append(f"  {status:<10}" + "".join(f"{count:>13}" for count in counts))
-    supervisor = health["supervisor"]
-    lines.append(
-        f"  still live: {supervisor['live_orders']}, queued: {supervisor['queued_orders']}"
-    )
-    fees = ", ".join(f"{total} {asset}" for asset, total in stats.fees.items()) or "none"
-    lines.append(f"  fills: {stats.fills}   fees: {fees}   reports: {stats.reports}")
-    errors = health.get("errors") or {}
-    by_category = errors.get("by_category") or {}
-    lines.append(
-        "  errors: " + (", ".join(f"{k} {v}" for k, v in sorted(by_category.items())) or "none")
-    )
-    headroom = _headroom(health.get("gateway"))
-    if headroom:
-        lines.append(f"  rate-limit headroom: {headroom}")
-    if stats.journal_errors:
-        lines.append(f"  journal errors: {stats.journal_errors}")
-    return "\n".join(lines)
+    def _open_orders(self) -> list[Any] | None:
+        writer = self.engine.writer
+        if writer is None:
+            return None
+        try:
+            records: list[Any] = writer.call(lambda journal: journal.live_orders(), timeout=2.0)
+        except Exception:
+            return None
+        return records
 
 
-def _headroom(gateway: Any) -> str:
-    """REST counter and per-pair trading counter headroom, from the gateway's health."""
-    if not isinstance(gateway, dict):
-        return ""
-    parts = []
-    level, maximum = gateway.get("rest_level"), gateway.get("rest_max")
-    if isinstance(level, int | float) and isinstance(maximum, int | float):
-        parts.append(f"REST {maximum - level:.1f}/{maximum:g}")
-    for pair, headroom in sorted((gateway.get("trading_headroom") or {}).items()):
-        parts.append(f"{pair} {headroom:.1f}")
-    return ", ".join(parts)
+class _Stopper:
+    """SIGINT/SIGTERM: the first stops cleanly; a second Ctrl-C forces the exit.
+
+    Process supervisors repeat themselves (GNU ``timeout`` signals the child and then its whole
+    group, so SIGTERM arrives twice): within a short grace, a second signal forces the exit only
+    when it is a person's second Ctrl-C. After the grace any second signal does.
+    """
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.event = threading.Event()
+        self.signum: int | None = None
+        self.first_at = 0.0
+        self.snapshot: Snapshot | None = None
+        self.done = False
+
+    def handle(self, signum: int, _frame: Any) -> None:
+        now = time.monotonic()
+        if self.signum is None:
+            self.signum = signum
+            self.first_at = now
+            self.event.set()
+            return
+        person = signum == signal.SIGINT and self.signum == signal.SIGINT
+        if not person and now - self.first_at <= _SECOND_SIGNAL_GRACE_S:
+            return  # the same stop, said twice
+        self.console.clear_status()
+        last = self.snapshot.forced_line() if self.snapshot is not None else "no figures yet"
+        unfinished = "teardown" if self.done else "stop policy; open orders stay on the exchange"
+        self.console.notice(
+            f"gal-exec: second {signal.Signals(signum).name}, exiting now without the "
+            f"{unfinished}. Last seen: {last}",
+            level=logging.WARNING,
+        )
+        logging.shutdown()
+        os._exit(128 + signum)
+
+    def stopping_done(self) -> None:
+        """The stop policy has run: a forced exit now only skips the teardown."""
+        self.done = True

@@ -18,9 +18,14 @@ from pykka import ActorDeadError
 from gal_exec.core.clock import Clock, SystemClock
 from gal_exec.core.timers import DeadlineHeap, TimerFired
 
-__all__ = ["SystemClock", "TimerService", "TimerTarget"]
+__all__ = ["MAX_DELAY_S", "SystemClock", "TimerService", "TimerTarget"]
 
 logger = logging.getLogger("gal_exec.timers")
+
+MAX_DELAY_S = 10 * 365 * 86400.0
+"""The longest delay schedule() accepts (ten years); longer is a bug in the caller."""
+_MAX_WAIT_S = 3600.0
+_FAILURE_PAUSE_S = 0.05
 
 
 class TimerTarget(Protocol):
@@ -79,10 +84,14 @@ class TimerService:
         """Tell `target` `TimerFired(key, generation)` after `delay_s`; return the generation.
 
         Scheduling a key that is already pending supersedes it: only the new generation fires.
-        A negative delay means "now".
+        A negative delay means "now"; a delay that is not finite or above MAX_DELAY_S raises
+        ValueError here, in the caller, rather than upsetting the timer thread later.
         """
-        if not math.isfinite(delay_s):
-            raise ValueError(f"timer {key!r}: delay must be a finite number, got {delay_s!r}")
+        if not math.isfinite(delay_s) or delay_s > MAX_DELAY_S:
+            raise ValueError(
+                f"timer {key!r}: delay must be a finite number of seconds up to {MAX_DELAY_S:.0f}, "
+                f"got {delay_s!r}"
+            )
         deadline = self._clock.monotonic() + max(0.0, delay_s)
         with self._condition:
             earliest = self._heap.next_deadline()
@@ -116,13 +125,26 @@ class TimerService:
 
     def _run(self) -> None:
         while True:
-            with self._condition:
-                due = self._wait_for_due()
-                if due is None:
-                    return
+            try:
+                with self._condition:
+                    due = self._wait_for_due()
+                    if due is None:
+                        return
+            except Exception:
+                # The one timer thread must outlive any bad deadline: every timeout, retry and
+                # poll of the engine depends on it.
+                logger.exception("timer thread: waiting for the next deadline failed; continuing")
+                self._pause_after_failure()
+                continue
             # Tell outside the lock: a target may schedule again from within tell().
             for key, generation, target in due:
                 self._deliver(key, generation, target)
+
+    def _pause_after_failure(self) -> None:
+        """A short wait so a failure that repeats cannot spin the thread."""
+        with self._condition:
+            if not self._stopping:
+                self._condition.wait(_FAILURE_PAUSE_S)
 
     def _wait_for_due(self) -> list[tuple[str, int, TimerTarget]] | None:
         """Under the lock: block until something is due (list) or the service stops (None)."""
@@ -135,7 +157,9 @@ class TimerService:
             if next_deadline is None or self._clock_driven:
                 self._condition.wait()
             else:
-                self._condition.wait(max(0.0, next_deadline - now))
+                # Waits are capped (a far deadline is re-checked): an OS wait overflows beyond
+                # threading.TIMEOUT_MAX, about 292 years on Linux and far less elsewhere.
+                self._condition.wait(min(max(0.0, next_deadline - now), _MAX_WAIT_S))
         return None
 
     def _deliver(self, key: str, generation: int, target: TimerTarget) -> None:

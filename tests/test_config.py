@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -59,13 +60,16 @@ def test_explicit_missing_file_is_an_error(tmp_path):
         ("surprise = true\n", "surprise: unknown key"),
         (
             "[orders]\npoll_interval_s = -1\n",
-            "orders.poll_interval_s: expected a number > 0.0; got -1",
+            "orders.poll_interval_s: expected a number above 0; got -1",
         ),
         (
             '[orders]\npoll_interval_s = "fast"\n',
             'orders.poll_interval_s: expected a number; got "fast"',
         ),
-        ("[sim]\nrest_port = 70000\n", "sim.rest_port: expected an integer <= 65535; got 70000"),
+        (
+            "[sim]\nrest_port = 70000\n",
+            "sim.rest_port: expected an integer at most 65535; got 70000",
+        ),
         ('[journal]\nenabled = "yes"\n', 'journal.enabled: expected true or false; got "yes"'),
         ("exchange = 3\n", "exchange: expected a table; got 3"),
         (
@@ -74,7 +78,7 @@ def test_explicit_missing_file_is_an_error(tmp_path):
         ),
         (
             "[engine]\ndead_man_timeout_s = 100000\n",
-            "engine.dead_man_timeout_s: expected an integer <= 86399; got 100000",
+            "engine.dead_man_timeout_s: expected an integer at most 86399; got 100000",
         ),
         ("[exchange\n", "not valid TOML"),
     ],
@@ -157,8 +161,8 @@ def test_live_defaults_are_easy_to_raise_or_turn_off(tmp_path):
         ),
         (
             '[risk]\nmarket_notional_cap = "lots"\n',
-            'risk.market_notional_cap: expected a decimal number as a string, like "0.25", or '
-            '"auto"; got "lots"',
+            'risk.market_notional_cap: expected a decimal number as a string, like "0.25" (up to '
+            '20 digits, 18 decimals), or "auto"; got "lots"',
         ),
     ],
 )
@@ -172,3 +176,104 @@ def test_a_config_built_in_python_gets_the_same_live_defaults():
     config = Config(exchange=ExchangeConfig(mode="kraken"))
     assert config.risk.market_notional_cap == "5000" and config.market_data.enabled is True
     assert Config().risk.market_notional_cap == "0"
+
+
+DURATION_KEYS = [
+    ("exchange", "connect_timeout_s"),
+    ("exchange", "read_timeout_s"),
+    ("engine", "dead_man_refresh_s"),
+    ("engine", "stream_silence_s"),
+    ("orders", "limit_timeout_s"),
+    ("orders", "poll_interval_s"),
+    ("orders", "stream_up_poll_interval_s"),
+    ("orders", "resolve_delay_s"),
+    ("orders", "cancel_retry_s"),
+    ("retry", "base_delay_s"),
+    ("retry", "max_delay_s"),
+    ("circuit_breaker", "window_s"),
+    ("circuit_breaker", "open_s"),
+    ("sim", "step_interval_s"),
+    ("market_data", "stale_after_s"),
+    ("market_data", "max_unchanged_s"),
+    ("market_data", "rest_poll_interval_s"),
+    ("market_data", "volatility_sample_s"),
+    ("market_data", "liveness_timeout_s"),
+]
+
+
+@pytest.mark.parametrize(("section", "key"), DURATION_KEYS)
+@pytest.mark.parametrize("value", ["inf", "1e10", "1e300", "nan", "-inf"])
+def test_every_duration_is_finite_and_bounded(tmp_path, section, key, value):
+    message = error_for(tmp_path, f"[{section}]\n{key} = {value}\n")
+    assert f"config.toml: {section}.{key}: expected a number " in message
+
+
+def test_every_float_key_of_the_config_has_a_finite_bound() -> None:
+    """No float key may accept inf: each carries an upper bound (le) in its type."""
+    import msgspec
+
+    unbounded = []
+    for section in msgspec.inspect.type_info(Config).fields:
+        section_info = msgspec.inspect.type_info(section.type.cls)  # type: ignore[union-attr]
+        for field in section_info.fields:
+            kind = field.type
+            if isinstance(kind, msgspec.inspect.ListType):
+                kind = kind.item_type
+            numeric = isinstance(kind, msgspec.inspect.FloatType | msgspec.inspect.IntType)
+            if numeric and kind.le is None and kind.lt is None and field.name != "seed":
+                unbounded.append(f"{section.name}.{field.name}")
+    assert unbounded == []
+
+
+def test_a_bound_is_said_plainly(tmp_path):
+    message = error_for(tmp_path, "[exchange]\nread_timeout_s = inf\n")
+    assert message.endswith("exchange.read_timeout_s: expected a number at most 86400; got inf")
+
+
+def test_deeply_nested_toml_is_one_line(tmp_path):
+    message = error_for(tmp_path, "a = " + "[" * 5000 + "]" * 5000 + "\n")
+    assert message == f"{tmp_path / 'config.toml'}: not valid TOML: nested too deeply"
+
+
+def test_a_directory_is_not_a_config_file(tmp_path):
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path)
+    assert str(info.value) == f"{tmp_path}: is a directory, not a configuration file"
+
+
+def test_an_unreadable_path_is_one_line(tmp_path):
+    too_long = tmp_path / ("x" * 300) / "config.toml"
+    with pytest.raises(ConfigError) as info:
+        load_config(too_long)
+    assert str(info.value) == f"{too_long}: cannot read: File name too long"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root enters any folder")
+def test_a_folder_the_user_cannot_enter_is_one_line(tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    (locked / "config.toml").write_text("")
+    locked.chmod(0)
+    try:
+        with pytest.raises(ConfigError) as info:
+            load_config(locked / "config.toml")
+    finally:
+        locked.chmod(0o755)
+    assert str(info.value) == f"{locked / 'config.toml'}: cannot read: Permission denied"
+
+
+SECRET = "kQH5HW/8p1uGOVjbgWA7FunAmGO8lsSUXNsu3eow76sz84Q18fWxnyRzBHCd3pd5nE9qa99HAZtuZuj6F1huXg=="
+
+
+@pytest.mark.parametrize("key", ["api_key_env", "api_secret_env"])
+@pytest.mark.parametrize("value", [SECRET, "has space", "1STARTS_WITH_DIGIT", "x" * 129])
+def test_a_value_that_is_not_a_variable_name_is_never_echoed(tmp_path, key, value):
+    message = error_for(tmp_path, f'[exchange]\n{key} = "{value}"\n')
+    assert f"exchange.{key}: holds something that is not an environment variable name" in message
+    assert value not in message and value[:8] not in message
+
+
+def test_the_readme_python_example_loads_the_shipped_config(monkeypatch):
+    monkeypatch.chdir(ROOT)  # a fresh clone's root, where the example runs
+    assert load_config("config.toml") == Config()
+    assert load_config() == Config()

@@ -538,3 +538,76 @@ def test_explicit_transaction_is_all_or_nothing(path: Path, journal: Journal) ->
         ("c-2",),
     ]
     conn.close()
+
+
+# -- every failure is one line -----------------------------------------------------------------
+
+
+def test_a_journal_error_is_one_line_whatever_its_parts_hold() -> None:
+    error = JournalError(
+        "x.sqlite: database is corrupt (*** in database main ***\nPage 5: bad\n\n)"
+    )
+    assert str(error) == "x.sqlite: database is corrupt (*** in database main *** Page 5: bad )"
+    assert "\n" not in str(UnknownOrderError("a\r\nb\tc"))
+
+
+def test_a_corrupt_journal_with_several_problems_is_one_line(path: Path) -> None:
+    with Journal.open(path) as journal, journal.transaction():
+        for index in range(400):
+            journal.record_intent(order(f"c-{index}", reason="x" * 200))
+    data = bytearray(path.read_bytes())
+    page = 4096
+    for start in (3, 6, 9):  # damaged page headers: SQLite reports them on several lines
+        data[start * page : start * page + 8] = b"\x0d\x00\x00\x00\x00\xff\xff\x00"
+    path.write_bytes(bytes(data))
+    for read_only in (False, True):
+        with pytest.raises(JournalError) as caught:
+            Journal.open(path, read_only=read_only)
+        message = str(caught.value)
+        assert "\n" not in message and message.startswith(f"{path}: database is corrupt (")
+        assert "*** in database main *** Page " in message  # several lines, joined
+
+
+@pytest.mark.parametrize("read_only", [False, True])
+@pytest.mark.parametrize("table", ["fills", "reports", "meta"])
+def test_a_journal_missing_a_table_is_refused_in_one_line(
+    path: Path, read_only: bool, table: str
+) -> None:
+    make_journal(path)
+    conn = sqlite3.connect(path)
+    if table == "meta":
+        # without meta the file is no journal at all: a foreign database
+        conn.execute("DROP TABLE meta")
+    else:
+        conn.execute(f"DROP TABLE {table}")
+    conn.commit()
+    conn.close()
+    before = fingerprint(path)
+    with pytest.raises(JournalError) as caught:
+        Journal.open(path, read_only=read_only)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: ") and "\n" not in message
+    if table != "meta":
+        assert f"damaged journal: table {table} missing" in message
+    assert fingerprint(path) == before
+
+
+@pytest.mark.parametrize("read_only", [False, True])
+def test_a_path_the_system_refuses_is_one_line(tmp_path: Path, read_only: bool) -> None:
+    unusable = tmp_path / ("x" * 300) / "journal.sqlite"
+    with pytest.raises(JournalError) as caught:
+        Journal.open(unusable, read_only=read_only)
+    assert str(caught.value) == f"{unusable}: cannot open the journal: File name too long"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root enters any folder")
+def test_a_folder_the_user_cannot_enter_is_one_line(tmp_path: Path) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0)
+    try:
+        with pytest.raises(JournalError) as caught:
+            Journal.open(locked / "journal.sqlite")
+    finally:
+        locked.chmod(0o755)
+    assert str(caught.value).endswith("Permission denied")

@@ -63,8 +63,8 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     return code, captured.out, captured.err
 
 
-def test_table_shows_children_under_parent_and_fills(path: Path, capsys) -> None:
-    code, out, err = run(capsys, "--journal", str(path))
+def test_wide_table_shows_children_under_parent_and_fills(path: Path, capsys) -> None:
+    code, out, err = run(capsys, "--journal", str(path), "--wide")
     assert (code, err) == (0, "")
     lines = out.splitlines()
     assert lines[0].split() == [
@@ -83,6 +83,66 @@ def test_table_shows_children_under_parent_and_fills(path: Path, capsys) -> None
     status_column = lines[0].index("STATUS")
     assert all(line[status_column - 2 : status_column] == "  " for line in (lines[1], lines[5]))
     assert lines[1].index("partially_filled") == lines[5].index("canceled") == status_column
+
+
+def test_default_table_fits_120_columns_and_keeps_ids_and_numbers(path: Path, capsys) -> None:
+    with Journal.open(path) as journal:
+        journal.record_intent(
+            order(
+                "e-3",
+                signal_id="a-very-long-signal-identifier-from-a-pipeline-" + "x" * 60,
+                order_type="trailing-stop-limit",
+                quantity=Decimal("123456.12345678"),
+                limit_price=Decimal("0.12345678"),
+            )
+        )
+        journal.apply_report(
+            report(
+                "e-3",
+                signal_id="s-3",
+                status="canceled",
+                reason="r" * 200,
+                quantity=Decimal("123456.12345678"),
+            )
+        )
+    code, out, _ = run(capsys, "--journal", str(path))
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].split() == [
+        "ORDER", "ROLE", "SIGNAL", "PAIR", "SIDE", "TYPE", "QTY", "FILLED", "PRICE", "AVG", "STATUS",
+    ]  # fmt: skip
+    assert all(len(line) <= 120 for line in lines), max(len(line) for line in lines)
+    assert lines[1].split()[:2] == ["e-1", "entry"] and "└ e-1-sl" in lines[3]
+    assert "@29000" in lines[3]  # a trigger price, marked
+    last = lines[-1]
+    assert last.startswith("e-3 ") and "123456.12345678" in last and "0.12345678" in last
+    assert "…" in last and "r" * 20 not in last  # long text cut; the reason is behind --wide
+    code, wide, _ = run(capsys, "--journal", str(path), "--wide")
+    assert "r" * 200 in wide and max(len(line) for line in wide.splitlines()) > 120
+
+
+def test_rejected_lists_signals_refused_before_any_order(path: Path, capsys) -> None:
+    with Journal.open(path) as journal:
+        journal.apply_report(
+            report("r-1", signal_id="bad-1", status="rejected", reason="unknown pair 'NOPE/USD'")
+        )
+        journal.apply_report(
+            report("r-2", signal_id="", status="rejected", reason="line 7: " + "q" * 300)
+        )
+    code, out, _ = run(capsys, "--journal", str(path), "--rejected")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].split()[:3] == ["TIME", "(UTC)", "SIGNAL"] and "REASON" in lines[0]
+    assert "bad-1" in lines[1] and "unknown pair 'NOPE/USD'" in lines[1]
+    assert lines[2].split()[2] == "-" and "line 7: qqq" in lines[2]
+    assert len(lines) == 3 and all(len(line) <= 120 for line in lines)
+    _, wide, _ = run(capsys, "--journal", str(path), "--rejected", "--wide")
+    assert "q" * 300 in wide
+    _, listed, _ = run(capsys, "--journal", str(path), "--rejected", "--json", "--signal", "bad-1")
+    (row,) = json.loads(listed)
+    assert row["signal_id"] == "bad-1" and row["reason"] == "unknown pair 'NOPE/USD'"
+    # orders with an order row (here e-2, canceled) are never listed as rejected signals
+    assert "e-2" not in out
 
 
 def test_json_nests_children_and_fills(path: Path, capsys) -> None:

@@ -162,3 +162,34 @@ def test_round_trip_property(quantity, price, cancel):
     assert decode_inbound(encode(message)) == message
     halt = Halt(reason="r", cancel_open=cancel)
     assert decode_inbound(encode(halt)) == halt
+
+
+@pytest.mark.parametrize(
+    "fields, expected",
+    [
+        ({"quantity": Decimal("100000000000000000000")}, "quantity out of range"),
+        ({"limit_price": Decimal("1e27")}, "limit_price out of range"),
+        ({"quantity": Decimal("1E-999999999")}, "quantity out of range"),
+        ({"sl_price": Decimal("1E-999999999")}, "sl_price out of range"),
+        (
+            {"order_type": "stop-loss", "limit_price": None, "trigger_price": Decimal("1E-9999")},
+            "trigger_price out of range",
+        ),
+        ({"timeout_s": 9.3e9}, "timeout_s out of range"),
+        ({"timeout_s": float("inf")}, "timeout_s must be a finite number"),
+        ({"time_in_force": "GTD", "expire_at": float("nan")}, "expire_at must be a finite"),
+        ({"time_in_force": "GTD", "expire_at": 1.0e12}, "expire_at is"),
+    ],
+)
+def test_numbers_and_durations_beyond_kraken_are_refused_before_arithmetic(fields, expected):
+    problems = signal_problems(signal(**fields), now=1_800_000_000.0)
+    assert len(problems) == 1 and problems[0].startswith(expected), problems
+    assert len(problems[0]) < 200
+
+
+def test_ids_and_pairs_repeated_in_every_report_are_bounded() -> None:
+    (problem,) = signal_problems(signal(signal_id="i" * 10_000))
+    assert problem.startswith("signal_id longer than 256 characters (10000): iii")
+    assert len(problem) < 200
+    (problem,) = signal_problems(signal(pair="XBT/USD" * 10))
+    assert problem.startswith("pair longer than 32 characters (70)")

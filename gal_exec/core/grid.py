@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 import msgspec
 
+from gal_exec.core import numbers
 from gal_exec.core.vocabulary import RESTING_LIMIT, TRAILING
 
 __all__ = ["OrderLike", "PairLimits", "order_problems", "quantize_fields"]
@@ -82,8 +83,22 @@ def order_problems(
     The minimum cost is checked at the order's limit or trigger price, else at
     ``reference_price`` (what a market order would pay now) when given. ``extra_prices`` are
     further named levels that must lie on the tick grid (a signal's stop-loss and take-profit).
-    Trailing types carry offsets, not levels: only their quantity is checked.
+    Trailing types carry offsets, not levels: only their quantity is checked. The arithmetic runs
+    in a trapping context: numbers beyond what it can hold are a problem, never an exception.
     """
+    try:
+        with numbers.decimal_context():
+            return _order_problems(order, rules, reference_price, extra_prices)
+    except ArithmeticError as exc:  # decimal.DecimalException: beyond the pair's scale
+        return [f"numbers out of range for {rules.shown}: {exc.__class__.__name__}"]
+
+
+def _order_problems(
+    order: OrderLike,
+    rules: PairLimits,
+    reference_price: Decimal | None,
+    extra_prices: tuple[tuple[str, Decimal | None], ...],
+) -> list[str]:
     name = rules.shown
     problems: list[str] = []
     quantity = order.quantity

@@ -15,6 +15,7 @@ from typing import Protocol
 
 import msgspec
 
+from gal_exec.core import numbers
 from gal_exec.core.exposure import ExposureView
 from gal_exec.core.positions import PositionLimitView
 from gal_exec.core.risk import BatchEntry, BatchMode, RiskLimits, check_batch
@@ -91,8 +92,14 @@ def _finite(value: Decimal | None) -> bool:
 
 
 def signal_problems(signal: SignalLike, *, now: float | None = None) -> list[str]:
-    """Exchange-independent checks of a signal; each problem is a sentence a person can act on."""
-    problems: list[str] = []
+    """Exchange-independent checks of a signal; each problem is a sentence a person can act on.
+
+    Numbers and durations out of bounds are refused first, before any arithmetic touches them
+    (gal_exec.core.numbers), and are never compared or printed in full.
+    """
+    problems = numbers.signal_bound_problems(signal, now=now)
+    if problems:
+        return problems
     if not signal.signal_id.strip():
         problems.append("signal_id must not be empty")
     if not signal.pair.strip():
@@ -168,6 +175,9 @@ def bracket_problems(signal: SignalLike, reference: Decimal, *, what: str) -> li
 def batch_problems(batch: BatchLike, *, max_signals: int = MAX_BATCH_SIGNALS) -> list[str]:
     """Problems with the batch itself (not its signals), each a sentence a person can act on."""
     problems: list[str] = []
+    too_long = numbers.length_problem("batch_id", batch.batch_id, numbers.MAX_ID_CHARS)
+    if too_long is not None:
+        return [too_long]
     if not batch.batch_id.strip():
         problems.append("batch_id must not be empty")
     if not batch.signals:

@@ -6,7 +6,7 @@ without losing an order or sending one twice. `Journal` is the store (schema in
 docs/journal.md); `JournalWriter` is the one thread that writes it, committing in groups.
 """
 
-from gal_exec.journal._command import DEFAULT_JOURNAL_PATH, format_orders, orders_command
+from gal_exec.journal._command import format_orders, orders_command
 from gal_exec.journal._inbox import (
     InboxEntry,
     InboxRow,
@@ -25,6 +25,12 @@ from gal_exec.journal._inbox import (
     set_outbox_cursor,
     signals_settled,
     unsent_entry_reports,
+)
+from gal_exec.journal._location import (
+    DEFAULT_JOURNAL_PATH,
+    RUNS_DIR,
+    default_journal_path,
+    latest_run_journal,
 )
 from gal_exec.journal._records import (
     TERMINAL_STATUSES,
@@ -49,6 +55,7 @@ from gal_exec.journal._writer import BatchAborted, JournalWriter
 __all__ = [
     "DEFAULT_JOURNAL_PATH",
     "MIGRATIONS",
+    "RUNS_DIR",
     "SCHEMA_VERSION",
     "TERMINAL_STATUSES",
     "BatchAborted",
@@ -67,12 +74,14 @@ __all__ = [
     "SignalRecord",
     "UnknownOrderError",
     "copy_journal",
+    "default_journal_path",
     "format_orders",
     "inbox_journaled",
     "inbox_mark_handed",
     "inbox_unsettled",
     "journal_epoch",
     "latest_control",
+    "latest_run_journal",
     "ledger_fills",
     "orders_command",
     "outbox_cursor",

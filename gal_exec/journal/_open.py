@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from gal_exec.journal._schema import (
+    READ_FAILURES,
     JournalError,
     Migration,
     check_header,
@@ -57,7 +58,7 @@ def open_writable(
         if conn is not None:
             conn.close()
         release_lock(lock_fd)
-        if isinstance(exc, sqlite3.Error):
+        if isinstance(exc, READ_FAILURES):
             raise describe_sqlite_error(path, exc) from None
         raise
     return conn, lock_fd, version
@@ -84,7 +85,7 @@ def open_read_only(path: Path, migrations: Sequence[Migration]) -> tuple[sqlite3
         except BaseException:
             conn.close()
             raise
-    except sqlite3.Error as exc:
+    except READ_FAILURES as exc:
         raise describe_sqlite_error(path, exc) from None
     return conn, version
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
+from gal_exec.core.text import excerpt
 from gal_exec.journal import _records as rec
 from gal_exec.journal._records import (
     TERMINAL_STATUSES,
@@ -18,10 +20,15 @@ from gal_exec.journal._records import (
     OrderRecord,
     SignalRecord,
 )
-from gal_exec.journal._schema import JournalError
+from gal_exec.journal._schema import READ_FAILURES, JournalError, describe_sqlite_error
 from gal_exec.messages import ExecutionReport
 
 __all__ = ["JournalReads"]
+
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+# What a damaged file yields on reading: SQLite's own errors, text that is not UTF-8, and rows
+# whose contents no longer decode (a report body, a decimal, a column of the wrong type).
+_DAMAGE = (msgspec.DecodeError, ArithmeticError, ValueError, TypeError)
 
 _report_decoder = msgspec.json.Decoder(ExecutionReport)
 _TERMINAL_SQL = "(" + ", ".join(f"'{status}'" for status in sorted(TERMINAL_STATUSES)) + ")"
@@ -79,6 +86,17 @@ class JournalReads:
         """The order's reports, by sequence."""
         rows = self._read(
             "SELECT body FROM reports WHERE cl_ord_id = ? ORDER BY sequence", (cl_ord_id,)
+        )
+        return [_report_decoder.decode(body) for (body,) in rows]
+
+    def rejected_reports(self, *, signal_id: str | None = None) -> list[ExecutionReport]:
+        """Rejections of signals that never became an order (a bad line, a failed check, a
+        duplicate, a halt): rejected reports with no order row, in the order journaled."""
+        where = "" if signal_id is None else " AND signal_id = ?"
+        rows = self._read(
+            "SELECT body FROM reports WHERE status = 'rejected' AND cl_ord_id NOT IN "
+            f"(SELECT cl_ord_id FROM orders){where} ORDER BY rowid",
+            () if signal_id is None else (signal_id,),
         )
         return [_report_decoder.decode(body) for (body,) in rows]
 
@@ -150,3 +168,29 @@ class JournalReads:
             f"SELECT {', '.join(rec.EVENT_COLUMNS)} FROM events {where} ORDER BY id", params
         )
         return [rec.event_from_row(row) for row in rows]
+
+
+def _guarded(method: _Method) -> _Method:
+    """A read whose every failure is one JournalError naming the file: a damaged journal is
+    said so in one line wherever it is read (recovery, ``gal-exec orders``)."""
+
+    @functools.wraps(method)
+    def read(self: JournalReads, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except JournalError:
+            raise
+        except READ_FAILURES as exc:
+            raise describe_sqlite_error(self.path, exc) from None
+        except _DAMAGE as exc:
+            raise JournalError(
+                f"{self.path}: damaged journal: a row cannot be read "
+                f"({exc.__class__.__name__}: {excerpt(exc, 120)})"
+            ) from None
+
+    return read  # type: ignore[return-value]
+
+
+for _name, _method in list(vars(JournalReads).items()):
+    if not _name.startswith("_") and callable(_method):
+        setattr(JournalReads, _name, _guarded(_method))

@@ -211,7 +211,9 @@ def _from_row(
         elif value is not None and name in _ENUMS:
             value = _ENUMS[name](str(value))
         values[name] = value
-    return struct(**values)
+    # convert, not the constructor: a damaged row (a status no order has) fails here, as a
+    # journal problem, not later in recovery
+    return msgspec.convert(values, struct)
 
 
 _ENUMS: dict[str, type[StrEnum]] = {"status": OrderStatus, "role": Role}

@@ -7,6 +7,7 @@ file's version, in order, inside one transaction, so a failed migration leaves t
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,7 +28,14 @@ SQLITE_HEADER = b"SQLite format 3\x00"
 
 
 class JournalError(Exception):
-    """A journal that cannot be used as asked; the message is one line naming the path."""
+    """A journal that cannot be used as asked; the message is one line naming the path.
+
+    One line by construction: any run of whitespace in the message (SQLite's multi-line
+    integrity reports, a path with a newline) becomes one space.
+    """
+
+    def __init__(self, message: object = "") -> None:
+        super().__init__(" ".join(str(message).split()))
 
 
 class DuplicateOrderError(JournalError):
@@ -185,8 +193,14 @@ def read_only_uri(path: Path, *, immutable: bool = False) -> str:
     return "file:" + quote(str(path.resolve())) + "?mode=ro" + ("&immutable=1" if immutable else "")
 
 
-def describe_sqlite_error(path: Path, exc: sqlite3.Error) -> JournalError:
-    """A one-line JournalError for a SQLite failure on `path`."""
+READ_FAILURES = (sqlite3.Error, UnicodeDecodeError)
+"""What reading a damaged file can raise from SQLite (text cells that are not UTF-8 included)."""
+
+
+def describe_sqlite_error(path: Path, exc: Exception) -> JournalError:
+    """A one-line JournalError for a SQLite failure (one of READ_FAILURES) on `path`."""
+    if isinstance(exc, UnicodeDecodeError):
+        return JournalError(f"{path}: database is corrupt (text that is not UTF-8)")
     text = str(exc)
     lowered = text.lower()
     if "locked" in lowered or "busy" in lowered:
@@ -198,11 +212,12 @@ def describe_sqlite_error(path: Path, exc: sqlite3.Error) -> JournalError:
 
 def read_version(conn: sqlite3.Connection, path: Path) -> int:
     """The file's schema version: 0 for a database with no tables; JournalError if foreign."""
-    tables = {
-        name
-        for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-        if not name.startswith("sqlite_")
-    }
+    names = [
+        name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+    ]
+    if not all(isinstance(name, str) for name in names):
+        raise JournalError(f"{path}: database is corrupt (its schema table is damaged)")
+    tables = {name for name in names if not name.startswith("sqlite_")}
     if "meta" not in tables:
         if tables:
             shown = ", ".join(sorted(tables)[:5])
@@ -217,6 +232,30 @@ def read_version(conn: sqlite3.Connection, path: Path) -> int:
         return int(row[0])
     except (TypeError, ValueError):
         raise JournalError(f"{path}: meta.schema_version is not a number: {row[0]!r}") from None
+
+
+_TABLES = frozenset(
+    {"meta"}
+    | {
+        match.group(1)
+        for migration in MIGRATIONS
+        for statement in migration.statements
+        if (match := re.match(r"\s*CREATE TABLE (\w+)", statement))
+    }
+)
+
+
+def check_tables(conn: sqlite3.Connection, path: Path) -> None:
+    """Refuse a journal at the current version that lacks one of the schema's tables."""
+    present = {
+        name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+    }
+    missing = sorted(_TABLES - present)
+    if missing:
+        raise JournalError(
+            f"{path}: damaged journal: table{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(missing)} missing; it was not written by this gal_exec, or was altered"
+        )
 
 
 def check_version(version: int, target: int, path: Path, *, read_only: bool) -> None:
@@ -249,11 +288,14 @@ def validate(path: Path, target: int, *, read_only: bool) -> None:
         raise describe_sqlite_error(path, exc) from None
     try:
         conn.execute("PRAGMA busy_timeout = 2000")
-        check_version(read_version(conn, path), target, path, read_only=read_only)
+        version = read_version(conn, path)
+        check_version(version, target, path, read_only=read_only)
+        if version == target:
+            check_tables(conn, path)
         problems = [row[0] for row in conn.execute("PRAGMA quick_check(3)")]
         if problems != ["ok"]:
             raise JournalError(f"{path}: database is corrupt ({'; '.join(problems)})")
-    except sqlite3.Error as exc:
+    except READ_FAILURES as exc:
         raise describe_sqlite_error(path, exc) from None
     finally:
         conn.close()

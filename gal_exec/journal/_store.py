@@ -94,12 +94,15 @@ class Journal(JournalReads):
         a one-line JournalError and is left exactly as it was. ``migrations`` is for tests.
         """
         path = Path(path)
-        if read_only:
-            conn, version = open_read_only(path, migrations)
-            lock_fd = None
-            synchronous = "normal"
-        else:
-            conn, lock_fd, version = open_writable(path, synchronous, migrations)
+        try:
+            if read_only:
+                conn, version = open_read_only(path, migrations)
+                lock_fd = None
+                synchronous = "normal"
+            else:
+                conn, lock_fd, version = open_writable(path, synchronous, migrations)
+        except OSError as exc:  # a folder we may not enter, a path that is not a directory...
+            raise JournalError(f"{path}: cannot open the journal: {exc.strerror or exc}") from None
         return cls(
             path,
             conn,

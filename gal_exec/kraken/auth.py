@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from gal_exec.kraken.errors import CredentialsError
 
 __all__ = [
+    "ENV_NAME",
     "REDACTED",
     "Credentials",
     "load_credentials",
@@ -27,6 +28,8 @@ __all__ = [
 ]
 
 REDACTED = "<redacted>"
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+"""What an environment variable's name looks like (the config checks the same pattern)."""
 
 _SECRET_BYTES = 64
 
@@ -90,7 +93,18 @@ def _abbreviate(api_key: str) -> str:
 def load_credentials(
     key_env: str, secret_env: str, environ: Mapping[str, str] = os.environ
 ) -> Credentials:
-    """Credentials from environment variables; errors name the variable, never its value."""
+    """Credentials from environment variables; errors name the variable, never its value.
+
+    A "name" that is not a plausible variable name (a key or secret pasted into the setting by
+    mistake) is never printed either.
+    """
+    for setting, name in (("api_key_env", key_env), ("api_secret_env", secret_env)):
+        if not ENV_NAME.fullmatch(name):
+            raise CredentialsError(
+                f"exchange.{setting} holds something that is not an environment variable name "
+                "(not shown: it may be a secret); set it to the name of the variable that "
+                "holds the value, like KRAKEN_API_SECRET"
+            )
     values: dict[str, str] = {}
     for name in (key_env, secret_env):
         value = environ.get(name, "").strip()

@@ -99,8 +99,12 @@ class NonceSequencer:
             text = path.read_text(encoding="ascii").strip()
         except FileNotFoundError:
             return 0
-        except (OSError, UnicodeDecodeError) as error:
-            raise NonceStateError(f"cannot read nonce state file {path}: {error}") from None
+        except OSError as error:
+            raise NonceStateError(
+                f"{path}: cannot read the nonce state file: {error.strerror or error}"
+            ) from None
+        except UnicodeDecodeError:
+            raise NonceStateError(f"{path}: the nonce state file is not ASCII text") from None
         if not text.isdigit():
             raise NonceStateError(
                 f"nonce state file {path} does not hold a non-negative integer; "

@@ -14,6 +14,7 @@ from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
 import msgspec
 
 from gal_exec.core.grid import PairLimits
+from gal_exec.core.numbers import decimal_context
 from gal_exec.kraken.codec import AssetPairInfo
 
 __all__ = [
@@ -163,18 +164,18 @@ class PairRegistry:
         return len(self._by_id)
 
 
-def _text(value: Decimal) -> str:
-    return format(value, "f")
-
-
 def is_on_tick(rules: PairRules, price: Decimal) -> bool:
-    """True if ``price`` is a whole multiple of the pair's tick size."""
-    return price % rules.tick_size == 0
+    """True if ``price`` is a whole multiple of the pair's tick size (a DecimalException if
+    ``price`` is far outside the pair's scale, never a silently wrong answer)."""
+    with decimal_context():
+        return price % rules.tick_size == 0
 
 
 def is_on_lot(rules: PairRules, quantity: Decimal) -> bool:
-    """True if ``quantity`` has no more than the pair's lot decimals."""
-    return quantity % rules.lot_step == 0
+    """True if ``quantity`` has no more than the pair's lot decimals (a DecimalException if
+    ``quantity`` is far outside the pair's scale)."""
+    with decimal_context():
+        return quantity % rules.lot_step == 0
 
 
 def quantize_price(rules: PairRules, price: Decimal, rounding: str = ROUND_HALF_EVEN) -> Decimal:

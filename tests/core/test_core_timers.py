@@ -273,3 +273,47 @@ def test_core_stays_free_of_threads_time_and_sockets() -> None:
             for name in names:
                 root = name.split(".")[0]
                 assert root not in banned or (path.name, root) in allowed, (path.name, name)
+
+
+def test_a_delay_the_os_cannot_wait_is_refused_to_the_caller_and_the_thread_lives() -> None:
+    service = TimerService(SystemClock())
+    recorder = Recorder()
+    service.start()
+    try:
+        for delay in (9.3e9, 1e300, float("inf"), float("nan")):
+            with pytest.raises(ValueError, match="delay must be a finite number"):
+                service.schedule("far", delay, recorder)
+        service.schedule("year", 365 * 86400.0, recorder)  # waits in capped steps
+        service.schedule("near", 0.0, recorder)
+        assert recorder.wait("near")
+        assert service.pending() == 1
+    finally:
+        service.stop()
+
+
+class _FailingInTheTimerThread(SystemClock):
+    """A clock that fails once when the timer thread reads it (any bug in waiting)."""
+
+    def __init__(self) -> None:
+        self.armed = threading.Event()
+
+    def monotonic(self) -> float:
+        if self.armed.is_set() and threading.current_thread().name == "gal-exec-timers":
+            self.armed.clear()
+            raise OverflowError("timeout value is too large")
+        return super().monotonic()
+
+
+def test_the_timer_thread_survives_a_failure_while_waiting(caplog) -> None:
+    clock = _FailingInTheTimerThread()
+    service = TimerService(clock)
+    recorder = Recorder()
+    caplog.set_level(logging.ERROR, logger="gal_exec.timers")
+    service.start()
+    try:
+        clock.armed.set()
+        service.schedule("after", 0.0, recorder)
+        assert recorder.wait("after")
+    finally:
+        service.stop()
+    assert any("timer thread" in record.getMessage() for record in caplog.records)

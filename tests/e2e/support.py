@@ -33,6 +33,7 @@ from gal_exec.config import (
     OrdersConfig,
     SimConfig,
 )
+from gal_exec.core.clock import Clock
 from gal_exec.engine import Endpoints, Engine
 from gal_exec.messages import TradeSignalApproved
 from gal_exec.sim.server import Simulator
@@ -214,6 +215,7 @@ class Harness:
         sim: SimConfig | None = None,
         config: Config | None = None,
         stream: bool = True,
+        clock: Clock | None = None,
     ) -> Harness:
         self.simulator = Simulator(sim or sim_config()).start()
         self.sim = SimControl(self.simulator)
@@ -239,6 +241,7 @@ class Harness:
             reports_path=self.tmp_path / "reports.jsonl",
             callbacks=[self.reports],
             stream=stream,
+            clock=clock,
         )
         if stream:
             self.wait_stream_subscribed()

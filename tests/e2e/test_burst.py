@@ -14,6 +14,7 @@ from decimal import Decimal
 
 import pytest
 
+from gal_exec.core.clock import ManualClock
 from gal_exec.messages import CancelSignal
 from tests.e2e.invariants import assert_no_rate_limit_errors, assert_sequences_gap_free
 from tests.e2e.support import TERMINAL, Harness, engine_config, preconditions, sim_config
@@ -132,9 +133,11 @@ def test_burst_of_500_at_starter_is_paced_without_rate_limit_errors(start_harnes
 def test_cancel_of_an_order_still_queued_in_the_gateway_never_reaches_the_exchange(
     start_harness,
 ) -> None:
-    harness: Harness = start_harness(config=engine_config(coalesce_batches=False))
+    # The engine's clock stands still, so its model of the trading counter never decays: once
+    # 180 AddOrders are out (the pro counter's limit) the rest stay queued until the cancel.
+    clock = ManualClock(start=time.time())
+    harness: Harness = start_harness(config=engine_config(coalesce_batches=False), clock=clock)
     with preconditions():
-        # 200 single AddOrders: the pro trading counter (180) makes the last ones wait ~5 s.
         for n in range(200):
             harness.signal(order_type="market", quantity=QUANTITY, signal_id=f"filler-{n}")
         # Marketable: if it ever reaches the exchange, it fills at once.

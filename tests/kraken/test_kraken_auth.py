@@ -114,3 +114,20 @@ def test_redact_hides_tokens_and_headers() -> None:
     text = redact('{"result":{"token":"abc123","expires":900}} otp=99&x=1 API-Sign=zzz')
     assert "abc123" not in text and "99" not in text and "zzz" not in text
     assert '"expires":900' in text and "x=1" in text
+
+
+SECRET_LIKE = (
+    "kQH5HW/8p1uGOVjbgWA7FunAmGO8lsSUXNsu3eow76sz84Q18fWxnyRzBHCd3pd5nE9qa99HAZtuZuj6F1huXg=="
+)
+
+
+@pytest.mark.parametrize("pasted", [SECRET_LIKE, "key with spaces", "", "9LEADING_DIGIT"])
+@pytest.mark.parametrize("which", ["key", "secret"])
+def test_a_secret_pasted_as_a_variable_name_is_never_printed(pasted: str, which: str) -> None:
+    names = ("KRAKEN_API_KEY", pasted) if which == "secret" else (pasted, "KRAKEN_API_SECRET")
+    with pytest.raises(CredentialsError) as caught:
+        load_credentials(*names, environ={})
+    message = str(caught.value)
+    setting = "api_secret_env" if which == "secret" else "api_key_env"
+    assert message.startswith(f"exchange.{setting} holds something that is not an environment")
+    assert not pasted or pasted not in message
