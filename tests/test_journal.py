@@ -285,6 +285,19 @@ def test_signals_are_idempotent(journal: Journal) -> None:
         journal.set_signal_outcome("s-9", "placed")
 
 
+def test_an_order_born_for_a_settled_signal_opens_it_again(journal: Journal) -> None:
+    """A restart replays what is not settled; a child born after its signal was settled (fills
+    learned late) must be replayed, so its birth takes the signal back."""
+    journal.record_birth(order("entry"), report("entry"), signal=(b"{}", 1.0))
+    journal.apply_report(report("entry", 2, status="canceled"))
+    journal.settle_signal("s-1")
+    assert journal.replay_set()[0] == []
+    child = order("child", parent_cl_ord_id="entry", role="stop_loss", order_type="stop-loss")
+    journal.record_birth(child, report("child", status="pending_submit"))
+    orders, _reports, _seen = journal.replay_set()
+    assert [o.cl_ord_id for o in orders] == ["entry", "child"]
+
+
 def test_intent_round_trips_exact_decimals(journal: Journal) -> None:
     intent = order(
         quantity=Decimal("0.00000001"),

@@ -329,6 +329,7 @@ class OrderModel:
         self.finished = False
         self.anomalies = 0
         self.pending_totals: OrderUpdate | None = None  # totals waiting for FetchTrades
+        self.pending_status: OrderUpdate | None = None  # the latest status seen meanwhile
         self.resumed = False  # rebuilt from the journal: fills made meanwhile are fetched by id
         self.missing = 0  # looks for an acknowledged order that no exchange list shows
         # Protective children only: the position they cover and what the sibling closed.
@@ -620,6 +621,11 @@ class OrderModel:
         ):
             effects += self._acked(now)
             effects += self._after_ack()
+        if self.pending_totals is not None:
+            # An ending waits for the fills being fetched: a terminal report is the order's
+            # last word, so every fill it made is reported before it (trades_result applies it).
+            self.pending_status = update
+            return effects
         effects += self._exchange_status(update)
         return effects
 
@@ -642,13 +648,18 @@ class OrderModel:
     def trades_result(self, fills: list[Fill] | None) -> list[Effect]:
         """The trades asked for by FetchTrades (None: the query failed)."""
         totals, self.pending_totals = self.pending_totals, None
+        status, self.pending_status = self.pending_status, None
         effects: list[Effect] = []
         for fill in sorted(fills or (), key=lambda f: (f.time, f.trade_id)):
             effects += self._fill(fill)
-        if totals is not None and totals.cum_quantity is not None:
-            if totals.cum_quantity > self.ledger.filled_quantity:
-                effects += self._cumulative(totals)
-            effects += self._exchange_status(totals)
+        for figures in (totals, status):
+            cumulative = None if figures is None else figures.cum_quantity
+            if figures is not None and cumulative is not None:
+                if cumulative > self.ledger.filled_quantity:
+                    effects += self._cumulative(figures)
+        latest = status or totals
+        if latest is not None:
+            effects += self._exchange_status(latest)
         return effects
 
     def not_found(self) -> list[Effect]:

@@ -242,10 +242,17 @@ class Journal(JournalReads):
         signal: tuple[bytes, float] | None = None,
     ) -> None:
         """An order's birth in one transaction: its signal (an entry's raw JSON and arrival
-        time), its intent and its first report. Nothing about it is ever durable by halves."""
+        time), its intent and its first report. Nothing about it is ever durable by halves.
+        A signal settled before (see settle_signal) is open again: its new order is replayed."""
         with self.transaction():
             if signal is not None:
                 self.record_signal(order.signal_id, signal[0], signal[1])
+            else:
+                self._conn.execute(
+                    "UPDATE signals SET outcome = 'accepted' "
+                    "WHERE signal_id = ? AND outcome = 'settled'",
+                    (order.signal_id,),
+                )
             self.record_intent(order)
             self.apply_report(report)
 

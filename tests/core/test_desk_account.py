@@ -127,7 +127,9 @@ def test_the_desk_refuses_what_it_can_see_is_wrong_with_an_amend() -> None:
         (AmendSignal(signal_id="a", quantity=D("0.00001")), "ordermin"),
         (AmendSignal(signal_id="a", quantity=D("1.005")), "lot step"),
         (AmendSignal(signal_id="a", quantity=D("-1")), "quantity must be a positive number"),
-        (AmendSignal(signal_id="a", limit_price=D("NaN")), "limit_price must be a positive"),
+        (AmendSignal(signal_id="a", limit_price=D("NaN")), "limit_price must be a finite number"),
+        (AmendSignal(signal_id="a", quantity=D("1E+999999999")), "quantity out of range"),
+        (AmendSignal(signal_id="a", limit_price=D("1E-999999999")), "limit_price out of range"),
         (AmendSignal(signal_id="a", trigger_price=D("59000.0")), "a limit order has no trigger"),
         (AmendSignal(signal_id="a", quantity=D("1.0")), "nothing to change"),
     ]

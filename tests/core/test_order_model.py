@@ -331,6 +331,70 @@ def test_replay_rebuilds_fills_and_state_then_resume_queries():
     assert [e.sequence for e in emits] == [5]
 
 
+def _resumed_open() -> om.OrderModel:
+    model = om.OrderModel(spec())
+    for report in (
+        journaled(1, "pending_submit"),
+        journaled(2, "submitted"),
+        journaled(3, "open", exchange_order_id="OTX-1"),
+    ):
+        model.replay(report)
+    model.resume(now=5.0)
+    return model
+
+
+def _fill(trade_id: str, quantity: str, time: float) -> Fill:
+    return Fill(
+        trade_id=trade_id, quantity=D(quantity), price=D("100"), fee=D("0.01"), fee_asset="USD",
+        time=time,
+    )  # fmt: skip
+
+
+def test_an_ending_learned_on_resume_is_reported_after_the_fills_made_meanwhile():
+    """Canceled while the engine was down, with fills: the fills are fetched by trade id, and
+    the terminal report comes last (a report after it would follow the order's last word)."""
+    model = _resumed_open()
+    rest = OrderUpdate(
+        source=UpdateSource.REST,
+        cl_ord_id="g-1",
+        txid="OTX-1",
+        status=ExchangeStatus.CANCELED,
+        cum_quantity=D("0.6"),
+        cum_cost=D("60"),
+        trade_ids=("T1", "T2"),
+    )
+    effects = model.exchange_update(rest, now=6.0)
+    assert kinds(effects) == ["FetchTrades"] and not model.terminal
+    # the stream's snapshot says the same meanwhile: still waiting for the trades
+    assert model.exchange_update(status(ExchangeStatus.CANCELED), now=6.1) == []
+    effects = model.trades_result([_fill("T2", "0.2", 2.0), _fill("T1", "0.4", 1.0)])
+    emits = [e for e in effects if isinstance(e, om.Emit)]
+    assert [(e.status, e.sequence) for e in emits] == [
+        (OrderStatus.PARTIALLY_FILLED, 4),
+        (OrderStatus.PARTIALLY_FILLED, 5),
+        (OrderStatus.CANCELED, 6),
+    ]
+    assert [e.fill.trade_id for e in emits[:2] if e.fill] == ["T1", "T2"]
+    assert model.terminal and model.ledger.filled_quantity == D("0.6")
+
+
+def test_an_ending_waits_for_failed_trade_fetches_then_uses_the_totals():
+    model = _resumed_open()
+    rest = OrderUpdate(
+        source=UpdateSource.REST,
+        cl_ord_id="g-1",
+        txid="OTX-1",
+        status=ExchangeStatus.CANCELED,
+        cum_quantity=D("0.6"),
+        average_price=D("100"),
+        trade_ids=("T1",),
+    )
+    assert kinds(model.exchange_update(rest, now=6.0)) == ["FetchTrades"]
+    emits = [e for e in model.trades_result(None) if isinstance(e, om.Emit)]
+    assert [e.status for e in emits] == [OrderStatus.PARTIALLY_FILLED, OrderStatus.CANCELED]
+    assert emits[-1].filled_quantity == D("0.6")
+
+
 def test_replay_says_when_the_table_refuses_a_journaled_step():
     model = om.OrderModel(spec())
     model.replay(journaled(1, "pending_submit"))

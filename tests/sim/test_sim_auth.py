@@ -31,6 +31,8 @@ def client(sim) -> Client:
 
 
 def test_documented_signing_vector() -> None:
+    if not SAMPLES.is_dir():
+        pytest.skip(f"Kraken samples not found at {SAMPLES} (clone shared/ beside the repo)")
     vector = json.loads((SAMPLES / "auth-signing-test-vector-1.json").read_text())
     key = decode_secret(vector["private_key_base64"])
     body = vector["post_data"].encode()

@@ -17,6 +17,7 @@ import msgspec
 
 from gal_exec.core.amend import AmendChange, Figures
 from gal_exec.core.grid import PairLimits, order_problems
+from gal_exec.core.numbers import decimal_problems
 from gal_exec.core.order import OrderSpec
 from gal_exec.core.vocabulary import NEEDS_LIMIT_PRICE, NEEDS_TRIGGER, TRAILING
 
@@ -59,13 +60,17 @@ def amend_problems(
     filled); [] if it can, as far as the order itself goes."""
     if change.empty:
         return ["give quantity, limit_price and/or trigger_price to change"]
-    problems: list[str] = []
-    for name, value in (
-        ("quantity", change.quantity),
-        ("limit_price", change.limit_price),
-        ("trigger_price", change.trigger_price),
-    ):
-        if value is not None and (not value.is_finite() or value <= 0):
+    values = {
+        "quantity": change.quantity,
+        "limit_price": change.limit_price,
+        "trigger_price": change.trigger_price,
+    }
+    # bounds first: no arithmetic or comparison touches a number outside them
+    problems = decimal_problems(values)
+    if problems:
+        return problems
+    for name, value in values.items():
+        if value is not None and value <= 0:
             problems.append(f"{name} must be a positive number; got {value}")
     if problems:
         return problems
