@@ -145,7 +145,10 @@ class EngineRun:
         raise RuntimeError("the gateway never got the WebSocket for order entry")
 
     def supervisor_health(self, timeout: float = 30.0) -> dict[str, Any]:
-        return self.engine.supervisor.ask(protocol.GetHealth(), timeout=timeout)
+        health: dict[str, Any] = msgspec.to_builtins(
+            self.engine.supervisor.ask(protocol.GetHealth(), timeout=timeout)
+        )
+        return health
 
     def gateway_health(self) -> dict[str, Any]:
         return self.engine.gateway.ask(protocol.GetHealth(), timeout=30)

@@ -298,6 +298,52 @@ def test_an_order_born_for_a_settled_signal_opens_it_again(journal: Journal) -> 
     assert [o.cl_ord_id for o in orders] == ["entry", "child"]
 
 
+@pytest.mark.parametrize(
+    ("record", "first", "with_signal"),
+    [
+        (order("b-1"), report("b-1", status="pending_submit"), True),
+        (
+            order("b-2", limit_price=None, order_type="market"),
+            report("b-2", status="rejected", reason="risk: over the cap", order_type="market"),
+            True,
+        ),
+        (
+            order("b-3", role="stop_loss", parent_cl_ord_id="p-1", order_type="stop-loss",
+                  limit_price=None, trigger_price=Decimal("29000.5"), quantity=Decimal("0")),
+            report("b-3", status="pending_submit", quantity=Decimal("0.25"),
+                   trigger_price=Decimal("29000.5")),
+            False,
+        ),
+    ],
+)  # fmt: skip
+def test_a_birth_writes_what_signal_intent_and_first_report_would(
+    tmp_path: Path, record, first, with_signal: bool
+) -> None:
+    """record_birth takes few statements (it is on the path of every placement); its rows are
+    those of record_signal, record_intent and apply_report in one transaction."""
+    clock = ManualClock(1_700_000_100.0)
+    signal = (b'{"signal_id":"s-1"}', 1_700_000_000.5) if with_signal else None
+    with Journal.open(tmp_path / "birth.sqlite", clock=clock) as born:
+        born.record_birth(record, first, signal=signal)
+        rows = _birth_rows(born)
+    with Journal.open(tmp_path / "steps.sqlite", clock=clock) as stepped:
+        with stepped.transaction():
+            if signal is not None:
+                stepped.record_signal(record.signal_id, signal[0], signal[1])
+            stepped.record_intent(record)
+            stepped.apply_report(first)
+        assert _birth_rows(stepped) == rows
+
+
+def _birth_rows(journal: Journal) -> tuple:
+    return (
+        journal.orders(),
+        journal.reports(journal.orders()[0].cl_ord_id),
+        journal.signals(),
+        [(e.kind, e.cl_ord_id, e.signal_id, e.detail) for e in journal.events()],
+    )
+
+
 def test_intent_round_trips_exact_decimals(journal: Journal) -> None:
     intent = order(
         quantity=Decimal("0.00000001"),

@@ -127,6 +127,84 @@ def test_many_threads_every_op_durable_before_its_callback(path: Path, journal: 
     assert writer.batches <= writer.operations == threads * per_thread
 
 
+def test_an_eager_op_on_an_idle_writer_commits_in_the_caller_before_submit_returns(
+    path: Path, journal: Journal
+) -> None:
+    recorder = Recorder(path, expected=1)
+    threads: list[threading.Thread] = []
+    with JournalWriter(journal) as writer:
+
+        def durable(result: object) -> None:
+            threads.append(threading.current_thread())
+            recorder.on_durable("c-eager")(result)
+
+        writer.submit(intent("c-eager"), on_durable=durable, eager=True)
+        # durable (visible to another connection) before submit returned, in this thread
+        assert recorder.durable == ["c-eager"] and recorder.invisible == []
+        assert threads == [threading.current_thread()]
+        assert writer.flush(5)
+
+
+def test_eager_ops_join_the_queue_while_the_writer_is_busy(path: Path, journal: Journal) -> None:
+    """One committer at a time: while a batch commits, an eager op is queued, and it is
+    durable before its callback, as any other."""
+    inside, release = threading.Event(), threading.Event()
+
+    def slow(journal: Journal) -> None:
+        journal.record_intent(order("c-slow"))
+        inside.set()
+        assert release.wait(10)
+
+    threads: list[threading.Thread] = []
+    recorder = Recorder(path, expected=2)
+    with JournalWriter(journal) as writer:
+        writer.submit(slow, on_durable=recorder.on_durable("c-slow"))
+        assert inside.wait(10)
+
+        def durable(result: object) -> None:
+            threads.append(threading.current_thread())
+            recorder.on_durable("c-eager")(result)
+
+        writer.submit(intent("c-eager"), on_durable=durable, eager=True)
+        assert recorder.durable == []  # queued behind the batch being committed
+        release.set()
+        assert recorder.done.wait(10)
+    assert recorder.durable == ["c-slow", "c-eager"] and recorder.invisible == []
+    assert threads and threads[0] is not threading.current_thread()
+    assert committed_ids(path) == {"c-slow", "c-eager"}
+
+
+def test_eager_and_queued_ops_from_many_threads_all_commit_once(
+    path: Path, journal: Journal
+) -> None:
+    threads, per_thread = 4, 100
+    recorder = Recorder(path, expected=threads * per_thread)
+    with JournalWriter(journal) as writer:
+        start = threading.Barrier(threads)
+
+        def produce(thread: int) -> None:
+            start.wait()
+            for index in range(per_thread):
+                cl_ord_id = f"t{thread}-{index}"
+                writer.submit(
+                    intent(cl_ord_id),
+                    on_durable=recorder.on_durable(cl_ord_id),
+                    on_error=recorder.on_error(cl_ord_id),
+                    eager=index % 2 == 0,
+                )
+
+        producers = [threading.Thread(target=produce, args=(t,)) for t in range(threads)]
+        for producer in producers:
+            producer.start()
+        for producer in producers:
+            producer.join(10)
+        assert recorder.done.wait(20)
+        assert writer.flush(5)
+    assert recorder.errors == [] and recorder.invisible == []
+    assert committed_ids(path) == set(recorder.durable)
+    assert len(recorder.durable) == threads * per_thread
+
+
 def test_a_failing_op_is_rolled_back_alone(path: Path, journal: Journal) -> None:
     writer = JournalWriter(journal)
     recorder = Recorder(path, expected=4)
@@ -369,3 +447,45 @@ def test_sigkill_loses_nothing_acknowledged(
         stored = {record.cl_ord_id for record in journal.orders()}
     assert len(acknowledged) >= acks_before_kill
     assert set(acknowledged) <= stored
+
+
+def test_while_the_writer_runs_the_wal_is_checkpointed_off_the_commits_path(
+    path: Path, journal: Journal
+) -> None:
+    """No commit copies the WAL into the database (SQLite's automatic checkpoint, several ms
+    in the commit that crosses it); the writer's Checkpointer does, on its own connection."""
+
+    def autocheckpoint() -> int:
+        return journal._conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
+
+    assert autocheckpoint() == 1000
+    writer = JournalWriter(journal, checkpoint_interval_s=3600.0)  # only run_once, here
+    writer.start()
+    try:
+        assert autocheckpoint() == 0 and writer.checkpointer is not None
+        checkpointer = writer.checkpointer
+        size = path.stat().st_size
+        for index in range(1500):  # one commit each: thousands of WAL frames
+            writer.call(intent(f"c-{index}"))
+        grown_by_commits = path.stat().st_size - size
+        assert checkpointer.run_once()
+        assert path.stat().st_size > size + grown_by_commits  # the rows reached the database
+    finally:
+        writer.stop()
+    assert autocheckpoint() == 1000 and writer.checkpointer is None
+    assert checkpointer.failures == 0
+
+
+def test_a_failing_checkpoint_is_logged_once_and_changes_nothing_committed(
+    tmp_path: Path, caplog
+) -> None:
+    from gal_exec.journal._checkpoint import Checkpointer
+
+    missing = tmp_path / "no-such-folder" / "journal.sqlite"
+    checkpointer = Checkpointer(missing)
+    with caplog.at_level(logging.WARNING, logger="gal_exec.journal"):
+        assert not checkpointer.run_once()
+        assert not checkpointer.run_once()
+    assert checkpointer.failures == 2
+    assert len([r for r in caplog.records if "checkpoint" in r.getMessage()]) == 1
+    checkpointer.stop()

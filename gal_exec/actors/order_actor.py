@@ -10,7 +10,6 @@ supervisor's restart path.
 
 from __future__ import annotations
 
-import itertools
 import logging
 from decimal import Decimal
 from typing import Any, assert_never, cast
@@ -20,9 +19,10 @@ import pykka
 
 from gal_exec.actors import protocol as p
 from gal_exec.actors.order_io import (
-    build_order_request,
     fee_asset,
     fills_from_trades,
+    next_request_id,
+    place_order,
     rejected_report,
     report_from_emit,
 )
@@ -37,7 +37,6 @@ from gal_exec.kraken.updates import update_from_order_info
 __all__ = ["OrderActor", "OrderActorPool", "OrderDeps", "OrderHealth"]
 
 log = logging.getLogger("gal_exec.order")
-_request_ids = itertools.count(1)
 _LINGER_S = 30.0  # stay reachable this long after the end, so a late fill is still accounted
 
 Inbox = (
@@ -103,6 +102,8 @@ class OrderActor(pykka.ThreadingActor):
         self._status_pending = False
         self._amend_queries: set[int] = set()  # status queries sent to resolve an amend
         self._amends: dict[int, bool] = {}  # amends sent: request id -> a child's own resize
+        self._staged = False  # its placement leaves with the intent's commit (Own.staged)
+        self._held: list[Inbox] = []  # messages that came before the commit was known
 
     # ---- Pykka hooks -----------------------------------------------------------------------
 
@@ -137,6 +138,22 @@ class OrderActor(pykka.ThreadingActor):
         if model is None:
             log.warning("order actor without an order ignored %s", type(message).__name__)
             return None
+        if self._staged:
+            if not isinstance(message, (dk.IntentDurable, p.JournalFailed)):
+                # The placement is at the gateway or waits for the commit: an answer or an
+                # update may come first in a race; each is handled once the commit is known.
+                self._held.append(message)
+                return None
+            self._staged = False
+            self._step(model, message)
+            held, self._held = self._held, []
+            for early in held:
+                self._step(model, early)
+            return None
+        self._step(model, message)
+        return None
+
+    def _step(self, model: om.OrderModel, message: Inbox) -> None:
         now = self.deps.clock.monotonic()
         effects: list[om.Effect]
         match message:
@@ -202,14 +219,17 @@ class OrderActor(pykka.ThreadingActor):
             case TimerFired(key=key, generation=generation):
                 name = key.rsplit(":", 1)[-1]
                 if self._timers.get(name) != generation:
-                    return None  # cancelled or superseded
+                    return  # cancelled or superseded
                 del self._timers[name]
                 if name == "linger":
                     self.stop()
-                    return None
+                    return
                 effects = model.timer(name)
-            case dk.IntentDurable():
+            case dk.IntentDurable(sent=sent):
                 effects = model.intent_durable()
+                if sent:
+                    # The supervisor told the gateway this placement with the commit.
+                    effects = [e for e in effects if not isinstance(e, om.Place)]
             case p.JournalFailed(error=error):
                 effects = model.place_failed(
                     "permanent", "journal", f"journal write failed: {error}"
@@ -232,15 +252,15 @@ class OrderActor(pykka.ThreadingActor):
                 effects = []
             case _:
                 p.unexpected(message, actor="OrderActor", log=log)
-                return None
+                return
         self._run(model, effects)
-        return None
 
     def _own(self, message: p.Own) -> None:
         if self.model is not None:
             log.error("order actor already runs %s; refused another", self.model.spec.cl_ord_id)
             return
         model = self.model = message.model
+        self._staged = message.staged
         effects: list[om.Effect] = []
         if message.resume:
             if model.txid is not None and not model.terminal:
@@ -275,21 +295,19 @@ class OrderActor(pykka.ThreadingActor):
                 if effect.fill is not None:
                     p.tell_quietly(deps.supervisor, p.OrderFilled(report=report))
             case om.Place(quantity=quantity):
-                request = build_order_request(spec, quantity, validate=deps.validate_only)
                 deps.gateway.tell(
-                    p.PlaceOrder(
-                        request_id=next(_request_ids),
-                        cl_ord_id=spec.cl_ord_id,
-                        pair=self._pair(),
-                        order=request,
+                    place_order(
+                        spec,
+                        quantity,
                         reply_to=self.actor_ref,
-                        enqueued_at=spec.received_at or deps.clock.monotonic(),
+                        validate=deps.validate_only,
+                        now=deps.clock.monotonic(),
                     )
                 )
             case om.Cancel():
                 deps.gateway.tell(
                     p.CancelOrder(
-                        request_id=next(_request_ids),
+                        request_id=next_request_id(),
                         cl_ord_id=spec.cl_ord_id,
                         txid=model.txid,
                         pair=self._pair(),
@@ -298,7 +316,7 @@ class OrderActor(pykka.ThreadingActor):
                     )
                 )
             case om.Amend(quantity=quantity, limit_price=limit, trigger_price=trigger):
-                request_id = next(_request_ids)
+                request_id = next_request_id()
                 self._amends[request_id] = effect.resize
                 deps.gateway.tell(
                     p.AmendOrder(
@@ -326,7 +344,7 @@ class OrderActor(pykka.ThreadingActor):
                 deps.sink.tell(rejected_report(refusal, deps.clock))
             case om.QueryAmend():
                 if model.txid is not None:
-                    request_id = next(_request_ids)
+                    request_id = next_request_id()
                     self._amend_queries.add(request_id)
                     deps.gateway.tell(
                         p.QueryOrderStatus(
@@ -353,7 +371,7 @@ class OrderActor(pykka.ThreadingActor):
                     self._status_pending = True
                     deps.gateway.tell(
                         p.QueryOrderStatus(
-                            request_id=next(_request_ids),
+                            request_id=next_request_id(),
                             cl_ord_id=spec.cl_ord_id,
                             txid=model.txid,
                             reply_to=self.actor_ref,
@@ -362,7 +380,7 @@ class OrderActor(pykka.ThreadingActor):
             case om.FetchTrades(trade_ids=trade_ids):
                 deps.gateway.tell(
                     p.QueryTrades(
-                        request_id=next(_request_ids),
+                        request_id=next_request_id(),
                         cl_ord_id=spec.cl_ord_id,
                         trade_ids=trade_ids,
                         reply_to=self.actor_ref,
@@ -375,7 +393,7 @@ class OrderActor(pykka.ThreadingActor):
             case om.Lookup():
                 deps.gateway.tell(
                     p.LookupOrder(
-                        request_id=next(_request_ids),
+                        request_id=next_request_id(),
                         cl_ord_id=spec.cl_ord_id,
                         reply_to=self.actor_ref,
                     )

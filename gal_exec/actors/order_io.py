@@ -4,8 +4,10 @@ the trades it learns of by REST. Pure functions shared by the OrderActor and the
 
 from __future__ import annotations
 
+import itertools
 from decimal import Decimal
 
+from gal_exec.actors import protocol as p
 from gal_exec.core import order as om
 from gal_exec.core.clock import Clock
 from gal_exec.core.desk import Reject
@@ -30,10 +32,39 @@ __all__ = [
     "fee_asset",
     "fills_from_trades",
     "intent_record",
+    "next_request_id",
+    "place_order",
     "rejected_report",
     "report_from_emit",
     "spec_from_record",
 ]
+
+
+_request_ids = itertools.count(1)
+
+
+def next_request_id() -> int:
+    """A request id no other request of this process has (the gateway matches answers by it)."""
+    return next(_request_ids)
+
+
+def place_order(
+    spec: om.OrderSpec,
+    quantity: Decimal,
+    *,
+    reply_to: p.Tellable,
+    validate: bool,
+    now: float,
+) -> p.PlaceOrder:
+    """The gateway's PlaceOrder for ``spec`` (answered to ``reply_to``, the order's actor)."""
+    return p.PlaceOrder(
+        request_id=next_request_id(),
+        cl_ord_id=spec.cl_ord_id,
+        pair=spec.symbol or spec.pair,
+        order=build_order_request(spec, quantity, validate=validate),
+        reply_to=reply_to,
+        enqueued_at=spec.received_at or now,
+    )
 
 
 def build_order_request(

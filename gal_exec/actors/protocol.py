@@ -386,11 +386,14 @@ class SubscribeAlerts(_Msg, frozen=True, kw_only=True):
 
 class Own(_Msg, frozen=True, kw_only=True):
     """Told to an OrderActor: run this order. ``resume``: rebuilt from the journal, find out what
-    happened meanwhile; ``durable``: its intent is durable already."""
+    happened meanwhile; ``durable``: its intent is durable already; ``staged``: its placement
+    leaves with the commit of its intent (the supervisor sends it to the gateway then), and the
+    actor holds every other message until IntentDurable(sent=True) or JournalFailed."""
 
     model: OrderModel
     resume: bool = False
     durable: bool = False
+    staged: bool = False
 
 
 class JournalFailed(_Msg, frozen=True, kw_only=True):

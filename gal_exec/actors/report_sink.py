@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 from collections import Counter
 from collections.abc import Callable
 from decimal import Decimal
@@ -88,6 +89,33 @@ class _Durable(msgspec.Struct, frozen=True, kw_only=True):
     error: str | None = None
 
 
+class _DeliveredMark:
+    """The journal's delivery watermark (Journal.mark_delivered), written by at most one queued
+    operation at a time: that operation writes the latest report delivered when it runs, so a
+    burst of deliveries costs one write, not one each. (The sink's thread notes, the writer's
+    runs; hence the lock.)"""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._latest: tuple[str, int] | None = None
+        self._queued = False
+
+    def note(self, cl_ord_id: str, sequence: int) -> bool:
+        """Record a delivery; True if the caller must queue the write (none is queued)."""
+        with self._lock:
+            self._latest = (cl_ord_id, sequence)
+            if self._queued:
+                return False
+            self._queued = True
+            return True
+
+    def write(self, journal: Journal) -> None:
+        with self._lock:
+            latest, self._latest, self._queued = self._latest, None, False
+        if latest is not None:
+            journal.mark_delivered(*latest)
+
+
 class SinkStats(msgspec.Struct, kw_only=True):
     reports: int = 0
     fills: int = 0
@@ -134,6 +162,7 @@ class ReportSink(pykka.ThreadingActor):
         self.pending = 0
         self.final: Counter[str] = Counter()
         self._last_fee: dict[str, tuple[str, Decimal]] = {}
+        self._delivered = _DeliveredMark()
 
     def on_start(self) -> None:
         if self.path is not None:
@@ -245,10 +274,11 @@ class ReportSink(pykka.ThreadingActor):
                 callback(report)
             except Exception:
                 log.exception("a report callback failed")
-        if self.writer is not None:
+        if self.writer is not None and self._delivered.note(
+            report.client_order_id, report.sequence
+        ):
             # At least once: a crash before this marker commits re-delivers the report at start.
-            cl_ord_id, sequence = report.client_order_id, report.sequence
-            self.writer.submit(lambda journal: journal.mark_delivered(cl_ord_id, sequence))
+            self.writer.submit(self._delivered.write)
         self._emit_batch(self.batches.observe(report))
 
     def _emit_batch(self, report: BatchReport | None) -> None:

@@ -19,7 +19,12 @@ import pykka
 from gal_exec.actors import protocol as p
 from gal_exec.actors.market_protocol import QuotesConfirmed, QuoteUpdate
 from gal_exec.actors.order_actor import OrderActor, OrderActorPool, OrderDeps
-from gal_exec.actors.order_io import intent_record, rejected_report, report_from_emit
+from gal_exec.actors.order_io import (
+    intent_record,
+    place_order,
+    rejected_report,
+    report_from_emit,
+)
 from gal_exec.actors.report_sink import FollowBatch, Journaled, ReloadOrder
 from gal_exec.core import desk as dk
 from gal_exec.core import order as om
@@ -265,7 +270,10 @@ class ExecutionSupervisor(pykka.ThreadingActor):
                 if self.pool.low:
                     self._schedule_refill()
                 self.refs[model.spec.cl_ord_id] = ref
-                ref.tell(p.Own(model=model, resume=resume, durable=durable))
+                if resume or durable or model.started:
+                    ref.tell(p.Own(model=model, resume=resume, durable=durable))
+                # else a new order: its birth (the Journal effect that follows) starts the model
+                # and hands it over, so only one thread ever touches it
             case dk.Journal(model=model, signal=signal, to_order=to_order):
                 self._birth(model, signal, to_order)
             case dk.Link(first=first, second=second):
@@ -314,19 +322,39 @@ class ExecutionSupervisor(pykka.ThreadingActor):
 
     def _birth(self, model: om.OrderModel, signal: Any, to_order: bool) -> None:
         """Journal a new order (signal, intent, first report) in one commit; the order may send
-        only once it is durable. (An order refused before it starts is born rejected, ended.)"""
+        only once it is durable. (An order refused before it starts is born rejected, ended.)
+
+        A new entry's placement is staged: built now, told to the gateway by the commit's
+        callback, which runs at once in this thread when the journal writer is idle and no other
+        message waits here (an eager commit). The signal then reaches the wire in two thread
+        hand-overs (caller -> supervisor -> gateway); the order's actor learns of it after, off
+        that path."""
         first, _ = model.start()
         spec, now = model.spec, self.clock.time()
         report = report_from_emit(spec, first, now)
         ref = self.refs.get(spec.cl_ord_id) if to_order else None
-        me, sink, writer = self.actor_ref, self.sink, self.writer
+        me, sink, writer, gateway = self.actor_ref, self.sink, self.writer, self.gateway
+        place: p.PlaceOrder | None = None
+        if ref is not None:
+            quantity = model.first_placement()
+            if quantity is not None:
+                place = place_order(
+                    spec,
+                    quantity,
+                    reply_to=ref,
+                    validate=self.deps.validate_only,
+                    now=self.clock.monotonic(),
+                )
+            ref.tell(p.Own(model=model, staged=place is not None))
 
         def durable(_result: object) -> None:
-            sink.tell(Journaled(report=report) if writer is not None else report)
+            if place is not None:
+                gateway.tell(place)  # first: the wire waits for nothing else
             if ref is not None:
-                p.tell_quietly(ref, dk.IntentDurable())
+                p.tell_quietly(ref, dk.IntentDurable(sent=place is not None))
             else:
                 p.tell_quietly(me, p.OrderDurable(cl_ord_id=spec.cl_ord_id))
+            sink.tell(Journaled(report=report) if writer is not None else report)
 
         def failed(exc: Exception) -> None:
             log.error("journal could not store the intent of %s: %s", spec.cl_ord_id, exc)
@@ -343,7 +371,10 @@ class ExecutionSupervisor(pykka.ThreadingActor):
         def write(journal: Journal) -> None:
             journal.record_birth(record, report, signal=raw)
 
-        writer.submit(write, on_durable=durable, on_error=failed)
+        # Eager (commit here, now) when nothing else waits for the supervisor; in a burst the
+        # writer thread commits the births together (one commit for many), which keeps the
+        # supervisor taking the next signals meanwhile.
+        writer.submit(write, on_durable=durable, on_error=failed, eager=self.actor_inbox.empty())
 
     # ---- order actors ----------------------------------------------------------------------
 

@@ -385,6 +385,19 @@ class OrderModel:
         self.rejection = reason
         self._rejection_code = error_code
 
+    @property
+    def started(self) -> bool:
+        """True once ``start`` (or ``replay``) gave the order its first report."""
+        return self.sequence > 0
+
+    def first_placement(self) -> Decimal | None:
+        """The quantity ``intent_durable`` will place for a new entry order, so its placement
+        can leave with the commit of its intent; None when that is not known in advance (a
+        protective order's size follows its entry, a cancel may be waiting)."""
+        if self.is_child or self.cancel_wanted is not None or self.rejection is not None:
+            return None
+        return self.spec.quantity
+
     def start(self) -> tuple[Emit, list[Effect]]:
         """A new order: its first report, and effects for the rest.
 
@@ -654,9 +667,12 @@ class OrderModel:
             effects += self._fill(fill)
         for figures in (totals, status):
             cumulative = None if figures is None else figures.cum_quantity
-            if figures is not None and cumulative is not None:
-                if cumulative > self.ledger.filled_quantity:
-                    effects += self._cumulative(figures)
+            if (
+                figures is not None
+                and cumulative is not None
+                and cumulative > self.ledger.filled_quantity
+            ):
+                effects += self._cumulative(figures)
         latest = status or totals
         if latest is not None:
             effects += self._exchange_status(latest)

@@ -21,6 +21,7 @@ import msgspec
 
 from gal_exec.core.clock import Clock, SystemClock
 from gal_exec.journal import _records as rec
+from gal_exec.journal._checkpoint import automatic_checkpoints
 from gal_exec.journal._open import open_read_only, open_writable, release_lock
 from gal_exec.journal._reads import JournalReads
 from gal_exec.journal._records import FillRecord, OrderRecord
@@ -123,6 +124,12 @@ class Journal(JournalReads):
             if self._lock_fd is not None:
                 release_lock(self._lock_fd)
                 self._lock_fd = None
+
+    def automatic_checkpoints(self, on: bool) -> None:
+        """Let SQLite checkpoint the WAL inside the commit that fills it (the default), or not
+        (a JournalWriter's Checkpointer does it on a thread of its own meanwhile)."""
+        with self._lock:
+            automatic_checkpoints(self._writable(), on)
 
     @property
     def closed(self) -> bool:
@@ -243,18 +250,85 @@ class Journal(JournalReads):
     ) -> None:
         """An order's birth in one transaction: its signal (an entry's raw JSON and arrival
         time), its intent and its first report. Nothing about it is ever durable by halves.
-        A signal settled before (see settle_signal) is open again: its new order is replayed."""
+        A signal settled before (see settle_signal) is open again: its new order is replayed.
+
+        The rows are what record_signal, record_intent and apply_report would write, in as few
+        statements as that takes: a birth is the write-ahead on the path of every placement,
+        and each statement is a point where its thread may wait for the interpreter's lock.
+        """
+        if report.client_order_id != order.cl_ord_id:
+            raise JournalError(
+                f"{self.path}: the first report of {order.cl_ord_id!r} names "
+                f"{report.client_order_id!r}"
+            )
+        now = self._clock.time()
+        created = order.created_at or now
+        row = msgspec.structs.replace(
+            order,
+            created_at=created,
+            status=report.status,
+            quantity=report.quantity,
+            txid=report.exchange_order_id or order.txid,
+            limit_price=report.limit_price if report.limit_price is not None else order.limit_price,
+            trigger_price=(
+                report.trigger_price if report.trigger_price is not None else order.trigger_price
+            ),
+            filled_quantity=report.filled_quantity,
+            average_price=(
+                report.average_price if report.average_price is not None else order.average_price
+            ),
+            fee=report.fee,
+            fee_asset=report.fee_asset or order.fee_asset,
+            reason=report.reason,
+            last_sequence=report.sequence,
+            updated_at=report.engine_time or now,
+        )
+        detail = f"{order.role} {order.side} {order.quantity} {order.pair} {order.order_type}"
+        events = [(now, "intent", order.cl_ord_id, order.signal_id, detail)]
+        if report.status != order.status:
+            change = f"{order.status} -> {report.status}"
+            if report.reason:
+                change += f": {report.reason}"
+            events.append((now, "status", order.cl_ord_id, order.signal_id, change))
         with self.transaction():
+            conn = self._conn
             if signal is not None:
-                self.record_signal(order.signal_id, signal[0], signal[1])
+                cursor = conn.execute(
+                    "INSERT OR IGNORE INTO signals (signal_id, raw, received_at, outcome) "
+                    "VALUES (?, ?, ?, 'accepted')",
+                    (order.signal_id, bytes(signal[0]), signal[1]),
+                )
+                kind = "signal" if cursor.rowcount == 1 else "duplicate_signal"
+                events.insert(0, (now, kind, None, order.signal_id, ""))
             else:
-                self._conn.execute(
+                conn.execute(
                     "UPDATE signals SET outcome = 'accepted' "
                     "WHERE signal_id = ? AND outcome = 'settled'",
                     (order.signal_id,),
                 )
-            self.record_intent(order)
-            self.apply_report(report)
+            try:
+                conn.execute(_INSERT_ORDER, rec.order_values(row))
+            except sqlite3.IntegrityError:
+                raise DuplicateOrderError(
+                    f"{self.path}: order {order.cl_ord_id!r} is already journaled"
+                ) from None
+            conn.execute(
+                "INSERT INTO reports (cl_ord_id, sequence, signal_id, status, engine_time, body) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    order.cl_ord_id,
+                    report.sequence,
+                    report.signal_id,
+                    report.status,
+                    report.engine_time,
+                    encode(report).decode(),
+                ),
+            )
+            conn.executemany(
+                "INSERT INTO events (time, kind, cl_ord_id, signal_id, detail) "
+                "VALUES (?, ?, ?, ?, ?)",
+                events,
+            )
 
     def settle_signal(self, signal_id: str) -> None:
         """Mark a signal settled: all its orders ended and its protection is complete, so a

@@ -3,8 +3,15 @@
 Group commit: everything queued while the previous commit ran goes into the next transaction, so
 one commit (one fsync with ``synchronous=full``) serves many callers. Each operation runs in its
 own savepoint: a failing one is rolled back and told by ``on_error`` while the rest commit.
-``on_durable`` runs on the writer thread only after the commit, so it must be quick (tell an
-actor; never block or wait on the writer from it).
+``on_durable`` runs only after the commit, so it must be quick (tell an actor; never block or
+wait on the writer from it).
+
+``submit(..., eager=True)`` is for the write-ahead of a placement, on the path of a signal: when
+no batch is being committed, the caller commits its operation itself and its callback runs in
+the calling thread at once, saving the hand-over to the writer thread and back (two thread
+wake-ups); when one is, the operation goes first in the next batch. One thread commits at a
+time, whichever it is. Operations are independent of one another (each its own savepoint), so
+the order between them is free; each is durable before its callback, whatever batch holds it.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+from gal_exec.journal._checkpoint import DEFAULT_INTERVAL_S, Checkpointer
 from gal_exec.journal._schema import JournalError
 from gal_exec.journal._store import Journal
 
@@ -38,21 +46,34 @@ class BatchAborted(JournalError):
 class JournalWriter:
     """The single writer of a `Journal`: `submit` from any thread, callbacks after commit."""
 
-    def __init__(self, journal: Journal, *, max_batch: int = 1000) -> None:
+    def __init__(
+        self,
+        journal: Journal,
+        *,
+        max_batch: int = 1000,
+        checkpoint_interval_s: float = DEFAULT_INTERVAL_S,
+    ) -> None:
         if max_batch < 1:
             raise ValueError(f"max_batch must be at least 1, got {max_batch}")
         self.journal = journal
         self.max_batch = max_batch
+        self.checkpoint_interval_s = checkpoint_interval_s
         self.batches = 0
         """Transactions committed (or attempted) so far."""
         self.operations = 0
         """Operations run so far."""
+        self.eager = 0
+        """Operations committed in their caller's thread (``submit(..., eager=True)``)."""
         self._queue: deque[_Item] = deque()
+        self._urgent: deque[_Item] = deque()  # eager operations that found the writer busy
         self._cond = threading.Condition()
         self._submitted = 0
         self._finished = 0
         self._stopping = False
+        self._busy = False  # a batch is being committed (by the writer thread or an eager caller)
         self._thread: threading.Thread | None = None
+        self.checkpointer: Checkpointer | None = None
+        """Checkpoints the WAL off the commits' path while the writer runs (journal/_checkpoint)."""
 
     def start(self) -> None:
         """Start the writer thread; operations submitted earlier run in its first batch."""
@@ -61,6 +82,12 @@ class JournalWriter:
                 raise RuntimeError("journal writer already started")
             if self._stopping:
                 raise RuntimeError("journal writer is stopped")
+            if not self.journal.read_only and not self.journal.closed:
+                self.journal.automatic_checkpoints(False)
+                self.checkpointer = Checkpointer(
+                    self.journal.path, interval_s=self.checkpoint_interval_s
+                )
+                self.checkpointer.start()
             self._thread = threading.Thread(
                 target=self._run, name="gal_exec-journal-writer", daemon=True
             )
@@ -78,6 +105,11 @@ class JournalWriter:
             thread.join(timeout)
             if thread.is_alive():
                 raise TimeoutError(f"journal writer did not stop within {timeout} s")
+        checkpointer, self.checkpointer = self.checkpointer, None
+        if checkpointer is not None:
+            checkpointer.stop()
+            if not self.journal.closed:
+                self.journal.automatic_checkpoints(True)
 
     def __enter__(self) -> JournalWriter:
         self.start()
@@ -92,14 +124,29 @@ class JournalWriter:
         *,
         on_durable: Callable[[Any], None] | None = None,
         on_error: Callable[[Exception], None] | None = None,
+        eager: bool = False,
     ) -> None:
-        """Queue ``op(journal)``; ``on_durable(result)`` once committed, else ``on_error(exc)``."""
+        """Queue ``op(journal)``; ``on_durable(result)`` once committed, else ``on_error(exc)``.
+
+        ``eager``: commit it in the calling thread now if the writer is idle (see the module)."""
+        item = _Item(op, on_durable, on_error)
         with self._cond:
             if self._stopping:
                 raise RuntimeError("journal writer is stopped")
-            self._queue.append(_Item(op, on_durable, on_error))
             self._submitted += 1
-            self._cond.notify_all()
+            if self._busy or self._thread is None or not eager:
+                # An eager operation waits for the batch being committed only, then goes first.
+                (self._urgent if eager else self._queue).append(item)
+                self._cond.notify_all()
+                return
+            self._busy = True
+            self.eager += 1
+        try:
+            self._process([item])
+        finally:
+            with self._cond:
+                self._busy = False
+                self._cond.notify_all()
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until everything submitted so far is committed (or failed); False on timeout."""
@@ -142,23 +189,37 @@ class JournalWriter:
     def _run(self) -> None:
         while True:
             with self._cond:
-                self._cond.wait_for(lambda: self._queue or self._stopping)
-                if not self._queue:
+                self._cond.wait_for(
+                    lambda: not self._busy and (self._queue or self._urgent or self._stopping)
+                )
+                if not (self._queue or self._urgent):
                     return
                 batch = self._take()
-            self._process(batch)
+            self._process_owned(batch)
 
     def _drain(self) -> None:
         while True:
             with self._cond:
-                if not self._queue:
+                self._cond.wait_for(lambda: not self._busy)
+                if not (self._queue or self._urgent):
                     return
                 batch = self._take()
-            self._process(batch)
+            self._process_owned(batch)
 
     def _take(self) -> list[_Item]:
-        count = min(len(self._queue), self.max_batch)
-        return [self._queue.popleft() for _ in range(count)]
+        """The next batch; the caller holds the condition and commits it (``_busy``)."""
+        self._busy = True
+        batch = [self._urgent.popleft() for _ in range(min(len(self._urgent), self.max_batch))]
+        count = min(len(self._queue), self.max_batch - len(batch))
+        return batch + [self._queue.popleft() for _ in range(count)]
+
+    def _process_owned(self, batch: list[_Item]) -> None:
+        try:
+            self._process(batch)
+        finally:
+            with self._cond:
+                self._busy = False
+                self._cond.notify_all()
 
     def _process(self, batch: list[_Item]) -> None:
         try:
@@ -184,6 +245,17 @@ class JournalWriter:
         journal = self.journal
         outcomes: list[tuple[_Item, bool, Any]] = []
         self.batches += 1
+        if len(batch) == 1:
+            # Alone in its transaction: no savepoint needed (two statements fewer on the path
+            # of an eager write); its failure, or the commit's, is its own error.
+            (item,) = batch
+            self.operations += 1
+            try:
+                with journal.transaction():
+                    result = item.op(journal)
+            except Exception as exc:
+                return [(item, False, exc)]
+            return [(item, True, result)]
         with journal.transaction():
             for item in batch:
                 self.operations += 1

@@ -9,6 +9,7 @@ import pytest
 from gal_exec.actors import protocol as p
 from gal_exec.actors.order_actor import OrderActor, OrderDeps
 from gal_exec.actors.order_io import build_order_request, report_from_emit
+from gal_exec.core import desk as dk
 from gal_exec.core import order as om
 from gal_exec.core.ledger import Fill
 from gal_exec.core.updates import ExchangeStatus, OrderUpdate, UpdateSource
@@ -82,6 +83,43 @@ def test_places_after_intent_and_reports_in_sequence(rig):
     assert [r.sequence for r in reports] == [1, 2, 3]
     assert reports[-1].exchange_order_id == "OTX-1"
     assert supervisor.next(p.OrderIdentified).txid == "OTX-1"
+
+
+def staged(deps):
+    """What the supervisor does for a new entry: its placement leaves with the commit."""
+    model = om.OrderModel(spec(), om.OrderSettings())
+    first, _ = model.start()
+    deps.sink.tell(report_from_emit(model.spec, first, deps.clock.time()))
+    ref = OrderActor.start(deps)
+    ref.tell(p.Own(model=model, staged=True))
+    return ref
+
+
+def test_a_staged_order_sends_nothing_itself_and_takes_an_early_answer_after_the_commit(rig):
+    """The gateway may answer a staged placement before the actor hears the commit: the answer
+    waits, then counts, and the actor never places the order a second time."""
+    gateway, sink, supervisor, deps = rig
+    ref = staged(deps)
+    ref.tell(p.PlaceResult(request_id=1, cl_ord_id="g-act-1", txid="OTX-9"))  # early
+    # also early: a cancel must not act before the commit is known
+    ref.tell(dk.CancelOrder(reason="operator"))
+    assert ref.ask(p.GetHealth(), timeout=5).state == "pending_submit"  # answered meanwhile
+    ref.tell(dk.IntentDurable(sent=True))
+    reports = statuses(sink, 4)
+    assert [r.status for r in reports] == ["pending_submit", "submitted", "open", "pending_cancel"]
+    assert [r.sequence for r in reports] == [1, 2, 3, 4]
+    assert gateway.next(p.CancelOrder).txid == "OTX-9"
+    assert not [m for m in gateway.seen if isinstance(m, p.PlaceOrder)]
+    assert supervisor.next(p.OrderIdentified).txid == "OTX-9"
+
+
+def test_a_staged_order_whose_intent_could_not_be_journaled_is_rejected(rig):
+    _gateway, sink, _supervisor, deps = rig
+    ref = staged(deps)
+    ref.tell(p.JournalFailed(error="disk full"))
+    reports = statuses(sink, 2)
+    assert [r.status for r in reports] == ["pending_submit", "rejected"]
+    assert "journal write failed: disk full" in (reports[-1].reason or "")
 
 
 def test_fills_from_the_stream_and_the_limit_timeout(rig, clock):

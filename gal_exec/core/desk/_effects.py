@@ -68,7 +68,10 @@ class VerifyStatus(OrderCommand, frozen=True, kw_only=True, tag=True):
 
 
 class IntentDurable(OrderCommand, frozen=True, kw_only=True, tag=True):
-    """The journal committed this order's intent: its request may now leave."""
+    """The journal committed this order's intent: its request may now leave. ``sent``: it has
+    left already (a staged placement, told to the gateway with the commit)."""
+
+    sent: bool = False
 
 
 # ---- effects ------------------------------------------------------------------------------------
@@ -92,7 +95,8 @@ class Journal(DeskEffect, frozen=True, kw_only=True):
 
 class Run(DeskEffect, frozen=True, kw_only=True):
     """Hand ``model`` to an OrderActor. ``resume``: it was rebuilt from the journal; ``durable``:
-    its intent is durable already (tell it IntentDurable at once)."""
+    its intent is durable already (tell it IntentDurable at once). A new order (not started)
+    is handed over at its birth, the Journal effect that follows."""
 
     model: OrderModel
     resume: bool = False
