@@ -42,6 +42,12 @@ def _sections(sim: SimProcess, prefix: str, journal_dir: Path, **redis: Any) -> 
             "tier": "pro",
         },
         "engine": {"dead_man_switch": "off"},
+        # Far IOC buys without prices to value them: the live-mode risk limits are off.
+        "risk": {
+            "market_notional_cap": "0",
+            "max_exposure_per_pair": "0",
+            "max_exposure_total": "0",
+        },
         "redis": {
             "url": REDIS_URL,
             "key_prefix": prefix,

@@ -350,11 +350,14 @@ class ExecutionSupervisor(pykka.ThreadingActor):
         def durable(_result: object) -> None:
             if place is not None:
                 gateway.tell(place)  # first: the wire waits for nothing else
+            # The sink hears of the first report before the order may emit its second: the
+            # order's actor holds the gateway's answer until IntentDurable, so report 1 is
+            # always queued at the sink ahead of report 2.
+            sink.tell(Journaled(report=report) if writer is not None else report)
             if ref is not None:
                 p.tell_quietly(ref, dk.IntentDurable(sent=place is not None))
             else:
                 p.tell_quietly(me, p.OrderDurable(cl_ord_id=spec.cl_ord_id))
-            sink.tell(Journaled(report=report) if writer is not None else report)
 
         def failed(exc: Exception) -> None:
             log.error("journal could not store the intent of %s: %s", spec.cl_ord_id, exc)

@@ -66,6 +66,11 @@ class WsOrderEntry:
         self.session = 0
         self.symbols: dict[str, str] = {}
         self.pending: dict[int, Pending] = {}
+        """Requests awaiting answers, in the order sent. Every deadline is the send time plus one
+        timeout, so that is also deadline order while the clock runs forward (``_in_order``):
+        the earliest deadline is the first entry, and the overdue ones a prefix."""
+        self._in_order = True
+        self._latest_deadline = float("-inf")
         self._req_ids = itertools.count(1)
 
     # --- the channel --------------------------------------------------------------------------
@@ -161,13 +166,17 @@ class WsOrderEntry:
         self, req_id: int, method: str, dispatch: Dispatch, now: float, sent_at: float
     ) -> None:
         """Record a frame that left (or may have): it now waits for its answer."""
+        deadline = now + self.timeout_s
+        if deadline < self._latest_deadline:
+            self._in_order = False  # a clock set back: scan from here on
+        self._latest_deadline = max(self._latest_deadline, deadline)
         self.pending[req_id] = Pending(
             req_id,
             method,
             dispatch,
             session=self.session,
             sent_at=sent_at,
-            deadline=now + self.timeout_s,
+            deadline=deadline,
         )
 
     # --- answers ------------------------------------------------------------------------------
@@ -180,6 +189,8 @@ class WsOrderEntry:
         if item is None or item.session != session or item.method != response.method:
             return None
         del self.pending[req_id]
+        if not self.pending:
+            self._in_order, self._latest_deadline = True, float("-inf")
         return item
 
     def unattributed(self, session: int, method: str | None) -> list[Pending]:
@@ -195,12 +206,25 @@ class WsOrderEntry:
         return matched
 
     def expired(self, now: float) -> list[Pending]:
-        overdue = [item for item in self.pending.values() if item.deadline <= now]
+        """Remove and return the requests whose answer is overdue (a prefix when in order: the
+        cost is the overdue ones, not every request in flight)."""
+        if self._in_order:
+            overdue = list(
+                itertools.takewhile(lambda item: item.deadline <= now, self.pending.values())
+            )
+        else:
+            overdue = [item for item in self.pending.values() if item.deadline <= now]
         for item in overdue:
             del self.pending[item.req_id]
+        if not self.pending:
+            self._in_order, self._latest_deadline = True, float("-inf")
         return overdue
 
     def next_deadline(self) -> float | None:
+        """The earliest answer deadline (the first request's, when in order)."""
+        if self._in_order:
+            first = next(iter(self.pending.values()), None)
+            return None if first is None else first.deadline
         return min((item.deadline for item in self.pending.values()), default=None)
 
 

@@ -106,3 +106,20 @@ def test_timeouts_and_a_drop() -> None:
     assert entry.next_deadline() == 8.0
     assert [item.req_id for item in entry.down(3)] == [2]
     assert not entry.ready and entry.next_deadline() is None
+
+
+def test_deadlines_in_send_order_and_after_the_clock_was_set_back() -> None:
+    entry = _entry()
+    for req_id in range(1, 6):
+        entry.sent(
+            req_id, "add_order", _dispatch(_place(f"o{req_id}")), now=float(req_id), sent_at=0
+        )
+    entry.answer(3, _answer("add_order", 1))  # answered: no longer waiting
+    assert entry.next_deadline() == 7.0
+    assert [item.req_id for item in entry.expired(8.5)] == [2, 3]
+    # A clock set back: a later request's deadline is earlier than those still waiting.
+    entry.sent(9, "add_order", _dispatch(_place("o9")), now=0.5, sent_at=0)
+    assert entry.next_deadline() == 5.5
+    assert [item.req_id for item in entry.expired(9.0)] == [4, 9]
+    assert [item.req_id for item in entry.expired(10.0)] == [5]
+    assert entry.next_deadline() is None
