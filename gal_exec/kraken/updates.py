@@ -1,17 +1,20 @@
-"""Kraken's order observations (WS v2 execution reports, REST order records) as core OrderUpdates."""
+"""Kraken's observations as core values: order updates (WS v2 execution reports, REST order
+records) as OrderUpdates, BalanceEx entries as AssetBalances."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 
 from gal_exec.core.ledger import Fill
+from gal_exec.core.positions import AssetBalance
 from gal_exec.core.updates import ExchangeStatus, OrderUpdate, UpdateSource
 from gal_exec.core.vocabulary import NEEDS_LIMIT_PRICE, NEEDS_TRIGGER, TRAILING
-from gal_exec.kraken.codec import OrderInfo
+from gal_exec.kraken.codec import BalanceExEntry, OrderInfo
 from gal_exec.kraken.codec import epoch_of as _epoch
 from gal_exec.kraken.ws_codec import WsExecution
 
-__all__ = ["update_from_execution", "update_from_order_info"]
+__all__ = ["asset_balances", "update_from_execution", "update_from_order_info"]
 
 _WS_STATUS = {
     "pending_new": ExchangeStatus.PENDING,
@@ -134,3 +137,16 @@ def _level(text: str) -> Decimal | None:
     except (InvalidOperation, ValueError):
         return None
     return value if value.is_finite() and value > 0 else None
+
+
+def asset_balances(entries: Mapping[str, BalanceExEntry]) -> dict[str, AssetBalance]:
+    """BalanceEx's entries: available = balance + credit - credit_used - hold_trade."""
+    balances: dict[str, AssetBalance] = {}
+    for asset, entry in entries.items():
+        credit = (entry.credit or Decimal(0)) - (entry.credit_used or Decimal(0))
+        balances[asset] = AssetBalance(
+            total=entry.balance,
+            hold=entry.hold_trade,
+            available=entry.balance + credit - entry.hold_trade,
+        )
+    return balances
