@@ -339,7 +339,7 @@ class GatewayProbe:
         """One line: where the median order's time went, from submit to the simulator."""
         parts: dict[str, list[float]] = {
             "submit -> supervisor": [],
-            "supervisor -> gateway (order actor start, journal commit, hops)": [],
+            "supervisor -> gateway (intake, birth commit, hand-over)": [],
             "gateway: mailbox -> dispatch": [],
             "gateway: frame built and sent / call handed to a worker": [],
             "sent -> simulator takes it": [],
@@ -350,7 +350,7 @@ class GatewayProbe:
             sent_begin, sent_end = self.sent[key]
             received = self.received[key]
             parts["submit -> supervisor"].append(received - begin)
-            parts["supervisor -> gateway (order actor start, journal commit, hops)"].append(
+            parts["supervisor -> gateway (intake, birth commit, hand-over)"].append(
                 self.arrived[key] - received
             )
             parts["gateway: mailbox -> dispatch"].append(sent_begin - self.arrived[key])
