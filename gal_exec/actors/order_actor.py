@@ -39,9 +39,8 @@ __all__ = ["OrderActor", "OrderActorPool", "OrderDeps", "OrderHealth"]
 log = logging.getLogger("gal_exec.order")
 _LINGER_S = 30.0  # stay reachable this long after the end, so a late fill is still accounted
 
-Inbox = (
-    p.Own
-    | dk.IntentDurable
+Step = (
+    dk.IntentDurable
     | p.JournalFailed
     | OrderUpdate
     | p.PlaceResult
@@ -59,8 +58,10 @@ Inbox = (
     | dk.SetPosition
     | p.SiblingFilled
     | p.Link
-    | p.GetHealth
 )
+"""What an order actor does with the order it owns (a step of its model)."""
+
+Inbox = p.Own | p.GetHealth | Step
 
 
 class OrderDeps(msgspec.Struct, kw_only=True):
@@ -103,7 +104,7 @@ class OrderActor(pykka.ThreadingActor):
         self._amend_queries: set[int] = set()  # status queries sent to resolve an amend
         self._amends: dict[int, bool] = {}  # amends sent: request id -> a child's own resize
         self._staged = False  # its placement leaves with the intent's commit (Own.staged)
-        self._held: list[Inbox] = []  # messages that came before the commit was known
+        self._held: list[Step] = []  # messages that came before the commit was known
 
     # ---- Pykka hooks -----------------------------------------------------------------------
 
@@ -153,7 +154,7 @@ class OrderActor(pykka.ThreadingActor):
         self._step(model, message)
         return None
 
-    def _step(self, model: om.OrderModel, message: Inbox) -> None:
+    def _step(self, model: om.OrderModel, message: Step) -> None:
         now = self.deps.clock.monotonic()
         effects: list[om.Effect]
         match message:
