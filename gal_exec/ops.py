@@ -166,7 +166,7 @@ class Operations:
             unknown = self._unknown.summary(now)
         status = None
         if self.status is not None:
-            status = self.status.ask(p.GetHealth(), timeout=_ASK_TIMEOUT_S)
+            status = msgspec.to_builtins(self.status.ask(p.GetHealth(), timeout=_ASK_TIMEOUT_S))
         return {
             "exchange_status": status,
             "outcome_unknown": unknown,
