@@ -20,7 +20,7 @@ import pykka
 
 from gal_exec.actors import protocol as p
 from gal_exec.config import Config
-from gal_exec.core.readiness import Readiness, ReadinessFacts, readiness
+from gal_exec.core.readiness import Readiness, ReadinessFacts, StreamState, readiness
 from gal_exec.core.unknown_outcomes import UnknownOutcomes
 from gal_exec.kraken.ratelimits import TIER_LIMITS, Tier
 from gal_exec.messages import ExecutionReport
@@ -57,6 +57,7 @@ def wait_for_first_prices(market_data: pykka.ActorRef, timeout_s: float) -> list
 def readiness_facts(health: dict[str, Any]) -> ReadinessFacts:
     """The readiness facts in an Engine.health() answer (with the Operations fields)."""
     stream = health.get("stream")
+    state: StreamState
     if stream is None:
         state, reason = "off", ""
     else:
@@ -66,7 +67,7 @@ def readiness_facts(health: dict[str, Any]) -> ReadinessFacts:
     dead_man = health.get("dead_man_switch")
     supervisor = health.get("supervisor") or {}
     return ReadinessFacts(
-        stream=state,  # type: ignore[arg-type]
+        stream=state,
         stream_reason=reason,
         exchange_status=status.get("status"),
         status_age_s=status.get("age_s"),
