@@ -19,6 +19,7 @@ import msgspec
 import pykka
 
 from gal_exec.actors import protocol as p
+from gal_exec.actors.market_data import MarketHealth
 from gal_exec.config import Config
 from gal_exec.core.readiness import Readiness, ReadinessFacts, StreamState, readiness
 from gal_exec.core.unknown_outcomes import UnknownOutcomes
@@ -39,9 +40,8 @@ def wait_for_first_prices(market_data: pykka.ActorRef, timeout_s: float) -> list
     deadline = time.monotonic() + timeout_s
     pause = threading.Event()
     while True:
-        answer: Any = market_data.ask(p.GetHealth(), timeout=_ASK_TIMEOUT_S)
-        pairs: dict[str, Any] = answer.get("pairs", {})
-        missing = sorted(name for name, info in pairs.items() if info.get("last") is None)
+        answer: MarketHealth = market_data.ask(p.GetHealth(), block=True, timeout=_ASK_TIMEOUT_S)
+        missing = sorted(name for name, info in answer.pairs.items() if info.last is None)
         if not missing or time.monotonic() >= deadline:
             break
         pause.wait(0.05)
