@@ -42,6 +42,7 @@ import itertools
 import logging
 import random
 from collections.abc import Callable, Sequence
+from types import TracebackType
 from typing import Any, cast
 
 import pykka
@@ -236,8 +237,14 @@ class KrakenGateway(WebSocketPath, pykka.ThreadingActor):
         self._timers.cancel(self._wake_key)
         self._timers.cancel(self._ws_key)
 
-    def on_failure(self, exception_type: Any, exception_value: Any, traceback: Any) -> None:
-        logger.error("KrakenGateway stopped by %s: %s", exception_type.__name__, exception_value)
+    def on_failure(
+        self,
+        exception_type: type[BaseException] | None,
+        exception_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        kind = exception_type.__name__ if exception_type is not None else "Exception"
+        logger.error("KrakenGateway stopped by %s: %s", kind, exception_value)
 
     # --- messages -----------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from decimal import Decimal
+from types import TracebackType
 from typing import Any, assert_never, cast
 
 import msgspec
@@ -108,12 +109,18 @@ class OrderActor(pykka.ThreadingActor):
 
     # ---- Pykka hooks -----------------------------------------------------------------------
 
-    def on_failure(self, exception_type, exception_value, traceback) -> None:  # type: ignore[no-untyped-def]
+    def on_failure(
+        self,
+        exception_type: type[BaseException] | None,
+        exception_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
         model = self.model
         name = model.spec.cl_ord_id if model is not None else "(not yet owned)"
-        log.error("order %s crashed: %s: %s", name, exception_type.__name__, exception_value)
+        kind = exception_type.__name__ if exception_type is not None else "Exception"
+        log.error("order %s crashed: %s: %s", name, kind, exception_value)
         if model is not None:
-            error = f"{exception_type.__name__}: {exception_value}"
+            error = f"{kind}: {exception_value}"
             p.tell_quietly(
                 self.deps.supervisor, p.OrderCrashed(cl_ord_id=model.spec.cl_ord_id, error=error)
             )

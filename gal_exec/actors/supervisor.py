@@ -139,7 +139,7 @@ class ExecutionSupervisor(pykka.ThreadingActor):
         self.pool.stop(list(self.refs.values()))
         self.refs.clear()
 
-    def on_receive(self, message: Any) -> Any:
+    def on_receive(self, message: Any) -> dk.DeskHealth | None:
         return self._handle(cast(Inbox, message))
 
     def _handle(self, message: Inbox) -> dk.DeskHealth | None:
