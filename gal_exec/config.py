@@ -74,7 +74,7 @@ class _Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     pass
 
 
-class ExchangeConfig(_Section):
+class ExchangeConfig(_Section, frozen=True):
     mode: Literal["sim", "paper", "kraken"] = "sim"
     rest_url: str = "https://api.kraken.com"
     ws_url: str = "wss://ws.kraken.com/v2"
@@ -92,7 +92,7 @@ class ExchangeConfig(_Section):
     validate_only: bool = False
 
 
-class EngineConfig(_Section):
+class EngineConfig(_Section, frozen=True):
     max_live_orders: Count = 10_000
     actor_stack_kib: Annotated[int, msgspec.Meta(ge=64, le=8192)] = 256
     dead_man_switch: Literal["auto", "on", "off"] = "auto"
@@ -104,7 +104,7 @@ class EngineConfig(_Section):
     status_poll_s: Seconds = 30.0
 
 
-class OrdersConfig(_Section):
+class OrdersConfig(_Section, frozen=True):
     limit_timeout_s: LongSeconds = 300.0
     poll_interval_s: Seconds = 2.0
     stream_up_poll_interval_s: Seconds = 30.0
@@ -113,37 +113,37 @@ class OrdersConfig(_Section):
     cancel_retry_s: Seconds = 2.0
 
 
-class RetryConfig(_Section):
+class RetryConfig(_Section, frozen=True):
     max_attempts: Annotated[int, msgspec.Meta(ge=1, le=100)] = 5
     base_delay_s: Seconds = 0.2
     max_delay_s: Seconds = 10.0
 
 
-class CircuitBreakerConfig(_Section):
+class CircuitBreakerConfig(_Section, frozen=True):
     failure_threshold: Count = 10
     window_s: Seconds = 30.0
     open_s: Seconds = 15.0
     half_open_max_calls: Count = 1
 
 
-class JournalConfig(_Section):
+class JournalConfig(_Section, frozen=True):
     enabled: bool = True
     path: str = ""
     synchronous: Literal["normal", "full"] = "normal"
 
 
-class ReportsConfig(_Section):
+class ReportsConfig(_Section, frozen=True):
     path: str = ""
     stdout: bool = False
 
 
-class LoggingConfig(_Section):
+class LoggingConfig(_Section, frozen=True):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     json: bool = False
     file: str = ""
 
 
-class SimConfig(_Section):
+class SimConfig(_Section, frozen=True):
     host: str = "127.0.0.1"
     rest_port: Port = 0
     ws_port: Port = 0
@@ -170,7 +170,7 @@ class PaperConfig(_Section, frozen=True):
     liveness_timeout_s: Seconds = 10.0
 
 
-class MarketDataConfig(_Section):
+class MarketDataConfig(_Section, frozen=True):
     enabled: bool | Literal["auto"] = "auto"
     pairs: Annotated[
         list[Annotated[str, msgspec.Meta(max_length=32)]], msgspec.Meta(max_length=256)
@@ -196,7 +196,7 @@ LIVE_RISK_DEFAULTS: dict[str, str] = {
 """What ``"auto"`` means for these [risk] keys in the live modes (kraken, paper); "0" in sim."""
 
 
-class RiskConfig(_Section):
+class RiskConfig(_Section, frozen=True):
     quantize: bool = False
     price_band_pct: Percent = 0.0
     price_band_vol_units: Annotated[float, msgspec.Meta(ge=0, le=1000)] = 0.0
@@ -210,13 +210,13 @@ class RiskConfig(_Section):
     max_batch_signals: Count = 100
 
 
-class MetricsConfig(_Section):
+class MetricsConfig(_Section, frozen=True):
     enabled: bool = False
     host: str = "127.0.0.1"
     port: Port = 9464
 
 
-class RedisConfig(_Section):
+class RedisConfig(_Section, frozen=True):
     """Scale-out over Redis Streams (``gal-exec run --intake redis://...``); see docs/scale-out.md."""
 
     url: str = "redis://127.0.0.1:6379/0"
@@ -239,7 +239,7 @@ class RedisConfig(_Section):
     socket_timeout_s: Seconds = 2.0
 
 
-class Config(_Section):
+class Config(_Section, frozen=True):
     exchange: ExchangeConfig = msgspec.field(default_factory=ExchangeConfig)
     engine: EngineConfig = msgspec.field(default_factory=EngineConfig)
     orders: OrdersConfig = msgspec.field(default_factory=OrdersConfig)
@@ -395,6 +395,8 @@ def _literal_choices(path: str) -> tuple[str, ...] | None:
     if struct is None or not key:
         return None
     info = msgspec.inspect.type_info(struct)
+    if not isinstance(info, msgspec.inspect.StructType):
+        return None
     for field in info.fields:
         if field.name == key and isinstance(field.type, msgspec.inspect.LiteralType):
             return tuple(str(v) for v in typing.get_args(typing.get_type_hints(struct)[key]))

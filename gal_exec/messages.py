@@ -57,7 +57,7 @@ class _Inbound(
     pass
 
 
-class TradeSignalApproved(_Inbound, tag=True):
+class TradeSignalApproved(_Inbound, frozen=True, tag=True):
     """An approved trade: place this order (and its stop-loss / take-profit children, if given)."""
 
     signal_id: str
@@ -78,7 +78,7 @@ class TradeSignalApproved(_Inbound, tag=True):
     reduce_only: bool = False
 
 
-class CancelSignal(_Inbound, tag=True):
+class CancelSignal(_Inbound, frozen=True, tag=True):
     """Cancel every live order of a signal (entry and children)."""
 
     signal_id: str
@@ -98,18 +98,18 @@ class AmendSignal(_Inbound, frozen=True, kw_only=True, tag=True):
     trigger_price: Decimal | None = None
 
 
-class Halt(_Inbound, tag=True):
+class Halt(_Inbound, frozen=True, tag=True):
     """Stop accepting signals; optionally cancel every open order this engine placed."""
 
     reason: str = ""
     cancel_open: bool = False
 
 
-class Resume(_Inbound, tag=True):
+class Resume(_Inbound, frozen=True, tag=True):
     """Lift a Halt."""
 
 
-class BatchSubmit(_Inbound, tag=True):
+class BatchSubmit(_Inbound, frozen=True, tag=True):
     """Several signals checked as a whole (exposure, all-or-nothing or best-effort), then placed.
 
     ``mode`` None takes the configured default (risk.batch_mode).

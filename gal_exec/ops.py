@@ -19,8 +19,9 @@ import msgspec
 import pykka
 
 from gal_exec.actors import protocol as p
+from gal_exec.actors.market_data import MarketHealth
 from gal_exec.config import Config
-from gal_exec.core.readiness import Readiness, ReadinessFacts, readiness
+from gal_exec.core.readiness import Readiness, ReadinessFacts, StreamState, readiness
 from gal_exec.core.unknown_outcomes import UnknownOutcomes
 from gal_exec.kraken.ratelimits import TIER_LIMITS, Tier
 from gal_exec.messages import ExecutionReport
@@ -39,9 +40,8 @@ def wait_for_first_prices(market_data: pykka.ActorRef, timeout_s: float) -> list
     deadline = time.monotonic() + timeout_s
     pause = threading.Event()
     while True:
-        answer: Any = market_data.ask(p.GetHealth(), timeout=_ASK_TIMEOUT_S)
-        pairs: dict[str, Any] = answer.get("pairs", {})
-        missing = sorted(name for name, info in pairs.items() if info.get("last") is None)
+        answer: MarketHealth = market_data.ask(p.GetHealth(), block=True, timeout=_ASK_TIMEOUT_S)
+        missing = sorted(name for name, info in answer.pairs.items() if info.last is None)
         if not missing or time.monotonic() >= deadline:
             break
         pause.wait(0.05)
@@ -57,6 +57,7 @@ def wait_for_first_prices(market_data: pykka.ActorRef, timeout_s: float) -> list
 def readiness_facts(health: dict[str, Any]) -> ReadinessFacts:
     """The readiness facts in an Engine.health() answer (with the Operations fields)."""
     stream = health.get("stream")
+    state: StreamState
     if stream is None:
         state, reason = "off", ""
     else:
@@ -66,7 +67,7 @@ def readiness_facts(health: dict[str, Any]) -> ReadinessFacts:
     dead_man = health.get("dead_man_switch")
     supervisor = health.get("supervisor") or {}
     return ReadinessFacts(
-        stream=state,  # type: ignore[arg-type]
+        stream=state,
         stream_reason=reason,
         exchange_status=status.get("status"),
         status_age_s=status.get("age_s"),
@@ -166,7 +167,7 @@ class Operations:
             unknown = self._unknown.summary(now)
         status = None
         if self.status is not None:
-            status = self.status.ask(p.GetHealth(), timeout=_ASK_TIMEOUT_S)
+            status = msgspec.to_builtins(self.status.ask(p.GetHealth(), timeout=_ASK_TIMEOUT_S))
         return {
             "exchange_status": status,
             "outcome_unknown": unknown,

@@ -22,7 +22,9 @@ import msgspec
 from bench_support import PRE_ACK, SCRATCH, PairInfo, SimProcess, log
 
 from gal_exec.actors import protocol
+from gal_exec.actors.gateway import GatewayHealth
 from gal_exec.config import Config, EngineConfig, ExchangeConfig
+from gal_exec.core.desk import DeskHealth
 from gal_exec.engine import Endpoints, Engine
 from gal_exec.kraken import ratelimits
 from gal_exec.messages import TradeSignalApproved
@@ -130,7 +132,7 @@ class EngineRun:
         """Wait until the supervisor sees the executions stream up (or down)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.supervisor_health()["stream_up"] == up:
+            if self.supervisor_health().stream_up == up:
                 return
             time.sleep(0.02)
         raise RuntimeError(f"the executions stream did not go {'up' if up else 'down'}")
@@ -139,19 +141,18 @@ class EngineRun:
         """Wait until the gateway may send orders over the authenticated WebSocket."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.gateway_health()["ws_order_entry"]:
+            if self.gateway_health().ws_order_entry:
                 return
             time.sleep(0.02)
         raise RuntimeError("the gateway never got the WebSocket for order entry")
 
-    def supervisor_health(self, timeout: float = 30.0) -> dict[str, Any]:
-        health: dict[str, Any] = msgspec.to_builtins(
-            self.engine.supervisor.ask(protocol.GetHealth(), timeout=timeout)
-        )
+    def supervisor_health(self, timeout: float = 30.0) -> DeskHealth:
+        health: DeskHealth = self.engine.supervisor.ask(protocol.GetHealth(), timeout=timeout)
         return health
 
-    def gateway_health(self) -> dict[str, Any]:
-        return self.engine.gateway.ask(protocol.GetHealth(), timeout=30)
+    def gateway_health(self) -> GatewayHealth:
+        health: GatewayHealth = self.engine.gateway.ask(protocol.GetHealth(), timeout=30)
+        return health
 
     def stop(self) -> None:
         """Stop without cancelling (the simulator is thrown away) and remove the journal.

@@ -48,7 +48,7 @@ def case_throughput(quick: bool) -> dict[str, Any]:
                     complete = run.wait_acks(len(signals), timeout=300)
                     last = max(at for at, _ in run.acks.values())
                     statuses = Counter(report.status for _, report in run.acks.values())
-                    calls = run.gateway_health()["calls"]
+                    calls = run.gateway_health().calls
                 finally:
                     run.stop()
                 placements = sum(
@@ -138,7 +138,7 @@ def case_utilisation(quick: bool) -> dict[str, Any]:
                 "batch_calls": batches,
                 "rate_limit_errors": rate_errors,
                 "errors_by_code": errors.get("by_code") or {},
-                "gateway_calls": gateway["calls"],
+                "gateway_calls": gateway.calls,
             }
         )
         log(

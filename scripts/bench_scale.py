@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 from bench_engine import EngineRun, signal
 from bench_support import SimProcess, log, pairs_of, resident_mib, thread_count
 
+from gal_exec.actors.gateway import GatewayHealth
+
 STACK_KIB = 128
 STATUS_ENDPOINTS = ("QueryOrders", "OpenOrders", "ClosedOrders")
 
@@ -63,9 +65,9 @@ class ProxyProcess:
                 self.process.wait(timeout=10)
 
 
-def _status_calls(run: EngineRun) -> tuple[int, dict[str, Any]]:
+def _status_calls(run: EngineRun) -> tuple[int, GatewayHealth]:
     health = run.gateway_health()
-    return sum(health["calls"].get(name, 0) for name in STATUS_ENDPOINTS), health
+    return sum(health.calls.get(name, 0) for name in STATUS_ENDPOINTS), health
 
 
 def _one_size(size: int, window: float) -> dict[str, Any]:
@@ -89,12 +91,12 @@ def _one_size(size: int, window: float) -> dict[str, Any]:
             for message in signals:
                 run.engine.submit(message)
             # The answer queues behind every signal: it comes once all of them are spawned.
-            spawned_orders = run.supervisor_health(timeout=900)["orders"]
+            spawned_orders = run.supervisor_health(timeout=900).orders
             spawned = time.time()
             if not run.wait_acks(size, timeout=900):
                 raise RuntimeError(f"only {len(run.acks)} of {size} orders acknowledged")
             acked = time.time()
-            live = run.supervisor_health()["live_orders"]
+            live = run.supervisor_health().live_orders
             time.sleep(2.0)  # let the acknowledgement traffic settle
             rss_live = resident_mib()
             threads = thread_count()
@@ -137,7 +139,7 @@ def _one_size(size: int, window: float) -> dict[str, Any]:
         "status_calls_down": down_after - down_before,
         "status_per_min_up": (up_after - up_before) * 60 / window,
         "status_per_min_down": (down_after - down_before) * 60 / window,
-        "queued_after_down": health["queued"],
+        "queued_after_down": health.queued,
         "reconnect_seconds": reconnected,
         "stop_seconds": run.stop_seconds,
     }

@@ -71,7 +71,7 @@ class DeadMansSwitch(pykka.ThreadingActor):
     def on_stop(self) -> None:
         self.timers.cancel(_KEY)
 
-    def on_receive(self, message: Any) -> Any:
+    def on_receive(self, message: Any) -> SwitchHealth | None:
         return self._handle(cast(Inbox, message))
 
     def _handle(self, message: Inbox) -> SwitchHealth | None:

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import collections
 import logging
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, cast
 
 import msgspec
 import pykka
@@ -30,6 +31,9 @@ from gal_exec.actors.protocol import (
     HaltRequested,
     SubscribeAlerts,
     SuccessObserved,
+    Tellable,
+    TimerScheduler,
+    unexpected,
 )
 from gal_exec.config import Config
 from gal_exec.core.breaker import BreakerSet, BreakerState
@@ -73,6 +77,9 @@ def halt_reason(code: str) -> str:
     return f"{code}: {_HINTS.get(code, 'the exchange refused the API key')}"
 
 
+Inbox = ErrorObserved | SuccessObserved | TimerFired | SubscribeAlerts | GetHealth
+
+
 class ClassifierStats(msgspec.Struct, frozen=True, kw_only=True):
     """Counts since start, the breakers' states, and whether a halt was requested."""
 
@@ -91,15 +98,15 @@ class ErrorClassifier(pykka.ThreadingActor):
         config: Config,
         *,
         clock: Clock,
-        timers: Any,
-        subscribers: list[Any] | tuple[Any, ...] = (),
+        timers: TimerScheduler,
+        subscribers: Iterable[Tellable] = (),
         name: str = "error-classifier",
     ) -> None:
         super().__init__()
         settings = config.circuit_breaker
         self._clock = clock
         self._timers = timers
-        self._subscribers: list[Any] = list(subscribers)
+        self._subscribers: list[Tellable] = list(subscribers)
         self._breakers = BreakerSet(
             clock,
             failure_threshold=settings.failure_threshold,
@@ -120,22 +127,26 @@ class ErrorClassifier(pykka.ThreadingActor):
         for category in list(self._timer_generations):
             self._timers.cancel(self._timer_prefix + category)
 
-    def on_receive(self, message: Any) -> Any:
-        if isinstance(message, GetHealth):
-            return msgspec.to_builtins(self.stats())
-        if isinstance(message, ErrorObserved):
-            self._on_error(message)
-        elif isinstance(message, SuccessObserved):
-            self._nonce_streak = 0
-            for category in message.categories:
-                self._changed(category, self._breakers.record_success(category))
-        elif isinstance(message, TimerFired):
-            self._on_timer(message)
-        elif isinstance(message, SubscribeAlerts):
-            if message.ref not in self._subscribers:
-                self._subscribers.append(message.ref)
-        else:
-            logger.warning("ErrorClassifier ignored an unexpected %s", type(message).__name__)
+    def on_receive(self, message: Any) -> ClassifierStats | None:
+        return self._handle(cast(Inbox, message))
+
+    def _handle(self, message: Inbox) -> ClassifierStats | None:
+        match message:
+            case ErrorObserved():
+                self._on_error(message)
+            case SuccessObserved(categories=categories):
+                self._nonce_streak = 0
+                for category in categories:
+                    self._changed(category, self._breakers.record_success(category))
+            case TimerFired():
+                self._on_timer(message)
+            case SubscribeAlerts(ref=ref):
+                if ref not in self._subscribers:
+                    self._subscribers.append(ref)
+            case GetHealth():
+                return self.stats()
+            case _:
+                unexpected(message, actor="ErrorClassifier", log=logger)
         return None
 
     def _on_error(self, observed: ErrorObserved) -> None:
@@ -193,7 +204,7 @@ class ErrorClassifier(pykka.ThreadingActor):
         logger.error("requesting a halt: %s", reason)
         self._tell_all(HaltRequested(reason=reason, error_code=code))
 
-    def _tell_all(self, message: Any) -> None:
+    def _tell_all(self, message: BreakerChanged | HaltRequested) -> None:
         for ref in list(self._subscribers):
             try:
                 ref.tell(message)

@@ -9,30 +9,49 @@ from __future__ import annotations
 
 import itertools
 import logging
-from typing import Any
+from typing import Any, cast
 
+import msgspec
 import pykka
 
 from gal_exec.actors import protocol as p
 from gal_exec.actors.http_worker import HttpWorker
+from gal_exec.core.clock import Clock
 from gal_exec.core.timers import TimerFired
 
-__all__ = ["ExchangeStatus"]
+__all__ = ["ExchangeStatus", "StatusHealth"]
 
 log = logging.getLogger("gal_exec.exchange_status")
 _KEY = "exchange-status:poll"
+
+Inbox = TimerFired | p.HttpDone | p.GetHealth
+
+
+class StatusHealth(msgspec.Struct, frozen=True, kw_only=True):
+    """The last status, its age in seconds, the clock offset and poll counts."""
+
+    status: str | None
+    status_time: str | None
+    age_s: float | None
+    max_age_s: float
+    clock_offset_s: float | None
+    polls: int
+    failures: int
+    last_error: str
 
 
 class ExchangeStatus(pykka.ThreadingActor):
     """Keeps the last SystemStatus answer, when it came, and the clock offset to the exchange."""
 
-    def __init__(self, *, rest_client: Any, clock: Any, timers: Any, interval_s: float) -> None:
+    def __init__(
+        self, *, rest_client: Any, clock: Clock, timers: p.TimerScheduler, interval_s: float
+    ) -> None:
         super().__init__()
         self.rest_client = rest_client
         self.clock = clock
         self.timers = timers
         self.interval_s = interval_s
-        self.worker: Any = None
+        self.worker: pykka.ActorRef[HttpWorker] | None = None
         self.generation: int | None = None
         self._ids = itertools.count(1)
         self.status: str | None = None
@@ -52,24 +71,34 @@ class ExchangeStatus(pykka.ThreadingActor):
         if self.worker is not None:
             self.worker.stop()
 
-    def on_receive(self, message: Any) -> Any:
+    def on_receive(self, message: Any) -> StatusHealth | None:
+        return self._handle(cast(Inbox, message))
+
+    def _handle(self, message: Inbox) -> StatusHealth | None:
         match message:
-            case TimerFired(key=key, generation=generation) if key == _KEY:
-                if generation == self.generation:
+            case TimerFired(key=key, generation=generation):
+                if key == _KEY and generation == self.generation:
                     self._poll()
             case p.HttpDone(endpoint="SystemStatus"):
                 self._status(message)
             case p.HttpDone(endpoint="Time"):
                 self._time(message)
+            case p.HttpDone():
+                pass  # only those two are asked
             case p.GetHealth():
                 return self.health()
+            case _:
+                p.unexpected(message, actor="ExchangeStatus", log=log)
         return None
 
     def _poll(self) -> None:
         self.generation = self.timers.schedule(_KEY, self.interval_s, self.actor_ref)
         self.polls += 1
+        worker = self.worker
+        if worker is None:
+            return
         for endpoint, method in (("SystemStatus", "system_status"), ("Time", "time")):
-            self.worker.tell(
+            worker.tell(
                 p.HttpCall(
                     call_id=next(self._ids),
                     endpoint=endpoint,
@@ -100,18 +129,18 @@ class ExchangeStatus(pykka.ThreadingActor):
         local_middle = self.clock.time() - elapsed_since_middle
         self.clock_offset_s = round(done.result.unixtime + 0.5 - local_middle, 3)
 
-    def health(self) -> dict[str, Any]:
+    def health(self) -> StatusHealth:
         """The last status, its age in seconds, the clock offset and poll counts."""
         age = None
         if self.checked_at is not None:
             age = round(max(0.0, self.clock.monotonic() - self.checked_at), 3)
-        return {
-            "status": self.status,
-            "status_time": self.status_time,
-            "age_s": age,
-            "max_age_s": 3 * self.interval_s,
-            "clock_offset_s": self.clock_offset_s,
-            "polls": self.polls,
-            "failures": self.failures,
-            "last_error": self.last_error,
-        }
+        return StatusHealth(
+            status=self.status,
+            status_time=self.status_time,
+            age_s=age,
+            max_age_s=3 * self.interval_s,
+            clock_offset_s=self.clock_offset_s,
+            polls=self.polls,
+            failures=self.failures,
+            last_error=self.last_error,
+        )

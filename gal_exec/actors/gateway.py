@@ -42,14 +42,15 @@ import itertools
 import logging
 import random
 from collections.abc import Callable, Sequence
-from typing import Any
+from types import TracebackType
+from typing import Any, cast
 
-import msgspec
 import pykka
 
 from gal_exec.actors.gateway_replies import (
     GatewayHealth,
     LastError,
+    Reply,
     call_for,
     classify_exception,
     error_reply,
@@ -78,8 +79,14 @@ from gal_exec.actors.protocol import (
     RateCounterReading,
     RestCallMade,
     SuccessObserved,
+    Tellable,
+    TimerScheduler,
+    TradingChannelDown,
+    TradingChannelUp,
+    TradingReply,
     WithdrawPlacement,
     WithdrawResult,
+    unexpected,
 )
 from gal_exec.config import Config
 from gal_exec.core.backoff import Backoff
@@ -97,7 +104,39 @@ logger = logging.getLogger("gal_exec.actors.gateway")
 _STATUS_ENDPOINTS = frozenset({"QueryOrders", "OpenOrders", "ClosedOrders"})
 _RETRY_ON = frozenset({ErrorCategory.RETRYABLE, ErrorCategory.RATE_LIMITED})
 _WAKE_TOLERANCE_S = 1e-4
-_REQUEST_KINDS: dict[type, JobKind] = {
+Request = (
+    PlaceOrder
+    | CancelOrder
+    | AmendOrder
+    | QueryOrderStatus
+    | LookupOrder
+    | ListOpenOrders
+    | CancelAllAfter
+    | QueryTrades
+    | QueryBalances
+)
+"""What requesters ask the gateway to send; each is answered with a gateway_replies.Reply."""
+
+Work = (
+    Request
+    | HttpDone
+    | TradingReply
+    | TradingChannelUp
+    | TradingChannelDown
+    | TimerFired
+    | OrderReleased
+    | OrderAdopted
+    | WithdrawPlacement
+    | RateCounterReading
+    | RestCallMade
+    | BreakerChanged
+    | HaltRequested
+)
+"""Everything the gateway acts on (after each, it sends whatever fits)."""
+
+Inbox = Work | GetHealth
+
+_REQUEST_KINDS: dict[type[Request], JobKind] = {
     PlaceOrder: JobKind.PLACE,
     CancelOrder: JobKind.CANCEL,
     AmendOrder: JobKind.AMEND,
@@ -113,7 +152,7 @@ _REQUEST_KINDS: dict[type, JobKind] = {
 class _Flight:
     __slots__ = ("dispatch", "sent_at", "worker")
 
-    def __init__(self, dispatch: Dispatch, worker: Any, sent_at: float) -> None:
+    def __init__(self, dispatch: Dispatch, worker: Tellable, sent_at: float) -> None:
         self.dispatch = dispatch
         self.worker = worker
         self.sent_at = sent_at
@@ -127,9 +166,9 @@ class KrakenGateway(WebSocketPath, pykka.ThreadingActor):
         config: Config,
         *,
         clock: Clock,
-        timers: Any,
-        workers: Sequence[Any] | Callable[[], Sequence[Any]],
-        classifier: Any = None,
+        timers: TimerScheduler,
+        workers: Sequence[Tellable] | Callable[[], Sequence[Tellable]],
+        classifier: Tellable | None = None,
         tier: str | None = None,
         metrics: Any = None,
         safety_margin: float = 1.0,
@@ -162,7 +201,7 @@ class KrakenGateway(WebSocketPath, pykka.ThreadingActor):
         self._wake_key = f"{name}:wake"
         self._wake_generation: int | None = None
         self._wake_deadline: float | None = None
-        self._free_workers: list[Any] = []
+        self._free_workers: list[Tellable] = []
         self._worker_count = 0
         self._max_in_flight = 1
         self._in_flight: dict[int, _Flight] = {}
@@ -198,62 +237,87 @@ class KrakenGateway(WebSocketPath, pykka.ThreadingActor):
         self._timers.cancel(self._wake_key)
         self._timers.cancel(self._ws_key)
 
-    def on_failure(self, exception_type: Any, exception_value: Any, traceback: Any) -> None:
-        logger.error("KrakenGateway stopped by %s: %s", exception_type.__name__, exception_value)
+    def on_failure(
+        self,
+        exception_type: type[BaseException] | None,
+        exception_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        kind = exception_type.__name__ if exception_type is not None else "Exception"
+        logger.error("KrakenGateway stopped by %s: %s", kind, exception_value)
 
     # --- messages -----------------------------------------------------------------------------
 
-    def on_receive(self, message: Any) -> Any:
-        if isinstance(message, GetHealth):
-            return msgspec.to_builtins(self.health())
+    def on_receive(self, message: Any) -> GatewayHealth | None:
+        inbox = cast(Inbox, message)
+        if isinstance(inbox, GetHealth):
+            return self.health()
         try:
-            self._handle(message)
+            self._handle(inbox)
         except Exception:
             # One bad message must not take down the only path to the exchange.
-            logger.exception("KrakenGateway failed to handle %s", type(message).__name__)
+            logger.exception("KrakenGateway failed to handle %s", type(inbox).__name__)
         self._pump()
         return None
 
-    def _handle(self, message: Any) -> None:
-        if isinstance(message, HttpDone):
-            self._on_done(message)
-        elif self._ws_message(message):
-            pass
-        elif isinstance(message, TimerFired):
-            if message.key == self._wake_key and message.generation == self._wake_generation:
-                self._wake_generation = None
-                self._wake_deadline = None
-        elif type(message) in _REQUEST_KINDS:
-            self._scheduler.submit(
-                Job(
-                    _REQUEST_KINDS[type(message)],
-                    message,
-                    pair=getattr(message, "pair", None),
-                    cl_ord_id=getattr(message, "cl_ord_id", None),
-                    txid=getattr(message, "txid", None),
-                    order=getattr(message, "order", None),
-                    order_age_s=getattr(message, "order_age_s", 0.0),
-                )
+    def _handle(self, message: Work) -> None:
+        match message:
+            case HttpDone():
+                self._on_done(message)
+            case TradingReply():
+                self._on_ws_reply(message)
+            case TradingChannelUp():
+                self._on_channel_up(message)
+            case TradingChannelDown():
+                self._on_channel_down(message)
+            case TimerFired(key=key) if key == self._ws_key:
+                self._on_ws_deadline(message)
+            case TimerFired(key=key, generation=generation):
+                if key == self._wake_key and generation == self._wake_generation:
+                    self._wake_generation = None
+                    self._wake_deadline = None
+            case (
+                PlaceOrder()
+                | CancelOrder()
+                | AmendOrder()
+                | QueryOrderStatus()
+                | LookupOrder()
+                | ListOpenOrders()
+                | CancelAllAfter()
+                | QueryTrades()
+                | QueryBalances()
+            ):
+                self._submit(message)
+            case OrderReleased(pair=pair, cl_ord_id=cl_ord_id):
+                self._scheduler.release(pair, cl_ord_id)
+            case OrderAdopted(pair=pair, cl_ord_id=cl_ord_id):
+                self._scheduler.adopt(pair, cl_ord_id)
+            case WithdrawPlacement(cl_ord_id=cl_ord_id, reply_to=reply_to):
+                job = self._scheduler.withdraw(cl_ord_id)
+                reply_to.tell(WithdrawResult(cl_ord_id=cl_ord_id, withdrawn=job is not None))
+            case RateCounterReading(pair=pair, level=level):
+                self._scheduler.observe_trading_level(pair, level)
+            case RestCallMade(endpoint=endpoint):
+                self._scheduler.rest.record(endpoint)
+            case BreakerChanged(category=category, state=state):
+                self._scheduler.set_breaker(category, state)
+            case HaltRequested():
+                pass  # the supervisor acts on it; breakers already hold our traffic
+            case _:
+                unexpected(message, actor="KrakenGateway", log=logger)
+
+    def _submit(self, request: Request) -> None:
+        self._scheduler.submit(
+            Job(
+                _REQUEST_KINDS[type(request)],
+                request,
+                pair=getattr(request, "pair", None),
+                cl_ord_id=getattr(request, "cl_ord_id", None),
+                txid=getattr(request, "txid", None),
+                order=getattr(request, "order", None),
+                order_age_s=getattr(request, "order_age_s", 0.0),
             )
-        elif isinstance(message, OrderReleased):
-            self._scheduler.release(message.pair, message.cl_ord_id)
-        elif isinstance(message, OrderAdopted):
-            self._scheduler.adopt(message.pair, message.cl_ord_id)
-        elif isinstance(message, WithdrawPlacement):
-            job = self._scheduler.withdraw(message.cl_ord_id)
-            message.reply_to.tell(
-                WithdrawResult(cl_ord_id=message.cl_ord_id, withdrawn=job is not None)
-            )
-        elif isinstance(message, RateCounterReading):
-            self._scheduler.observe_trading_level(message.pair, message.level)
-        elif isinstance(message, RestCallMade):
-            self._scheduler.rest.record(message.endpoint)
-        elif isinstance(message, BreakerChanged):
-            self._scheduler.set_breaker(message.category, message.state)
-        elif isinstance(message, HaltRequested):
-            pass  # the supervisor acts on it; breakers already hold our traffic
-        else:
-            logger.warning("KrakenGateway ignored an unexpected %s", type(message).__name__)
+        )
 
     # --- sending ------------------------------------------------------------------------------
 
@@ -431,7 +495,7 @@ class KrakenGateway(WebSocketPath, pykka.ThreadingActor):
             self._nonce_suspect = True
         self._tell_classifier(ErrorObserved(endpoint=dispatch.endpoint, error=error, time=now))
 
-    def _tell_classifier(self, message: Any) -> None:
+    def _tell_classifier(self, message: ErrorObserved | SuccessObserved) -> None:
         if self._classifier is not None:
             self._classifier.tell(message)
 
@@ -454,7 +518,7 @@ class KrakenGateway(WebSocketPath, pykka.ThreadingActor):
         unrelated = tuple(c for c in dispatch.trial_for if c != failure.category)
         self._scheduler.restore_trials(unrelated)
 
-    def _reply(self, job: Job, reply: Any) -> None:
+    def _reply(self, job: Job, reply: Reply) -> None:
         if job.kind is JobKind.PLACE and isinstance(reply, PlaceResult):
             error = reply.error
             if (
@@ -464,7 +528,7 @@ class KrakenGateway(WebSocketPath, pykka.ThreadingActor):
                 and job.cl_ord_id is not None
             ):
                 self._scheduler.release(job.pair, job.cl_ord_id)  # refused: never on the book
-        reply_to = getattr(job.request, "reply_to", None)
+        reply_to: Tellable | None = getattr(job.request, "reply_to", None)
         if reply_to is None:
             return
         try:

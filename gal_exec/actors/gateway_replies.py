@@ -38,12 +38,27 @@ from gal_exec.kraken.jobs import Dispatch, Job, JobKind, txids_of
 __all__ = [
     "GatewayHealth",
     "LastError",
+    "Reply",
     "SuccessOutcome",
     "call_for",
     "classify_exception",
     "error_reply",
     "success_outcome",
 ]
+
+
+Reply = (
+    PlaceResult
+    | AmendResult
+    | CancelResult
+    | CancelAllAfterResult
+    | StatusResult
+    | TradesResult
+    | BalancesResult
+    | LookupResult
+    | OpenOrdersListed
+)
+"""Every answer the gateway tells a requester."""
 
 
 class LastError(msgspec.Struct, frozen=True, kw_only=True):
@@ -153,7 +168,7 @@ def _order_id(job: Job) -> dict[str, Any]:
     return {"txid": job.txid} if job.txid is not None else {"cl_ord_id": job.cl_ord_id}
 
 
-def error_reply(job: Job, error: ClassifiedError, *, sent_at: float = 0.0) -> Any:
+def error_reply(job: Job, error: ClassifiedError, *, sent_at: float = 0.0) -> Reply:
     """The answer telling ``job``'s requester that it failed with ``error``."""
     request = job.request
     kind = job.kind
@@ -189,7 +204,7 @@ class SuccessOutcome:
     __slots__ = ("errors", "follow_ups", "replies")
 
     def __init__(self) -> None:
-        self.replies: list[tuple[Job, Any]] = []
+        self.replies: list[tuple[Job, Reply]] = []
         self.follow_ups: list[Job] = []
         self.errors: list[ClassifiedError] = []
 
@@ -216,7 +231,7 @@ def success_outcome(dispatch: Dispatch, result: Any, *, sent_at: float = 0.0) ->
                 outcome.replies.append((job, error_reply(job, error, sent_at=sent_at)))
                 continue
             # validate=true answers with a description and no txid: success, nothing placed.
-            reply: Any = PlaceResult(
+            reply: Reply = PlaceResult(
                 request_id=request.request_id,
                 cl_ord_id=request.cl_ord_id,
                 txid=txids[0] if txids else None,

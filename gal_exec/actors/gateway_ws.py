@@ -22,17 +22,19 @@ from typing import Any
 
 import msgspec
 
-from gal_exec.actors.gateway_replies import SuccessOutcome, classify_exception, error_reply
+from gal_exec.actors.gateway_replies import Reply, SuccessOutcome, classify_exception, error_reply
 from gal_exec.actors.http_worker import PlacementFenced
 from gal_exec.actors.protocol import (
     AmendResult,
     CancelAllAfterResult,
     CancelResult,
     PlaceResult,
+    TimerScheduler,
     TradingChannelDown,
     TradingChannelUp,
     TradingReply,
 )
+from gal_exec.core.clock import Clock
 from gal_exec.core.timers import TimerFired
 from gal_exec.kraken.errors import (
     ClassifiedError,
@@ -80,8 +82,9 @@ def ws_success_outcome(dispatch: Dispatch, response: Any, *, sent_at: float) -> 
         for job, entry in zip(dispatch.jobs, entries, strict=True):
             outcome.replies.append((job, _placed(job, entry, sent_at, outcome)))
         return outcome
+    reply: Reply
     if kind is JobKind.PLACE:
-        reply: Any = _placed(head, result, sent_at, outcome)
+        reply = _placed(head, result, sent_at, outcome)
     elif kind is JobKind.AMEND:
         reply = AmendResult(
             request_id=request.request_id,
@@ -98,7 +101,7 @@ def ws_success_outcome(dispatch: Dispatch, response: Any, *, sent_at: float) -> 
     return outcome
 
 
-def _placed(job: Job, entry: Any, sent_at: float, outcome: SuccessOutcome) -> Any:
+def _placed(job: Job, entry: Any, sent_at: float, outcome: SuccessOutcome) -> Reply:
     request = job.request
     order_id = getattr(entry, "order_id", None)
     if order_id:
@@ -136,8 +139,8 @@ class WebSocketPath:
     _ws_generation: int | None
     _ws_deadline: float | None
     _scheduler: RequestScheduler
-    _timers: Any
-    _clock: Any
+    _timers: TimerScheduler
+    _clock: Clock
     _metrics: Any
     _calls: collections.Counter[str]
     actor_ref: Any
@@ -145,7 +148,7 @@ class WebSocketPath:
     def _observe(self, dispatch: Dispatch, error: ClassifiedError) -> None:
         raise NotImplementedError
 
-    def _reply(self, job: Job, reply: Any) -> None:
+    def _reply(self, job: Job, reply: Reply) -> None:
         raise NotImplementedError
 
     def _on_failure(
@@ -156,28 +159,23 @@ class WebSocketPath:
     def _settle_trial(self, dispatch: Dispatch, failure: ClassifiedError | None) -> None:
         raise NotImplementedError
 
-    def _ws_message(self, message: Any) -> bool:
-        """Handle a WS-path message; False if ``message`` is not one."""
-        if isinstance(message, TradingReply):
-            self._on_ws_reply(message)
-        elif isinstance(message, TimerFired) and message.key == self._ws_key:
-            if message.generation == self._ws_generation:
-                self._ws_generation = None
-                self._ws_deadline = None
-                for item in self._ws.expired(self._clock.monotonic()):
-                    self._ws_lost(item, TransportKind.TIMEOUT, "no answer on the WebSocket in time")
-                self._arm_ws_deadline()
-        elif isinstance(message, TradingChannelUp):
-            self._ws.up(message.session, message.channel, message.symbols)
-        elif isinstance(message, TradingChannelDown):
-            for item in self._ws.down(message.session):
-                self._ws_lost(
-                    item, TransportKind.CONNECTION_RESET, f"WebSocket lost: {message.reason}"
-                )
-            self._arm_ws_deadline()
-        else:
-            return False
-        return True
+    def _on_channel_up(self, message: TradingChannelUp) -> None:
+        self._ws.up(message.session, message.channel, message.symbols)
+
+    def _on_channel_down(self, message: TradingChannelDown) -> None:
+        for item in self._ws.down(message.session):
+            self._ws_lost(item, TransportKind.CONNECTION_RESET, f"WebSocket lost: {message.reason}")
+        self._arm_ws_deadline()
+
+    def _on_ws_deadline(self, fired: TimerFired) -> None:
+        """The answer-deadline timer (``_ws_key``) fired: the overdue requests are lost."""
+        if fired.generation != self._ws_generation:
+            return
+        self._ws_generation = None
+        self._ws_deadline = None
+        for item in self._ws.expired(self._clock.monotonic()):
+            self._ws_lost(item, TransportKind.TIMEOUT, "no answer on the WebSocket in time")
+        self._arm_ws_deadline()
 
     def _send_ws(self, dispatch: Dispatch) -> None:
         if dispatch.kind in PLACING and self._place_guard is not None:
@@ -190,7 +188,7 @@ class WebSocketPath:
         entry = self._ws
         channel = entry.channel
         token = getattr(channel, "current_token", None)
-        if token is None:
+        if channel is None or token is None:
             self._ws_not_sent(dispatch, "no token on the connection")
             return
         req_id, method, frame = entry.frame(dispatch, token)

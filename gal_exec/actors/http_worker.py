@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
+import msgspec
 import pykka
 
-from gal_exec.actors.protocol import HttpCall, HttpDone
+from gal_exec.actors.protocol import GetHealth, HttpCall, HttpDone, unexpected
 from gal_exec.core.clock import Clock
 
-__all__ = ["HttpWorker", "PlacementFenced"]
+__all__ = ["HttpWorker", "PlacementFenced", "WorkerHealth"]
 
 logger = logging.getLogger("gal_exec.actors.http_worker")
 
@@ -27,6 +28,16 @@ _PLACING_ENDPOINTS = frozenset({"AddOrder", "AddOrderBatch", "AmendOrder"})
 class PlacementFenced(Exception):
     """A placement held back before it left: this engine no longer owns the account. It was not
     sent, and stays to be placed (by cl_ord_id, after a look-up) by the account's next owner."""
+
+
+class WorkerHealth(msgspec.Struct, frozen=True, kw_only=True):
+    calls: int
+    """Calls performed since start."""
+    failures: int
+    """Of those, the ones that ended in an exception (told back as HttpDone.error)."""
+
+
+Inbox = HttpCall | GetHealth
 
 
 class HttpWorker(pykka.ThreadingActor):
@@ -41,12 +52,21 @@ class HttpWorker(pykka.ThreadingActor):
         # Asked right before an order-creating or -changing request leaves: a reason to refuse
         # it (this engine lost its lease), or None.
         self._place_guard = place_guard
+        self._calls = 0
+        self._failures = 0
 
-    def on_receive(self, message: Any) -> None:
-        if isinstance(message, HttpCall):
-            self._perform(message)
-        else:
-            logger.warning("HttpWorker ignored an unexpected %s", type(message).__name__)
+    def on_receive(self, message: Any) -> WorkerHealth | None:
+        return self._handle(cast(Inbox, message))
+
+    def _handle(self, message: Inbox) -> WorkerHealth | None:
+        match message:
+            case HttpCall():
+                self._perform(message)
+            case GetHealth():
+                return WorkerHealth(calls=self._calls, failures=self._failures)
+            case _:
+                unexpected(message, actor="HttpWorker", log=logger)
+        return None
 
     def _perform(self, call: HttpCall) -> None:
         started = self._clock.monotonic()
@@ -61,6 +81,8 @@ class HttpWorker(pykka.ThreadingActor):
             result = method(**call.kwargs)
         except Exception as exc:
             error = exc
+            self._failures += 1
+        self._calls += 1
         finished = self._clock.monotonic()
         done = HttpDone(
             call_id=call.call_id,

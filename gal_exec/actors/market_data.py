@@ -10,8 +10,8 @@ so a subscriber (the supervisor) can mirror the cache in its own PriceCache and 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
-from typing import Any, Literal
+from collections.abc import Callable, Iterable
+from typing import Any, Literal, cast
 
 import msgspec
 import pykka
@@ -27,16 +27,19 @@ from gal_exec.actors.market_protocol import (
     RestTicker,
     SubscribeQuotes,
 )
+from gal_exec.core.clock import Clock
 from gal_exec.core.market import PriceCache, Quote, RollingVolatility, Stale, session_at
 from gal_exec.core.timers import TimerFired
 from gal_exec.kraken.pairs import PairRules
 from gal_exec.kraken.ws import KrakenWsClient, TickerSubscription, WsEvent
-from gal_exec.kraken.ws_codec import Heartbeat, SubscriptionAck, TickerMessage
+from gal_exec.kraken.ws_codec import Heartbeat, SubscriptionAck, Ticker, TickerMessage
 
 __all__ = [
     "GetQuote",
     "MarketData",
     "MarketDataSettings",
+    "MarketHealth",
+    "PairHealth",
     "QuoteReply",
     "QuoteUpdate",
     "QuotesConfirmed",
@@ -49,7 +52,42 @@ _POLL_KEY = "market_data:rest_poll"
 
 
 class _Incoming(msgspec.Struct, frozen=True, kw_only=True):
-    message: Any
+    """A decoded frame of the ticker connection (gal_exec.kraken.ws_codec), from its reader."""
+
+    message: object
+
+
+Inbox = _Incoming | WsEvent | TimerFired | p.HttpDone | GetQuote | SubscribeQuotes | p.GetHealth
+
+
+class PairHealth(msgspec.Struct, frozen=True, kw_only=True):
+    """One pair's cached price: its age, source, staleness and volatility."""
+
+    last: str | None
+    source: str | None
+    age_s: float | None
+    stale: bool
+    reason: str | None
+    volatility: dict[str, float | None]
+
+
+class MarketHealth(msgspec.Struct, frozen=True, kw_only=True):
+    """Provider state, failure counts and each pair's price (keyed by WS v2 symbol)."""
+
+    provider: str
+    """Where prices come from now: "stream", "rest" or "none"."""
+    stream_connected: bool
+    polling: bool
+    session: str
+    last_stream_error: str
+    last_rest_error: str
+    stream_sessions: int
+    stream_disconnects: int
+    stream_errors: int
+    rest_polls: int
+    rest_failures: int
+    rest_consecutive_failures: int
+    pairs: dict[str, PairHealth]
 
 
 # ---- the actor --------------------------------------------------------------------------------
@@ -67,12 +105,12 @@ class MarketData(pykka.ThreadingActor):
         *,
         ws_url: str,
         pairs: Iterable[PairRules],
-        clock: Any,
-        timers: Any,
+        clock: Clock,
+        timers: p.TimerScheduler,
         settings: MarketDataSettings | None = None,
         rest_client: Any = None,
-        subscribers: Iterable[Any] = (),
-        client_factory: Any = KrakenWsClient,
+        subscribers: Iterable[p.Tellable] = (),
+        client_factory: Callable[..., Any] = KrakenWsClient,
     ) -> None:
         super().__init__()
         self.settings = settings or MarketDataSettings()
@@ -99,7 +137,7 @@ class MarketData(pykka.ThreadingActor):
             )
             for symbol in self.symbols
         }
-        self.worker: Any = None
+        self.worker: pykka.ActorRef[HttpWorker] | None = None
         self.connected = False
         self.streaming = False  # ticker data has arrived on the current connection
         self.subscribed: set[str] = set()
@@ -146,7 +184,10 @@ class MarketData(pykka.ThreadingActor):
         if self.worker is not None:
             self.worker.stop()
 
-    def on_receive(self, message: Any) -> Any:
+    def on_receive(self, message: Any) -> QuoteReply | MarketHealth | None:
+        return self._handle(cast(Inbox, message))
+
+    def _handle(self, message: Inbox) -> QuoteReply | MarketHealth | None:
         match message:
             case _Incoming(message=TickerMessage() as ticker):
                 self._tickers(ticker)
@@ -158,8 +199,8 @@ class MarketData(pykka.ThreadingActor):
                 pass
             case WsEvent():
                 self._event(message)
-            case TimerFired(key=key, generation=generation) if key == _POLL_KEY:
-                if generation == self.poll_generation and self.polling:
+            case TimerFired(key=key, generation=generation):
+                if key == _POLL_KEY and generation == self.poll_generation and self.polling:
                     self.poll_generation = self.timers.schedule(
                         _POLL_KEY, self.settings.rest_poll_interval_s, self.actor_ref
                     )
@@ -173,7 +214,7 @@ class MarketData(pykka.ThreadingActor):
             case p.GetHealth():
                 return self.health()
             case _:
-                log.warning("market data ignored %r", message)
+                p.unexpected(message, actor="MarketData", log=log)
         return None
 
     # ---- the stream ----------------------------------------------------------------------------
@@ -229,7 +270,11 @@ class MarketData(pykka.ThreadingActor):
         self._broadcast(QuotesConfirmed(pairs=pairs, time=now))
 
     def _record(
-        self, symbol: str, ticker: Any, now: float, source: Literal["stream", "rest"]
+        self,
+        symbol: str,
+        ticker: Ticker | RestTicker,
+        now: float,
+        source: Literal["stream", "rest"],
     ) -> None:
         bid, ask, last = ticker.bid, ticker.ask, ticker.last
         mid = (bid + ask) / 2 if bid and ask and bid > 0 and ask > 0 else None
@@ -251,7 +296,7 @@ class MarketData(pykka.ThreadingActor):
         if quote is not None:
             self._broadcast(QuoteUpdate(quote=quote))
 
-    def _broadcast(self, message: Any) -> None:
+    def _broadcast(self, message: QuoteUpdate | QuotesConfirmed) -> None:
         for ref in list(self.subscribers):
             if not p.tell_quietly(ref, message):
                 self.subscribers.remove(ref)
@@ -274,12 +319,13 @@ class MarketData(pykka.ThreadingActor):
         self.timers.cancel(_POLL_KEY)
 
     def _poll(self) -> None:
-        if self.poll_in_flight or self.worker is None:
+        worker = self.worker
+        if self.poll_in_flight or worker is None:
             return  # one call at a time: a slow reply must not pile up requests
         self.poll_in_flight = True
         self.call_id += 1
         self.counts["rest_polls"] += 1
-        self.worker.tell(
+        worker.tell(
             p.HttpCall(
                 call_id=self.call_id,
                 endpoint="Ticker",
@@ -338,28 +384,34 @@ class MarketData(pykka.ThreadingActor):
             return "rest"
         return "none"
 
-    def health(self) -> dict[str, Any]:
+    def health(self) -> MarketHealth:
         """Provider state, failure counts and each pair's price age and volatility."""
         now = self.clock.time()
-        pairs: dict[str, Any] = {}
+        pairs: dict[str, PairHealth] = {}
         for symbol in self.symbols:
             held = self.cache.get(symbol)
             answer = self.cache.quote(symbol, now)
-            pairs[symbol] = {
-                "last": str(held.last) if held is not None else None,
-                "source": held.source if held is not None else None,
-                "age_s": round(held.age(now), 3) if held is not None else None,
-                "stale": isinstance(answer, Stale),
-                "reason": answer.reason if isinstance(answer, Stale) else None,
-                "volatility": self.volatility[symbol].values(now),
-            }
-        return {
-            "provider": self.provider(),
-            "stream_connected": self.connected,
-            "polling": self.polling,
-            "session": session_at(now),
-            "last_stream_error": self.last_stream_error,
-            "last_rest_error": self.last_rest_error,
-            **self.counts,
-            "pairs": pairs,
-        }
+            pairs[symbol] = PairHealth(
+                last=str(held.last) if held is not None else None,
+                source=held.source if held is not None else None,
+                age_s=round(held.age(now), 3) if held is not None else None,
+                stale=isinstance(answer, Stale),
+                reason=answer.reason if isinstance(answer, Stale) else None,
+                volatility=self.volatility[symbol].values(now),
+            )
+        counts = self.counts
+        return MarketHealth(
+            provider=self.provider(),
+            stream_connected=self.connected,
+            polling=self.polling,
+            session=session_at(now),
+            last_stream_error=self.last_stream_error,
+            last_rest_error=self.last_rest_error,
+            stream_sessions=counts["stream_sessions"],
+            stream_disconnects=counts["stream_disconnects"],
+            stream_errors=counts["stream_errors"],
+            rest_polls=counts["rest_polls"],
+            rest_failures=counts["rest_failures"],
+            rest_consecutive_failures=counts["rest_consecutive_failures"],
+            pairs=pairs,
+        )

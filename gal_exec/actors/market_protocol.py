@@ -7,11 +7,13 @@ their own ``gal_exec.core.market.PriceCache``; GetQuote answers one pair by mess
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Literal
 
 import msgspec
 
+from gal_exec.actors.protocol import Tellable
 from gal_exec.core.market import Quote, Stale
+from gal_exec.kraken.codec import TickerInfo
 
 __all__ = [
     "GetQuote",
@@ -41,7 +43,7 @@ class GetQuote(msgspec.Struct, frozen=True, kw_only=True):
     QuoteReply; without, it is returned (an ask at the edge)."""
 
     pair: str
-    reply_to: Any = None
+    reply_to: Tellable | None = None
     request_id: int = 0
 
 
@@ -67,7 +69,7 @@ class QuotesConfirmed(msgspec.Struct, frozen=True, kw_only=True):
 class SubscribeQuotes(msgspec.Struct, frozen=True, kw_only=True):
     """Tell ``ref`` every QuoteUpdate and QuotesConfirmed from now on."""
 
-    ref: Any
+    ref: Tellable
 
 
 class RestTicker(msgspec.Struct, frozen=True, kw_only=True):
@@ -78,7 +80,7 @@ class RestTicker(msgspec.Struct, frozen=True, kw_only=True):
     last: Decimal | None
 
     @classmethod
-    def of(cls, info: Any) -> RestTicker:
+    def of(cls, info: TickerInfo) -> RestTicker:
         def first(values: list[Decimal]) -> Decimal | None:
             return values[0] if values else None
 

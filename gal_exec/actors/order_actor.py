@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from decimal import Decimal
+from types import TracebackType
 from typing import Any, assert_never, cast
 
 import msgspec
@@ -39,9 +40,8 @@ __all__ = ["OrderActor", "OrderActorPool", "OrderDeps", "OrderHealth"]
 log = logging.getLogger("gal_exec.order")
 _LINGER_S = 30.0  # stay reachable this long after the end, so a late fill is still accounted
 
-Inbox = (
-    p.Own
-    | dk.IntentDurable
+Step = (
+    dk.IntentDurable
     | p.JournalFailed
     | OrderUpdate
     | p.PlaceResult
@@ -59,8 +59,10 @@ Inbox = (
     | dk.SetPosition
     | p.SiblingFilled
     | p.Link
-    | p.GetHealth
 )
+"""What an order actor does with the order it owns (a step of its model)."""
+
+Inbox = p.Own | p.GetHealth | Step
 
 
 class OrderDeps(msgspec.Struct, kw_only=True):
@@ -103,16 +105,22 @@ class OrderActor(pykka.ThreadingActor):
         self._amend_queries: set[int] = set()  # status queries sent to resolve an amend
         self._amends: dict[int, bool] = {}  # amends sent: request id -> a child's own resize
         self._staged = False  # its placement leaves with the intent's commit (Own.staged)
-        self._held: list[Inbox] = []  # messages that came before the commit was known
+        self._held: list[Step] = []  # messages that came before the commit was known
 
     # ---- Pykka hooks -----------------------------------------------------------------------
 
-    def on_failure(self, exception_type, exception_value, traceback) -> None:  # type: ignore[no-untyped-def]
+    def on_failure(
+        self,
+        exception_type: type[BaseException] | None,
+        exception_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
         model = self.model
         name = model.spec.cl_ord_id if model is not None else "(not yet owned)"
-        log.error("order %s crashed: %s: %s", name, exception_type.__name__, exception_value)
+        kind = exception_type.__name__ if exception_type is not None else "Exception"
+        log.error("order %s crashed: %s: %s", name, kind, exception_value)
         if model is not None:
-            error = f"{exception_type.__name__}: {exception_value}"
+            error = f"{kind}: {exception_value}"
             p.tell_quietly(
                 self.deps.supervisor, p.OrderCrashed(cl_ord_id=model.spec.cl_ord_id, error=error)
             )
@@ -153,7 +161,7 @@ class OrderActor(pykka.ThreadingActor):
         self._step(model, message)
         return None
 
-    def _step(self, model: om.OrderModel, message: Inbox) -> None:
+    def _step(self, model: om.OrderModel, message: Step) -> None:
         now = self.deps.clock.monotonic()
         effects: list[om.Effect]
         match message:

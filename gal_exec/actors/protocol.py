@@ -18,6 +18,8 @@ from gal_exec.core.updates import OrderUpdate
 from gal_exec.kraken.codec import BalanceExEntry, OrderInfo, TradeInfo
 from gal_exec.kraken.errors import ClassifiedError
 from gal_exec.kraken.orders import OrderRequest
+from gal_exec.kraken.ws_codec import MethodResponse
+from gal_exec.kraken.ws_entry import OrderChannel
 from gal_exec.messages import ExecutionReport
 
 __all__ = [
@@ -237,7 +239,7 @@ class TradingChannelUp(_Msg, frozen=True, kw_only=True):
     symbols. Told to the gateway from the reader thread, in order with the replies."""
 
     session: int
-    channel: Any
+    channel: OrderChannel
     symbols: dict[str, str]
 
 
@@ -249,10 +251,10 @@ class TradingChannelDown(_Msg, frozen=True, kw_only=True):
 
 
 class TradingReply(_Msg, frozen=True, kw_only=True):
-    """A WS v2 method response (gal_exec.kraken.ws_codec.MethodResponse) read on ``session``."""
+    """A WS v2 method response read on ``session``."""
 
     session: int
-    response: Any
+    response: MethodResponse
 
 
 # ---- replies from the KrakenGateway -------------------------------------------------------------

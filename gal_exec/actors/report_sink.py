@@ -49,7 +49,8 @@ class SubscribeReports(msgspec.Struct, frozen=True, kw_only=True):
     With ``batches`` it receives each BatchReport instead.
     """
 
-    callback: Any
+    callback: Callable[[Any], None]
+    """Called with each ExecutionReport, or with each BatchReport when ``batches``."""
     batches: bool = False
 
 
@@ -174,7 +175,7 @@ class ReportSink(pykka.ThreadingActor):
             self.file.close()
             self.file = None
 
-    def on_receive(self, message: Any) -> Any:
+    def on_receive(self, message: Any) -> SinkStats | None:
         return self._handle(cast(Inbox, message))
 
     def _handle(self, message: Inbox) -> SinkStats | None:

@@ -125,7 +125,7 @@ class ExecutionSupervisor(pykka.ThreadingActor):
             self.timers.cancel(key)
         self.effects.stop()
 
-    def on_receive(self, message: Any) -> Any:
+    def on_receive(self, message: Any) -> dk.DeskHealth | None:
         return self._handle(cast(Inbox, message))
 
     def _handle(self, message: Inbox) -> dk.DeskHealth | None:

@@ -16,16 +16,20 @@ This actor owns the client's life (start, stop) and answers GetHealth.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
+import msgspec
 import pykka
 
 from gal_exec.actors import protocol as p
+from gal_exec.core.clock import Clock
+from gal_exec.core.updates import OrderUpdate
 from gal_exec.kraken.updates import update_from_execution
 from gal_exec.kraken.ws import ExecutionsSubscription, KrakenWsClient, WsEvent
 from gal_exec.kraken.ws_codec import ExecutionsMessage, MethodResponse
 
-__all__ = ["TRADING_METHODS", "StreamRouter", "UserStream"]
+__all__ = ["TRADING_METHODS", "StreamHealth", "StreamRouter", "UserStream"]
 
 log = logging.getLogger("gal_exec.stream")
 
@@ -42,6 +46,18 @@ TRADING_METHODS = frozenset(
 )
 """WS v2 methods whose answers belong to the gateway."""
 
+Inbox = p.GetHealth
+
+
+class StreamHealth(msgspec.Struct, frozen=True, kw_only=True):
+    connected: bool
+    """Subscribed to executions on a live connection."""
+    sessions: int
+    """Connections made since start (the current one's number)."""
+    messages: int
+    last_message_at: float | None
+    last_disconnect: str
+
 
 class StreamRouter:
     """What the reader thread does with each decoded frame and connection event."""
@@ -49,9 +65,9 @@ class StreamRouter:
     def __init__(
         self,
         *,
-        supervisor: Any,
-        gateway: Any,
-        clock: Any,
+        supervisor: p.Tellable,
+        gateway: p.Tellable,
+        clock: Clock,
         symbol_to_pair: dict[str, str],
     ) -> None:
         self.supervisor = supervisor
@@ -111,7 +127,7 @@ class StreamRouter:
 
     def _executions(self, message: ExecutionsMessage) -> None:
         snapshot = message.type == "snapshot"
-        updates = []
+        updates: list[OrderUpdate] = []
         for execution in message.data:
             if execution.ratecount is not None and execution.symbol:
                 pair = self.symbol_to_pair.get(execution.symbol, execution.symbol)
@@ -124,14 +140,14 @@ class StreamRouter:
         if updates:
             p.tell_quietly(self.supervisor, p.ExchangeUpdates(updates=updates))
 
-    def health(self) -> dict[str, Any]:
-        return {
-            "connected": self.connected,
-            "sessions": self.sessions,
-            "messages": self.messages,
-            "last_message_at": self.last_message_at,
-            "last_disconnect": self.last_disconnect,
-        }
+    def health(self) -> StreamHealth:
+        return StreamHealth(
+            connected=self.connected,
+            sessions=self.sessions,
+            messages=self.messages,
+            last_message_at=self.last_message_at,
+            last_disconnect=self.last_disconnect,
+        )
 
 
 class UserStream(pykka.ThreadingActor):
@@ -139,10 +155,10 @@ class UserStream(pykka.ThreadingActor):
         self,
         *,
         url: str,
-        token_provider: Any,
-        supervisor: Any,
-        gateway: Any,
-        clock: Any,
+        token_provider: Callable[[], str],
+        supervisor: p.Tellable,
+        gateway: p.Tellable,
+        clock: Clock,
         liveness_timeout_s: float = 5.0,
         symbol_to_pair: dict[str, str] | None = None,
         client_factory: Any = KrakenWsClient,
@@ -172,7 +188,13 @@ class UserStream(pykka.ThreadingActor):
     def on_stop(self) -> None:
         self.client.stop()
 
-    def on_receive(self, message: Any) -> Any:
-        if isinstance(message, p.GetHealth):
-            return self.router.health()
+    def on_receive(self, message: Any) -> StreamHealth | None:
+        return self._handle(cast(Inbox, message))
+
+    def _handle(self, message: Inbox) -> StreamHealth | None:
+        match message:
+            case p.GetHealth():
+                return self.router.health()
+            case _:
+                p.unexpected(message, actor="UserStream", log=log)
         return None

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 
@@ -234,9 +234,9 @@ def signal_from_row(row: Sequence[object]) -> SignalRecord:
     signal_id, raw, received_at, outcome = row
     return SignalRecord(
         signal_id=str(signal_id),
-        raw=bytes(raw),  # type: ignore[arg-type]
-        received_at=float(received_at),  # type: ignore[arg-type]
-        outcome=outcome,  # type: ignore[arg-type]
+        raw=bytes(cast(bytes, raw)),
+        received_at=float(cast(float, received_at)),
+        outcome=cast(str | None, outcome),
     )
 
 

@@ -284,7 +284,9 @@ class Journal(JournalReads):
             updated_at=report.engine_time or now,
         )
         detail = f"{order.role} {order.side} {order.quantity} {order.pair} {order.order_type}"
-        events = [(now, "intent", order.cl_ord_id, order.signal_id, detail)]
+        events: list[tuple[float, str, str | None, str, str]] = [
+            (now, "intent", order.cl_ord_id, order.signal_id, detail)
+        ]
         if report.status != order.status:
             change = f"{order.status} -> {report.status}"
             if report.reason:

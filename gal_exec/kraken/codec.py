@@ -60,21 +60,21 @@ class _Reply(msgspec.Struct, frozen=True, kw_only=True):
 # --- order entry -------------------------------------------------------------------------------
 
 
-class AddOrderDescription(_Reply):
+class AddOrderDescription(_Reply, frozen=True):
     """Kraken's text description of a placed order and of its conditional close, if any."""
 
     order: str = ""
     close: str | None = None
 
 
-class AddOrderResult(_Reply):
+class AddOrderResult(_Reply, frozen=True):
     """AddOrder: ``txid`` is a list (empty when ``validate=true``)."""
 
     descr: AddOrderDescription
     txid: list[str] = []
 
 
-class BatchOrderResult(_Reply):
+class BatchOrderResult(_Reply, frozen=True):
     """One AddOrderBatch entry, in request order: a scalar ``txid``, or ``error`` if rejected."""
 
     txid: str | None = None
@@ -82,15 +82,15 @@ class BatchOrderResult(_Reply):
     error: str | None = None
 
 
-class AddOrderBatchResult(_Reply):
+class AddOrderBatchResult(_Reply, frozen=True):
     orders: list[BatchOrderResult]
 
 
-class AmendOrderResult(_Reply):
+class AmendOrderResult(_Reply, frozen=True):
     amend_id: str
 
 
-class EditOrderResult(_Reply):
+class EditOrderResult(_Reply, frozen=True):
     """EditOrder (legacy cancel/replace): the new order has a new ``txid``."""
 
     descr: AddOrderDescription | None = None
@@ -106,14 +106,14 @@ class EditOrderResult(_Reply):
     error_message: str | None = None
 
 
-class CancelOrderResult(_Reply):
+class CancelOrderResult(_Reply, frozen=True):
     """CancelOrder and CancelAll: orders cancelled, and whether some are still pending."""
 
     count: int
     pending: bool | None = None
 
 
-class CancelOrderBatchResult(_Reply):
+class CancelOrderBatchResult(_Reply, frozen=True):
     count: int
 
 
@@ -128,7 +128,7 @@ def epoch_of(timestamp: str | None) -> float | None:
         return None
 
 
-class CancelAllOrdersAfterResult(_Reply):
+class CancelAllOrdersAfterResult(_Reply, frozen=True):
     """Dead man's switch: RFC3339 times; ``trigger_time`` is ``"0"`` or absent when disarmed."""
 
     current_time: str = msgspec.field(name="currentTime")
@@ -138,7 +138,7 @@ class CancelAllOrdersAfterResult(_Reply):
 # --- order and trade queries -------------------------------------------------------------------
 
 
-class OrderDescription(_Reply):
+class OrderDescription(_Reply, frozen=True):
     """``descr`` of an order. ``price``/``price2`` stay text: trailing stops show ``+50.0000%``."""
 
     pair: str
@@ -151,7 +151,7 @@ class OrderDescription(_Reply):
     close: str = ""
 
 
-class OrderInfo(_Reply):
+class OrderInfo(_Reply, frozen=True):
     """An order as QueryOrders, OpenOrders and ClosedOrders report it.
 
     ``status`` is one of pending, open, closed, canceled, expired; ``price`` is the average fill
@@ -193,18 +193,18 @@ class OrderInfo(_Reply):
         return frozenset(item for item in self.misc.split(",") if item)
 
 
-class OpenOrdersResult(_Reply):
+class OpenOrdersResult(_Reply, frozen=True):
     open: dict[str, OrderInfo]
 
 
-class ClosedOrdersResult(_Reply):
+class ClosedOrdersResult(_Reply, frozen=True):
     """One page (50, most recent first); ``count`` is the total over all pages."""
 
     closed: dict[str, OrderInfo]
     count: int | None = None
 
 
-class TradeInfo(_Reply):
+class TradeInfo(_Reply, frozen=True):
     """A fill as QueryTrades and TradesHistory report it."""
 
     ordertxid: str
@@ -233,7 +233,7 @@ class TradeInfo(_Reply):
     trades: list[str] | None = None
 
 
-class TradesHistoryResult(_Reply):
+class TradesHistoryResult(_Reply, frozen=True):
     trades: dict[str, TradeInfo]
     count: int | None = None
 
@@ -241,7 +241,7 @@ class TradesHistoryResult(_Reply):
 # --- account -----------------------------------------------------------------------------------
 
 
-class WebSocketsToken(_Reply):
+class WebSocketsToken(_Reply, frozen=True):
     """A token for the private WebSocket; ``expires`` in seconds. Redacted in repr."""
 
     token: str
@@ -251,7 +251,7 @@ class WebSocketsToken(_Reply):
         return f"WebSocketsToken(token=<redacted>, expires={self.expires})"
 
 
-class ApiKeyInfo(_Reply):
+class ApiKeyInfo(_Reply, frozen=True):
     """GetApiKeyInfo: the calling key's name and permissions (needs no permission itself).
 
     ``permissions`` are Kraken's strings, e.g. ``query-funds``, ``modify-trades``,
@@ -265,7 +265,7 @@ class ApiKeyInfo(_Reply):
     ip_allowlist: list[str] = msgspec.field(default_factory=list, name="ipAllowlist")
 
 
-class BalanceExEntry(_Reply):
+class BalanceExEntry(_Reply, frozen=True):
     """BalanceEx: available = balance + credit - credit_used - hold_trade."""
 
     balance: Decimal
@@ -277,19 +277,19 @@ class BalanceExEntry(_Reply):
 # --- public ------------------------------------------------------------------------------------
 
 
-class ServerTime(_Reply):
+class ServerTime(_Reply, frozen=True):
     unixtime: int
     rfc1123: str = ""
 
 
-class SystemStatus(_Reply):
+class SystemStatus(_Reply, frozen=True):
     """``status``: online, maintenance, cancel_only or post_only; ``timestamp`` RFC3339."""
 
     status: str
     timestamp: str = ""
 
 
-class AssetInfo(_Reply):
+class AssetInfo(_Reply, frozen=True):
     altname: str
     decimals: int
     display_decimals: int | None = None
@@ -298,7 +298,7 @@ class AssetInfo(_Reply):
     status: str | None = None
 
 
-class AssetPairInfo(_Reply):
+class AssetPairInfo(_Reply, frozen=True):
     """A tradable pair's rules: price decimals (``pair_decimals``), volume decimals
     (``lot_decimals``), minimum volume (``ordermin``), minimum cost (``costmin``), ``tick_size``.
     """
@@ -329,7 +329,7 @@ class AssetPairInfo(_Reply):
     short_position_limit: Decimal | None = None
 
 
-class TickerInfo(_Reply):
+class TickerInfo(_Reply, frozen=True):
     """Ticker: a/b = [price, whole-lot volume, lot volume], c = [last price, volume],
     v/p/l/h = [today, last 24 h] volume, VWAP, low, high; t = trade counts; o = today's open.
     """

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import itertools
 import logging
-from typing import Any
+from typing import Protocol
 
 from gal_exec.kraken import ws_codec
 from gal_exec.kraken.jobs import Dispatch, Job, JobKind
 from gal_exec.kraken.ws_orders import NotExpressible, order_spec
 
-__all__ = ["TOKEN_ERRORS", "WS_METHODS", "Pending", "WsOrderEntry"]
+__all__ = ["TOKEN_ERRORS", "WS_METHODS", "OrderChannel", "Pending", "WsOrderEntry"]
 
 logger = logging.getLogger("gal_exec.kraken.ws_entry")
 
@@ -31,6 +31,13 @@ TOKEN_ERRORS = frozenset({"EAPI:Invalid token", "ESession:Invalid session"})
 """Refused at the door (the token): nothing was processed, the request may go again."""
 
 _NOT_EXPRESSIBLE = object()
+
+
+class OrderChannel(Protocol):
+    """The connection order entry is sent on (gal_exec.kraken.ws.KrakenWsClient). Its
+    ``current_token`` and ``reconnect`` are used when it has them."""
+
+    def send(self, message: bytes, /, *, session: int | None = None) -> None: ...
 
 
 class Pending:
@@ -62,7 +69,7 @@ class WsOrderEntry:
     def __init__(self, *, enabled: bool, timeout_s: float) -> None:
         self.enabled = enabled
         self.timeout_s = timeout_s
-        self.channel: Any = None
+        self.channel: OrderChannel | None = None
         self.session = 0
         self.symbols: dict[str, str] = {}
         self.pending: dict[int, Pending] = {}
@@ -79,7 +86,7 @@ class WsOrderEntry:
     def ready(self) -> bool:
         return self.enabled and self.channel is not None
 
-    def up(self, session: int, channel: Any, symbols: dict[str, str]) -> None:
+    def up(self, session: int, channel: OrderChannel, symbols: dict[str, str]) -> None:
         self.session = session
         self.channel = channel
         self.symbols = symbols
@@ -181,14 +188,14 @@ class WsOrderEntry:
 
     # --- answers ------------------------------------------------------------------------------
 
-    def answer(self, session: int, response: Any) -> Pending | None:
+    def answer(self, session: int, response: ws_codec.MethodResponse) -> Pending | None:
         """The request ``response`` answers, removed from pending; None if it is not ours (a
         late answer to a request already given up, or another session's)."""
         req_id = response.req_id
         item = self.pending.get(req_id) if req_id is not None else None
         if item is None or item.session != session or item.method != response.method:
             return None
-        del self.pending[req_id]
+        del self.pending[item.req_id]
         if not self.pending:
             self._in_order, self._latest_deadline = True, float("-inf")
         return item

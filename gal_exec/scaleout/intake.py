@@ -46,6 +46,7 @@ from gal_exec.messages import (
     Halt,
     InboundMessage,
     MessageDecodeError,
+    OrderStatus,
     TradeSignalApproved,
     decode_inbound,
 )
@@ -320,7 +321,7 @@ class Intake:
             ExecutionReport(
                 signal_id=_signal_id_of(raw),
                 client_order_id=new_client_order_id(clock=self.clock),
-                status="rejected",
+                status=OrderStatus.REJECTED,
                 reason=f"stream entry {entry_id}: {reason}",
                 engine_time=self.clock.time(),
                 sequence=1,

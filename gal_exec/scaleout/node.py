@@ -198,6 +198,7 @@ class AccountNode:
 
     def _start_intake(self, engine: Engine, *, replay: bool = True) -> None:
         settings = self.settings
+        assert engine.writer is not None and engine.sink is not None  # started with a journal
         reading = connect(
             self.url, socket_timeout=settings.socket_timeout_s + settings.block_ms / 1000
         )
@@ -207,7 +208,7 @@ class AccountNode:
             group=settings.group,
             consumer=f"{self.owner}:e{self.lease.epoch}",
             lease=self.lease,
-            writer=engine.writer,  # type: ignore[arg-type]
+            writer=engine.writer,
             submit=engine.submit,
             report=engine.sink.tell,
             read_count=settings.read_count,

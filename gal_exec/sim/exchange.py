@@ -197,8 +197,8 @@ class Exchange(TradingApi, FeedsApi, ControlApi, ExternalPricesApi):
                             if key == api_key:
                                 self._call(callback, [event])
                     for ticker in tickers:
-                        for callback in ticker_subs:
-                            self._call(callback, ticker)
+                        for on_ticker in ticker_subs:
+                            self._call(on_ticker, ticker)
         finally:
             self._local.flushing = False
 

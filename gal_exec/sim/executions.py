@@ -48,6 +48,7 @@ def _price_fields(order: SimOrder) -> dict[str, Any]:
         else:
             fields.update(limit_price_type="static", limit_price=order.price2)
     if ordertype in TRIGGER_TYPES:
+        price: Decimal | None
         if ordertype in TRAILING and order.price_expr is not None:
             price = order.price_expr.amount
             price_type = "pct" if order.price_expr.percent else "quote"

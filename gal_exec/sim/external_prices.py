@@ -10,18 +10,13 @@ Mixed into ``Exchange``.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable
-from contextlib import AbstractContextManager
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from gal_exec.sim import errors
+from gal_exec.sim._exchange_state import ExchangeState
 from gal_exec.sim.errors import SimError
-
-if TYPE_CHECKING:
-    from gal_exec.sim.matching import Engine
-    from gal_exec.sim.pairs import PairTable
 
 __all__ = ["ExternalPricesApi", "PriceSource"]
 
@@ -34,16 +29,10 @@ class PriceSource(Protocol):
     def stop(self) -> None: ...
 
 
-class ExternalPricesApi:
+class ExternalPricesApi(ExchangeState):
     """Markets that follow an external price source (mixed into ``Exchange``)."""
 
     external_reason: str = ""
-    if TYPE_CHECKING:  # provided by Exchange
-        _lock: threading.RLock
-        engine: Engine
-        pairs: PairTable
-
-        def _op(self, *, process: bool = True) -> AbstractContextManager[float]: ...
 
     def use_external_prices(self) -> None:
         """Every market stops its random walk and waits, stale, for its first quote."""

@@ -8,31 +8,28 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
 from gal_exec.sim import errors, executions, views
+from gal_exec.sim._exchange_state import ExchangeState
 from gal_exec.sim.errors import SimError
-
-if TYPE_CHECKING:
-    from gal_exec.sim.exchange import Exchange
 
 __all__ = ["FeedsApi"]
 
 
-class FeedsApi:
+class FeedsApi(ExchangeState):
     """Public endpoints and WS feeds (mixed into ``Exchange``)."""
 
     # -- public ---------------------------------------------------------------------------
 
-    def time(self: Exchange) -> dict:
+    def time(self) -> dict:
         now = self.clock.time()
         moment = datetime.fromtimestamp(int(now), tz=UTC)
         return {"unixtime": int(now), "rfc1123": moment.strftime("%a, %d %b %y %H:%M:%S +0000")}
 
-    def system_status(self: Exchange) -> dict:
+    def system_status(self) -> dict:
         return {"status": self.status, "timestamp": views.rfc3339_seconds(self.clock.time())}
 
-    def assets(self: Exchange, asset: str | None = None) -> dict:
+    def assets(self, asset: str | None = None) -> dict:
         chosen = list(self.pairs.assets.values())
         if asset:
             chosen = []
@@ -52,7 +49,7 @@ class FeedsApi:
             for spec in chosen
         }
 
-    def _pairs_named(self: Exchange, names: str | None) -> list:
+    def _pairs_named(self, names: str | None) -> list:
         if not names:
             return list(self.pairs.pairs.values())
         chosen = []
@@ -63,14 +60,14 @@ class FeedsApi:
             chosen.append(pair)
         return chosen
 
-    def asset_pairs(self: Exchange, pair: str | None = None) -> dict:
+    def asset_pairs(self, pair: str | None = None) -> dict:
         engine = self.engine
         return {
             spec.key: views.rest_pair(spec, self.pairs, engine.maker_pct, engine.taker_pct)
             for spec in self._pairs_named(pair)
         }
 
-    def ticker(self: Exchange, pair: str | None = None) -> dict:
+    def ticker(self, pair: str | None = None) -> dict:
         # A market waiting for its first external quote (paper trading) has no price to show.
         with self._op():
             markets = self.engine.markets
@@ -80,32 +77,30 @@ class FeedsApi:
                 if markets[spec.key].quoted or not markets[spec.key].external
             }
 
-    def resolve_pair(self: Exchange, name: str) -> str:
+    def resolve_pair(self, name: str) -> str:
         pair = self.pairs.find(name) if name else None
         if pair is None:
             raise SimError(errors.UNKNOWN_PAIR)
         return pair.key
 
-    def ws_symbol(self: Exchange, pair_key: str) -> str:
+    def ws_symbol(self, pair_key: str) -> str:
         return self.pairs.pairs[pair_key].symbol
 
     # -- WebSocket feeds ------------------------------------------------------------------
 
-    def subscribe_executions(
-        self: Exchange, api_key: str, callback: Callable[[list[dict]], None]
-    ) -> int:
+    def subscribe_executions(self, api_key: str, callback: Callable[[list[dict]], None]) -> int:
         with self._lock:
             self._handles += 1
             self._exec_subs[self._handles] = (api_key, callback)
             self.engine.listening.add(api_key)
             return self._handles
 
-    def unsubscribe_executions(self: Exchange, handle: int) -> None:
+    def unsubscribe_executions(self, handle: int) -> None:
         with self._lock:
             self._exec_subs.pop(handle, None)
             self.engine.listening = {key for key, _ in self._exec_subs.values()}
 
-    def snapshot_orders(self: Exchange, api_key: str) -> list[dict]:
+    def snapshot_orders(self, api_key: str) -> list[dict]:
         with self._op() as now:
             stamp = views.rfc3339(now)
             return [
@@ -113,7 +108,7 @@ class FeedsApi:
                 for order in self._account(api_key).open.values()
             ]
 
-    def snapshot_trades(self: Exchange, api_key: str, limit: int = 50) -> list[dict]:
+    def snapshot_trades(self, api_key: str, limit: int = 50) -> list[dict]:
         with self._op():
             trades = self._account(api_key).trades[-limit:] if limit > 0 else []
             return [
@@ -121,7 +116,7 @@ class FeedsApi:
                 for trade in reversed(trades)
             ]
 
-    def rate_counter(self: Exchange, api_key: str) -> dict:
+    def rate_counter(self, api_key: str) -> dict:
         """The key's trading-counter level per pair, ``{"BTC/USD": Decimal, ...}``; the tier's
         threshold is ``limits.tier.trading_max``."""
         with self._lock:
@@ -130,19 +125,19 @@ class FeedsApi:
                 self.ws_symbol(key): Decimal(str(round(level, 4))) for key, level in levels.items()
             }
 
-    def subscribe_ticker(self: Exchange, callback: Callable[[dict], None]) -> int:
+    def subscribe_ticker(self, callback: Callable[[dict], None]) -> int:
         with self._lock:
             self._handles += 1
             self._ticker_subs[self._handles] = callback
             self.engine.ticker_listening = True
             return self._handles
 
-    def unsubscribe_ticker(self: Exchange, handle: int) -> None:
+    def unsubscribe_ticker(self, handle: int) -> None:
         with self._lock:
             self._ticker_subs.pop(handle, None)
             self.engine.ticker_listening = bool(self._ticker_subs)
 
-    def ticker_ws(self: Exchange, symbol: str) -> dict | None:
+    def ticker_ws(self, symbol: str) -> dict | None:
         """The WS v2 ticker of ``symbol``; None while an external market awaits its first
         quote (the subscriber gets the first update instead of a made-up snapshot)."""
         pair = self.pairs.by_symbol(symbol)

@@ -6,32 +6,29 @@ Mixed into ``Exchange``.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
 from gal_exec.sim import views
+from gal_exec.sim._exchange_state import ExchangeState
 from gal_exec.sim.faults import FaultPlan
-
-if TYPE_CHECKING:
-    from gal_exec.sim.exchange import Exchange
 
 __all__ = ["ControlApi"]
 
 STATUSES = ("online", "maintenance", "cancel_only", "post_only")
 
 
-class ControlApi:
+class ControlApi(ExchangeState):
     """Market controls (mixed into ``Exchange``)."""
 
     # -- control --------------------------------------------------------------------------
 
-    def set_faults(self: Exchange, plan: FaultPlan) -> None:
+    def set_faults(self, plan: FaultPlan) -> None:
         self.faults = plan
 
-    def disconnect_ws(self: Exchange) -> int:
+    def disconnect_ws(self) -> int:
         """Drop every WebSocket connection (the servers register in ``ws_disconnectors``)."""
         return sum(disconnect() for disconnect in list(self.ws_disconnectors))
 
-    def set_price(self: Exchange, pair: str, price: Decimal) -> None:
+    def set_price(self, pair: str, price: Decimal) -> None:
         """Move ``pair``'s market to ``price`` now: a new step (fresh liquidity), triggers, fills."""
         key = self.resolve_pair(pair)
         price = Decimal(price)
@@ -41,20 +38,20 @@ class ControlApi:
             self.engine.markets[key].move_to(price)
             self.engine.after_move(key, now)
 
-    def step(self: Exchange, n: int = 1) -> None:
+    def step(self, n: int = 1) -> None:
         """Move every market ``n`` steps now, without moving the clock."""
         with self._op() as now:
             for _ in range(n):
                 self.engine.step_all(now)
 
-    def advance(self: Exchange, seconds: float) -> None:
+    def advance(self, seconds: float) -> None:
         """Manual clock: move time forward; due steps, expiries and dead man's switches run."""
         if not self.manual or not hasattr(self.clock, "advance"):
             raise ValueError("advance needs the manual clock (SimConfig.clock = 'manual')")
         self.clock.advance(seconds)
         self._on_clock()
 
-    def set_liquidity(self: Exchange, pair: str | None, per_step: Decimal) -> None:
+    def set_liquidity(self, pair: str | None, per_step: Decimal) -> None:
         """Base units offered per step and side, for one pair (or all when ``pair`` is None)."""
         per_step = Decimal(per_step)
         if not per_step.is_finite() or per_step <= 0:
@@ -67,7 +64,7 @@ class ControlApi:
                 market.refresh_liquidity()
                 self.engine.after_move(key, now)
 
-    def set_paused(self: Exchange, paused: bool) -> None:
+    def set_paused(self, paused: bool) -> None:
         """Freeze (or resume) matching and automatic price steps; orders still rest."""
         with self._op() as now:
             was = self.engine.paused
@@ -77,21 +74,21 @@ class ControlApi:
                     market.refresh_liquidity()
                     self.engine.after_move(key, now)
 
-    def set_status(self: Exchange, status: str) -> None:
+    def set_status(self, status: str) -> None:
         if status not in STATUSES:
             raise ValueError(f"status must be one of {', '.join(STATUSES)}; got {status!r}")
         with self._lock:
             self.status = status
 
-    def dump_orders(self: Exchange) -> list[dict]:
+    def dump_orders(self) -> list[dict]:
         with self._op():
             return [views.dump_order(order) for order in self.engine.orders.values()]
 
-    def dump_trades(self: Exchange) -> list[dict]:
+    def dump_trades(self) -> list[dict]:
         with self._op():
             return [views.dump_trade(trade) for trade in self.engine.trades]
 
-    def state(self: Exchange) -> dict:
+    def state(self) -> dict:
         """Prices, clock and counters for GET /sim/state."""
         with self._op() as now:
             engine = self.engine

@@ -175,9 +175,9 @@ class MatchingEngine:
         if quantity <= 0:
             return
         limit = order.limit()
-        maker = not order.crossing and limit is not None
         touch = market.ask if order.buy else market.bid
-        price = limit if maker else touch
+        maker = not order.crossing and limit is not None
+        price = limit if limit is not None and maker else touch
         if order.buy:
             market.buy_budget -= quantity
         else:

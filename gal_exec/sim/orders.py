@@ -18,6 +18,7 @@ from gal_exec.sim.errors import SimError, invalid_arguments
 from gal_exec.sim.pairs import PairSpec
 from gal_exec.sim.params import (
     INT32,
+    decimal_places,
     get_bool,
     get_decimal,
     get_int,
@@ -250,7 +251,7 @@ def parse_order(
     volume = get_decimal(params, "volume")
     if volume is None or volume <= 0:
         raise invalid_arguments("volume")
-    if volume.normalize().as_tuple().exponent < -pair.lot_decimals:
+    if decimal_places(volume) > pair.lot_decimals:
         raise invalid_arguments("volume")
     order = SimOrder(
         txid="", api_key=api_key, pair=pair, side=side, ordertype=ordertype, volume=volume

@@ -12,6 +12,7 @@ from typing import Any
 from gal_exec.sim.errors import invalid_arguments
 
 __all__ = [
+    "decimal_places",
     "get_bool",
     "get_decimal",
     "get_int",
@@ -63,6 +64,14 @@ def get_decimal(params: Mapping[str, Any], name: str) -> Decimal | None:
     if not value.is_finite():
         raise invalid_arguments(name)
     return value
+
+
+def decimal_places(value: Decimal) -> int:
+    """The decimal places a finite value needs: 0.0100 has 2, 5E+2 has 0."""
+    exponent = value.normalize().as_tuple().exponent
+    if not isinstance(exponent, int):
+        raise ValueError(f"not a finite number: {value}")
+    return max(0, -exponent)
 
 
 def get_int(params: Mapping[str, Any], name: str, bounds: tuple[int, int] | None = None):

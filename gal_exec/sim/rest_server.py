@@ -180,6 +180,7 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     server_version = "gal-exec-sim"
     server: _Server
+    raw_requestline: bytes  # read by the stdlib's handle_one_request (not in its stubs)
 
     def log_message(self, format: str, *args: Any) -> None:
         return
@@ -232,7 +233,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _read_body(self) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            chunks = []
+            chunks: list[bytes] = []
             while True:
                 size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
                 if size == 0:
@@ -406,6 +407,7 @@ class SimRestServer:
     def url(self) -> str:
         """The base URL: ``url + "/0/private/AddOrder"`` is the endpoint."""
         host = self._server.server_address[0]
+        assert isinstance(host, str)  # an AF_INET server's address
         return f"http://{host}:{self.port}"
 
     def start(self) -> None:

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from gal_exec.sim import errors, executions, views
+from gal_exec.sim._exchange_state import ExchangeState
 from gal_exec.sim.accounts import Account
 from gal_exec.sim.errors import SimError, invalid_arguments
 from gal_exec.sim.limits import amend_cost, cancel_cost
@@ -23,20 +24,24 @@ from gal_exec.sim.orders import (
     parse_price,
 )
 from gal_exec.sim.pairs import PairSpec
-from gal_exec.sim.params import get_bool, get_decimal, get_int, get_text, parse_rfc3339
-
-if TYPE_CHECKING:
-    from gal_exec.sim.exchange import Exchange
+from gal_exec.sim.params import (
+    decimal_places,
+    get_bool,
+    get_decimal,
+    get_int,
+    get_text,
+    parse_rfc3339,
+)
 
 __all__ = ["TradingApi"]
 
 
-class TradingApi:
+class TradingApi(ExchangeState):
     """Order entry and cancellation (mixed into ``Exchange``)."""
 
     # -- helpers --------------------------------------------------------------------------
 
-    def _check_status(self: Exchange, *, post_only: bool = False, cancel: bool = False) -> None:
+    def _check_status(self, *, post_only: bool = False, cancel: bool = False) -> None:
         if self.status == "maintenance":
             raise SimError(errors.SERVICE_UNAVAILABLE)
         if cancel:
@@ -47,7 +52,7 @@ class TradingApi:
             raise SimError(errors.POST_ONLY_MODE)
 
     def _parse(
-        self: Exchange, account: Account, params: Mapping[str, Any], pair: PairSpec, now: float
+        self, account: Account, params: Mapping[str, Any], pair: PairSpec, now: float
     ) -> SimOrder:
         market = self.engine.markets[pair.key]
         side = params.get("type")
@@ -59,14 +64,14 @@ class TradingApi:
         self.check_not_stale(pair.key)
         return order
 
-    def _check_capacity(self: Exchange, account: Account, order: SimOrder) -> None:
+    def _check_capacity(self, account: Account, order: SimOrder) -> None:
         limit = self.limits.open_orders_limit
         if limit is not None and account.open_per_pair.get(order.pair.key, 0) >= limit:
             raise SimError(errors.ORDERS_LIMIT)
         if order.cl_ord_id is not None and order.cl_ord_id in account.by_cl_ord_id:
             raise SimError(errors.DUPLICATE_CL_ORD_ID)
 
-    def _pair_param(self: Exchange, value: Any) -> PairSpec:
+    def _pair_param(self, value: Any) -> PairSpec:
         if value is None or str(value).strip() == "":
             raise invalid_arguments("pair")
         pair = self.pairs.find(str(value))
@@ -76,7 +81,7 @@ class TradingApi:
 
     # -- AddOrder -------------------------------------------------------------------------
 
-    def add_order(self: Exchange, api_key: str, params: dict, *, source: str = "rest") -> dict:
+    def add_order(self, api_key: str, params: dict, *, source: str = "rest") -> dict:
         """AddOrder: ``{"descr": {...}, "txid": ["O..."]}`` (no txid when validating)."""
         with self._op() as now:
             account = self._account(api_key)
@@ -95,10 +100,10 @@ class TradingApi:
             return {"descr": views.describe(order), "txid": [order.txid]}
 
     def add_order_batch(
-        self: Exchange,
+        self,
         api_key: str,
-        pair: str,
-        orders: list[dict],
+        pair: str | None,
+        orders: object,
         *,
         validate: bool = False,
         deadline: str | None = None,
@@ -141,7 +146,7 @@ class TradingApi:
 
     # -- AmendOrder -----------------------------------------------------------------------
 
-    def amend_order(self: Exchange, api_key: str, params: dict, *, source: str = "rest") -> dict:
+    def amend_order(self, api_key: str, params: dict, *, source: str = "rest") -> dict:
         """AmendOrder in place (same txid): quantity, display quantity, limit price, trigger
         price. A quantity below what has filled is taken as the filled quantity and the rest is
         cancelled (charged like a cancel)."""
@@ -159,7 +164,7 @@ class TradingApi:
                 self.limits.charge_trading(api_key, order.pair.key, cancel_cost(age), always=True)
             return {"amend_id": self.engine.ids.make("T")}
 
-    def _find_open(self: Exchange, account: Account, txid: str | None, cl_ord_id: str | None):
+    def _find_open(self, account: Account, txid: str | None, cl_ord_id: str | None):
         order = (
             account.open.get(txid)
             if txid is not None
@@ -170,7 +175,7 @@ class TradingApi:
         return order
 
     def _amend_price(
-        self: Exchange, order: SimOrder, params: Mapping[str, Any], name: str, natural: int
+        self, order: SimOrder, params: Mapping[str, Any], name: str, natural: int
     ) -> Decimal | None:
         if get_text(params, name) is None:
             return None
@@ -182,16 +187,14 @@ class TradingApi:
             return expr.amount
         return pair.round_price(expr.resolve(self.engine.markets[pair.key].last, natural))
 
-    def _amend(self: Exchange, order: SimOrder, params: Mapping[str, Any], now: float) -> None:
+    def _amend(self, order: SimOrder, params: Mapping[str, Any], now: float) -> None:
         """Kraken's rules: the ids and the fills stay; a new limit price, or more quantity,
         puts the order at the back of its price's queue (less quantity keeps its place); a
         quantity below the filled one cancels the rest."""
         engine = self.engine
         pair = order.pair
         quantity = get_decimal(params, "order_qty")
-        if quantity is not None and (
-            quantity <= 0 or quantity.normalize().as_tuple().exponent < -pair.lot_decimals
-        ):
+        if quantity is not None and (quantity <= 0 or decimal_places(quantity) > pair.lot_decimals):
             raise invalid_arguments("order_qty")
         cancels_rest = quantity is not None and quantity < order.vol_exec
         if quantity is not None and not cancels_rest and quantity < pair.ordermin:
@@ -286,7 +289,7 @@ class TradingApi:
 
     # -- cancels --------------------------------------------------------------------------
 
-    def _charge_cancels(self: Exchange, api_key: str, orders: list[SimOrder], *, batch: bool):
+    def _charge_cancels(self, api_key: str, orders: list[SimOrder], *, batch: bool):
         costs: dict[str, float] = {}
         now = self.clock.monotonic()
         for order in orders:
@@ -299,7 +302,7 @@ class TradingApi:
         for pair_key, cost in costs.items():
             self.limits.charge_trading(api_key, pair_key, cost, always=True)
 
-    def _targets(self: Exchange, account: Account, ident: Any) -> list[SimOrder]:
+    def _targets(self, account: Account, ident: Any) -> list[SimOrder]:
         """Open orders named by a txid, or by a userref (an integer, or digits)."""
         text = str(ident).strip()
         if isinstance(ident, int) or text.lstrip("-").isdigit():
@@ -309,7 +312,7 @@ class TradingApi:
         return [order] if order is not None else []
 
     def cancel_order(
-        self: Exchange,
+        self,
         api_key: str,
         *,
         txid: Any = None,
@@ -340,7 +343,7 @@ class TradingApi:
                 self.engine.close(order, "canceled", errors.REASON_USER, now)
             return {"count": len(targets)}
 
-    def cancel_order_batch(self: Exchange, api_key: str, ids: list, cl_ord_ids: list) -> dict:
+    def cancel_order_batch(self, api_key: str, ids: list, cl_ord_ids: list) -> dict:
         """CancelOrderBatch: up to 50 txids/userrefs and cl_ord_ids; unknown ids are skipped."""
         with self._op() as now:
             account = self._account(api_key)
@@ -355,15 +358,15 @@ class TradingApi:
                 for order in self._targets(account, ident):
                     targets[order.txid] = order
             for cl_ord_id in cl_ord_ids:
-                order = account.by_cl_ord_id.get(str(cl_ord_id))
-                if order is not None:
-                    targets[order.txid] = order
+                named = account.by_cl_ord_id.get(str(cl_ord_id))
+                if named is not None:
+                    targets[named.txid] = named
             self._charge_cancels(api_key, list(targets.values()), batch=True)
             for order in targets.values():
                 self.engine.close(order, "canceled", errors.REASON_USER, now)
             return {"count": len(targets)}
 
-    def cancel_all(self: Exchange, api_key: str) -> dict:
+    def cancel_all(self, api_key: str) -> dict:
         """CancelAll: every open order of the account, untriggered and scheduled ones too."""
         with self._op() as now:
             account = self._account(api_key)
@@ -373,7 +376,7 @@ class TradingApi:
                 self.engine.close(order, "canceled", errors.REASON_USER, now)
             return {"count": len(targets)}
 
-    def cancel_all_orders_after(self: Exchange, api_key: str, timeout_s: Any) -> dict:
+    def cancel_all_orders_after(self, api_key: str, timeout_s: Any) -> dict:
         """The dead man's switch: cancel everything ``timeout_s`` from now unless re-armed."""
         with self._op() as now:
             account = self._account(api_key)

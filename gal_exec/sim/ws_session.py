@@ -265,7 +265,7 @@ class WsSession:
                 raise RequestError("Subscription Not Found")
             self._executions.close()
             self._executions = None
-            result = {"channel": "executions"}
+            result: dict[str, Any] = {"channel": "executions"}
             self._reply(success_response(method, req_id, result, time_in, self._stamp()))
             return
         if self._executions is not None:

@@ -196,6 +196,7 @@ def _leg_prices(
     """REST (price, price2) for an order type from its limit and trigger legs."""
     limit_price, limit_type = limit
     trigger_price, trigger_type = trigger
+    price: Decimal | str | None
     if order_type in TRAILING:
         price = None if trigger_price is None else _trailing_offset(trigger_price, trigger_type)
     elif order_type in _TRIGGERED:
@@ -203,7 +204,7 @@ def _leg_prices(
     else:
         price = None if limit_price is None else _priced(limit_price, limit_type, where)
         return price, None
-    price2 = None
+    price2: Decimal | str | None = None
     if order_type in _WITH_LIMIT_LEG and limit_price is not None:
         price2 = _priced(limit_price, limit_type, where)
     return price, price2

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from gal_exec.actors.error_classifier import ErrorClassifier, halt_reason
+from gal_exec.actors.error_classifier import ClassifierStats, ErrorClassifier, halt_reason
 from gal_exec.actors.protocol import (
     BreakerChanged,
     ErrorObserved,
@@ -151,9 +151,10 @@ def test_halt_reasons_name_the_error_and_what_to_check():
     )
 
 
-def test_get_health_is_answered_with_the_stats_as_a_dict(config, clock, timers):
+def test_get_health_is_answered_with_the_stats(config, clock, timers):
     classifier = ErrorClassifier.start(config, clock=clock, timers=timers)
     classifier.tell(_error("EOrder:Insufficient funds"))
     answer = classifier.ask(GetHealth(), timeout=5)
-    assert answer["by_code"] == {"EOrder:Insufficient funds": 1}
-    assert answer["halt_requested"] is False
+    assert isinstance(answer, ClassifierStats)
+    assert answer.by_code == {"EOrder:Insufficient funds": 1}
+    assert answer.halt_requested is False

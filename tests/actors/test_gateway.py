@@ -11,7 +11,7 @@ import pykka
 import pytest
 import responses
 
-from gal_exec.actors.gateway import KrakenGateway
+from gal_exec.actors.gateway import GatewayHealth, KrakenGateway
 from gal_exec.actors.http_worker import HttpWorker
 from gal_exec.actors.protocol import (
     AmendOrder,
@@ -284,12 +284,13 @@ def test_workers_may_be_given_as_a_factory(kraken, clock, timers, recorder):
     assert health(gateway).workers == 1
 
 
-def test_get_health_is_answered_with_a_plain_dict(kraken, clock, timers, recorder):
+def test_get_health_is_answered_with_the_snapshot(kraken, clock, timers, recorder):
     gateway = start_gateway(make_config(), clock, timers)
     gateway.tell(place(recorder.ref, "h1"))
     recorder.next(PlaceResult)
     answer = gateway.ask(GetHealth(), timeout=5)
-    assert answer["calls"] == {"AddOrder": 1}
-    assert answer["queued"] == {"cancel": 0, "place": 0, "query": 0}
-    assert answer["trading_headroom"] == {"XBTUSD": 59.0}
-    assert answer["last_error"] is None
+    assert isinstance(answer, GatewayHealth)
+    assert answer.calls == {"AddOrder": 1}
+    assert answer.queued == {"cancel": 0, "place": 0, "query": 0}
+    assert answer.trading_headroom == {"XBTUSD": 59.0}
+    assert answer.last_error is None

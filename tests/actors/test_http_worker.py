@@ -10,8 +10,8 @@ import pykka
 import pytest
 import responses
 
-from gal_exec.actors.http_worker import HttpWorker
-from gal_exec.actors.protocol import HttpCall, HttpDone
+from gal_exec.actors.http_worker import HttpWorker, WorkerHealth
+from gal_exec.actors.protocol import GetHealth, HttpCall, HttpDone
 from gal_exec.kraken.auth import Credentials
 from gal_exec.kraken.errors import KrakenAPIError, TransportError
 from gal_exec.kraken.orders import OrderRequest
@@ -73,3 +73,4 @@ def test_failures_are_carried_and_the_worker_keeps_working(kraken, worker, recor
     assert isinstance(third.error, AttributeError)
     assert fourth.error is None and "O1" in fourth.result
     assert worker.is_alive()
+    assert worker.ask(GetHealth(), timeout=5) == WorkerHealth(calls=4, failures=3)

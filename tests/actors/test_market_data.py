@@ -24,6 +24,7 @@ from gal_exec.actors.market_data import (
     GetQuote,
     MarketData,
     MarketDataSettings,
+    MarketHealth,
     QuoteReply,
     QuotesConfirmed,
     QuoteUpdate,
@@ -145,7 +146,7 @@ def ask_quote(market: Any, pair: str) -> Quote | Stale:
     return reply.result
 
 
-def health(market: Any) -> dict[str, Any]:
+def health(market: Any) -> MarketHealth:
     return market.ask(p.GetHealth(), timeout=DEFAULT_TIMEOUT_S)
 
 
@@ -183,11 +184,11 @@ def test_the_cache_follows_the_simulators_ticker(
     assert isinstance(unknown, Stale) and unknown.reason == "market data does not follow 'DOGE/EUR'"
 
     state = health(market)
-    assert state["provider"] == "stream" and state["stream_connected"] is True
-    assert state["pairs"]["BTC/USD"]["last"] == "66000.0"
-    assert state["pairs"]["BTC/USD"]["stale"] is False
-    assert state["session"] == "Asia"  # 1_700_000_000 is 22:13 UTC
-    assert state["rest_polls"] == 0  # no REST client: no fallback
+    assert state.provider == "stream" and state.stream_connected is True
+    assert state.pairs["BTC/USD"].last == "66000.0"
+    assert state.pairs["BTC/USD"].stale is False
+    assert state.session == "Asia"  # 1_700_000_000 is 22:13 UTC
+    assert state.rest_polls == 0  # no REST client: no fallback
 
 
 def test_volatility_follows_the_prices(
@@ -209,7 +210,7 @@ def test_volatility_follows_the_prices(
     expected = math.sqrt(2) * math.log(66000 / 65000)
     assert quote.volatility["1m"] == pytest.approx(expected)
     assert quote.volatility["1h"] == pytest.approx(expected)
-    assert health(market)["pairs"]["BTC/USD"]["volatility"]["5m"] == pytest.approx(expected)
+    assert health(market).pairs["BTC/USD"].volatility["5m"] == pytest.approx(expected)
 
 
 def test_heartbeats_keep_an_unchanged_price_fresh(
@@ -258,11 +259,11 @@ def test_a_price_goes_stale_when_the_feed_stops(
         "prices older than 5 s are stale"
     )
     state = health(market)
-    assert state["provider"] == "none"
-    assert state["stream_connected"] is False
-    assert state["stream_disconnects"] == 1
-    assert state["pairs"]["BTC/USD"]["stale"] is True
-    assert state["pairs"]["BTC/USD"]["age_s"] == 6.0
+    assert state.provider == "none"
+    assert state.stream_connected is False
+    assert state.stream_disconnects == 1
+    assert state.pairs["BTC/USD"].stale is True
+    assert state.pairs["BTC/USD"].age_s == 6.0
 
 
 def test_rest_fallback_while_the_stream_is_down_then_back_to_the_stream(
@@ -277,7 +278,7 @@ def test_rest_fallback_while_the_stream_is_down_then_back_to_the_stream(
     market = start(sim, rules, clock, timers, stream, recorder, rest=rest)
     next_quote(recorder, pair="BTC/USD", source="stream")
     next_quote(recorder, pair="ETH/USD", source="stream")  # every pair subscribed: REST stops
-    assert health(market)["polling"] is False
+    assert health(market).polling is False
     assert timers.generation_of("market_data:rest_poll") is None
 
     requests.post(sim.control_url + "/ws/disconnect", json={}, timeout=5).raise_for_status()
@@ -291,16 +292,16 @@ def test_rest_fallback_while_the_stream_is_down_then_back_to_the_stream(
     found = ask_quote(market, "BTC/USD")
     assert isinstance(found, Quote) and found.source == "rest" and found.last == D("67000.0")
     state = health(market)
-    assert state["provider"] == "rest" and state["stream_connected"] is False
-    assert state["rest_polls"] >= 2 and state["rest_failures"] == 0
+    assert state.provider == "rest" and state.stream_connected is False
+    assert state.rest_polls >= 2 and state.rest_failures == 0
 
     stream.reconnect.set()
     back = next_quote(recorder, pair="BTC/USD", source="stream")
     assert back.last == D("67000.0")
     next_quote(recorder, pair="ETH/USD", source="stream")
     state = health(market)
-    assert state["provider"] == "stream" and state["polling"] is False
-    assert state["stream_sessions"] == 2
+    assert state.provider == "stream" and state.polling is False
+    assert state.stream_sessions == 2
     assert timers.generation_of("market_data:rest_poll") is None
 
 
@@ -321,9 +322,9 @@ def test_a_pair_the_stream_refuses_stays_on_rest(
     polled = next_quote(recorder, pair="NOPE/USD", source="rest", time=clock.time())
     assert polled.last == D("3200.00")
     state = health(market)
-    assert state["provider"] == "stream" and state["polling"] is True
-    assert "subscribe rejected" in state["last_stream_error"]
-    assert state["pairs"]["BTC/USD"]["source"] == "stream"
+    assert state.provider == "stream" and state.polling is True
+    assert "subscribe rejected" in state.last_stream_error
+    assert state.pairs["BTC/USD"].source == "stream"
 
 
 class BrokenRest:
@@ -366,8 +367,8 @@ def test_with_no_stream_rest_gives_the_first_prices(
     assert quote.source == "rest"
     stream.wait_for("error")
     state = health(market)
-    assert state["provider"] == "rest"
-    assert state["stream_errors"] >= 1 and "connect failed" in state["last_stream_error"]
+    assert state.provider == "rest"
+    assert state.stream_errors >= 1 and "connect failed" in state.last_stream_error
 
 
 def test_failed_polls_are_counted_and_leave_no_provider(
@@ -390,9 +391,9 @@ def test_failed_polls_are_counted_and_leave_no_provider(
         # A round trip through the worker: its reply to the actor is queued before our ask.
         worker.ask(p.GetHealth(), timeout=DEFAULT_TIMEOUT_S)
         state = health(market)
-        assert state["provider"] == "none"
-        assert state["rest_failures"] == state["rest_consecutive_failures"] == count
-    assert state["last_rest_error"] == "TransportError: connection refused (test)"
+        assert state.provider == "none"
+        assert state.rest_failures == state.rest_consecutive_failures == count
+    assert state.last_rest_error == "TransportError: connection refused (test)"
     stale = ask_quote(market, "BTC/USD")
     assert isinstance(stale, Stale) and stale.reason == "no price for BTC/USD yet"
 

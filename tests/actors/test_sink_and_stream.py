@@ -147,6 +147,6 @@ def test_user_stream_turns_executions_into_updates_and_gaps(make_recorder, clock
     client.on_event(event("subscribed", 2, "executions"))
     assert supervisor.next(p.StreamStatus) == p.StreamStatus(up=True, gap=True)
     health = stream.ask(p.GetHealth(), timeout=5)
-    assert health["connected"] and health["sessions"] == 2 and health["messages"] == 1
+    assert health.connected and health.sessions == 2 and health.messages == 1
     stream.stop()
     assert not client.started
