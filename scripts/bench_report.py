@@ -31,13 +31,14 @@ KNOWN_CAUSES = {
         "(scheduling, the frame, the send) and the socket come after."
     ),
     "throughput": (
-        "The engine is CPU-bound in one process on two cores shared with the simulator: a "
-        "thread start per order (Pykka's one thread per actor: 0.2 ms in an idle process here, "
-        "0.5 to 2 ms with the engine busy; once a burst has emptied the ready pool the "
-        "supervisor spends most of its time starting them, and an ended order's actor lingers "
-        "30 s for late fills, so threads are not reused), the journal commits and the reports' "
-        "hops take most of it; the gateway's share (scheduling, one frame per order) and the "
-        "WS reader's are small."
+        "The engine process is CPU-bound at one core (the simulator takes a fifth of the "
+        "other), and about 40% of that is kernel time: every order is some twenty actor "
+        "messages (signal, placement, answer, reports, journal commits and their callbacks, "
+        "updates, timers), each a thread wake-up, which costs a futex call and a GIL hand-over "
+        "on this VM. Thread starts are not the limit: an experiment that started order actors "
+        "without waiting for the new thread cut the supervisor's time in them eightfold and "
+        "left the rate unchanged. Fewer hops per order (the report path's journal round trip "
+        "above all) is the way to the target."
     ),
     "spawn": (
         "Each OrderActor is one thread (Pykka's model); thread start with the GIL shared "
