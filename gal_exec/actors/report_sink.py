@@ -238,8 +238,14 @@ class ReportSink(pykka.ThreadingActor):
         def failed(exc: Exception) -> None:
             tell_quietly(ref, _Durable(report=report, error=str(exc)))
 
+        # Eager (committed here, now, when the writer is idle) only when this is the one report
+        # awaiting delivery and nothing else waits here: then it cannot overtake an earlier
+        # one, and it saves the round trip through the writer's thread (two wake-ups).
         self.writer.submit(
-            lambda journal: journal.apply_report(report), on_durable=durable, on_error=failed
+            lambda journal: journal.apply_report(report),
+            on_durable=durable,
+            on_error=failed,
+            eager=self.pending == 1 and self.actor_inbox.empty(),
         )
 
     def _reload(self, spec: OrderSpec, reply_to: Tellable) -> None:

@@ -80,6 +80,41 @@ def test_reports_are_journaled_before_they_are_delivered(tmp_path):
     journal.close()
 
 
+def test_an_idle_sink_commits_a_report_itself_and_a_busy_one_keeps_the_order(tmp_path):
+    journal = Journal.open(tmp_path / "j.sqlite")
+    writer = JournalWriter(journal)
+    writer.start()
+    delivered: list[int] = []
+    held, release, done = threading.Event(), threading.Event(), threading.Event()
+
+    def callback(item: ExecutionReport) -> None:
+        delivered.append(item.sequence)
+        if item.sequence == 1:
+            held.set()
+            assert release.wait(10)  # the sink is busy while reports 2..40 queue up
+        if item.sequence == 40:
+            done.set()
+
+    sink = ReportSink.start(writer=writer)
+    sink.tell(SubscribeReports(callback=callback))
+    sink.tell(report(1))
+    try:
+        assert held.wait(10)
+        # Report 1 reached an idle sink and an idle writer: committed on the sink's own thread.
+        assert writer.eager == 1
+        for sequence in range(2, 41):
+            sink.tell(report(sequence, "partially_filled"))
+    finally:
+        release.set()
+    assert done.wait(10)
+    assert delivered == list(range(1, 41))
+    # The rest came while others waited: through the writer's thread, in order.
+    assert writer.eager == 1
+    sink.stop()
+    writer.stop()
+    journal.close()
+
+
 class FakeClient:
     """Stands in for KrakenWsClient: the test calls the callbacks the reader thread would."""
 
