@@ -42,8 +42,8 @@ KNOWN_CAUSES = {
     ),
     "spawn": (
         "Each OrderActor is one thread (Pykka's model); thread start with the GIL shared "
-        "with the running orders sets the spawn rate (daemon threads since this session, so "
-        "no scan of all live threads per start)."
+        "with the running orders sets the spawn rate (daemon threads, so no scan of all "
+        "live threads per start)."
     ),
 }
 
