@@ -43,6 +43,12 @@ def _config(tmp_path: Path, sim: Simulator) -> Path:
         'dead_man_switch = "off"\n'
         "[market_data]\n"
         'pairs = ["XBT/USD"]\n'
+        # The valid signals around the hostile lines are market buys; over a long run they
+        # would add up to the live-mode exposure limits, a rejection these runs do not test.
+        "[risk]\n"
+        'market_notional_cap = "0"\n'
+        'max_exposure_per_pair = "0"\n'
+        'max_exposure_total = "0"\n'
         "[logging]\n"
         'level = "WARNING"\n'
     )
