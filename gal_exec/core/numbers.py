@@ -16,6 +16,7 @@ signal_id, a pair) have a length limit too.
 from __future__ import annotations
 
 import decimal
+import math
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from decimal import Decimal
@@ -143,7 +144,7 @@ def duration_problem(
     """
     if value is None:
         return None
-    if value != value or value in (float("inf"), float("-inf")):
+    if not math.isfinite(value):
         return f"{name} must be a finite number of seconds; got {value}"
     if value > maximum:
         return f"{name} out of range: {excerpt(f'{value:g}')} s (at most {maximum:.0f} s)"
@@ -157,7 +158,7 @@ def expiry_problem(
     after ``now``, or None. Too soon is left to the caller (its margin is its own rule)."""
     if value is None:
         return None
-    if value != value or value in (float("inf"), float("-inf")):
+    if not math.isfinite(value):
         return f"{name} must be a finite epoch time in seconds; got {value}"
     if value <= 0:
         return f"{name} must be a positive epoch time in seconds; got {excerpt(f'{value:g}')}"
