@@ -205,6 +205,36 @@ def test_eager_and_queued_ops_from_many_threads_all_commit_once(
     assert len(recorder.durable) == threads * per_thread
 
 
+def test_an_op_alone_in_its_commit_takes_no_savepoint_and_fails_whole(
+    path: Path, journal: Journal
+) -> None:
+    """A single operation's transaction is flat: no SAVEPOINT, even where the operation opens
+    transactions of its own, and a failure after some of its writes leaves none of them."""
+    statements: list[str] = []
+    journal._conn.set_trace_callback(statements.append)
+    recorder = Recorder(path, expected=2)
+
+    def two_then_fail(journal: Journal) -> None:
+        journal.record_intent(order("half-1"))
+        journal.record_intent(order("half-2"))
+        raise ValueError("bad op")
+
+    with JournalWriter(journal) as writer:
+        writer.submit(intent("alone"), on_durable=recorder.on_durable("alone"), eager=True)
+        writer.submit(
+            two_then_fail,
+            on_durable=recorder.on_durable("failed"),
+            on_error=recorder.on_error("failed"),
+            eager=True,
+        )
+        assert recorder.done.wait(10)
+    journal._conn.set_trace_callback(None)
+    assert recorder.durable == ["alone"] and recorder.invisible == []
+    assert [name for name, _ in recorder.errors] == ["failed"]
+    assert committed_ids(path) == {"alone"}
+    assert not [s for s in statements if s.startswith(("SAVEPOINT", "RELEASE"))]
+
+
 def test_a_failing_op_is_rolled_back_alone(path: Path, journal: Journal) -> None:
     writer = JournalWriter(journal)
     recorder = Recorder(path, expected=4)

@@ -75,6 +75,7 @@ class Journal(JournalReads):
         self._clock = clock
         self._lock = threading.RLock()
         self._depth = 0
+        self._flat = False  # inside a flat transaction (see transaction)
 
     # -- opening and closing ------------------------------------------------------------------
 
@@ -145,13 +146,18 @@ class Journal(JournalReads):
     # -- transactions -------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[None]:
-        """Run the block atomically: a transaction, or a savepoint when already inside one."""
+    def transaction(self, *, flat: bool = False) -> Iterator[None]:
+        """Run the block atomically: a transaction, or a savepoint when already inside one.
+
+        ``flat`` (outermost only): blocks nested in this one take no savepoints. For a block
+        that is one operation alone (the journal writer's single commit): any failure in it
+        rolls all of it back, so a savepoint would cost two statements and change nothing."""
         with self._lock:
             conn = self._writable()
             if self._depth == 0:
                 conn.execute("BEGIN IMMEDIATE")
                 self._depth = 1
+                self._flat = flat
                 try:
                     yield
                     self._commit()
@@ -161,6 +167,14 @@ class Journal(JournalReads):
                     raise
                 finally:
                     self._depth = 0
+                    self._flat = False
+                return
+            if self._flat:
+                self._depth += 1
+                try:
+                    yield
+                finally:
+                    self._depth -= 1
                 return
             name = f"op{self._depth}"
             conn.execute(f"SAVEPOINT {name}")

@@ -246,12 +246,12 @@ class JournalWriter:
         outcomes: list[tuple[_Item, bool, Any]] = []
         self.batches += 1
         if len(batch) == 1:
-            # Alone in its transaction: no savepoint needed (two statements fewer on the path
-            # of an eager write); its failure, or the commit's, is its own error.
+            # Alone in its transaction: no savepoint, not even inside the operation (statements
+            # fewer on the path of an eager write); its failure, or the commit's, is its own.
             (item,) = batch
             self.operations += 1
             try:
-                with journal.transaction():
+                with journal.transaction(flat=True):
                     result = item.op(journal)
             except Exception as exc:
                 return [(item, False, exc)]
