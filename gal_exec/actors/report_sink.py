@@ -85,9 +85,37 @@ class ReloadOrder(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class _Durable(msgspec.Struct, frozen=True, kw_only=True):
+    """The journal's outcome for one report (not a message: see _Outcomes)."""
+
     report: ExecutionReport
     fresh: bool = True  # False: the journal already held this (order, sequence)
     error: str | None = None
+
+
+class _Committed(msgspec.Struct, frozen=True):
+    """Told to the sink when its outcomes queue stops being empty (see _Outcomes)."""
+
+
+class _Outcomes:
+    """The journal's outcomes for the sink's reports, in the order they were committed: the
+    writer's thread adds, the sink's thread takes. Only an add that finds the queue empty tells
+    the sink (a doorbell), so a commit of many reports wakes the sink once, not once each."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._items: list[_Durable] = []
+
+    def add(self, outcome: _Durable) -> bool:
+        """Queue ``outcome``; True if the caller must ring (the queue was empty)."""
+        with self._lock:
+            ring = not self._items
+            self._items.append(outcome)
+            return ring
+
+    def take(self) -> list[_Durable]:
+        with self._lock:
+            items, self._items = self._items, []
+            return items
 
 
 class _DeliveredMark:
@@ -129,7 +157,7 @@ class SinkStats(msgspec.Struct, kw_only=True):
 
 Inbox = (
     ExecutionReport
-    | _Durable
+    | _Committed
     | Journaled
     | Redeliver
     | FollowBatch
@@ -164,6 +192,7 @@ class ReportSink(pykka.ThreadingActor):
         self.final: Counter[str] = Counter()
         self._last_fee: dict[str, tuple[str, Decimal]] = {}
         self._delivered = _DeliveredMark()
+        self._outcomes = _Outcomes()
 
     def on_start(self) -> None:
         if self.path is not None:
@@ -182,22 +211,9 @@ class ReportSink(pykka.ThreadingActor):
         match message:
             case ExecutionReport():
                 self._accept(message)
-            case _Durable(report=report, fresh=False, error=None):
-                # The same (order, sequence) was journaled and delivered before: never twice.
-                self.pending -= 1
-                log.warning(
-                    "report %s #%d was already journaled; not delivered again",
-                    report.client_order_id,
-                    report.sequence,
-                )
-            case _Durable(report=report, error=error):
-                self.pending -= 1
-                if error is not None:
-                    self.journal_errors += 1
-                    log.error(
-                        "journal could not store report of %s: %s", report.client_order_id, error
-                    )
-                self._deliver(report)
+            case _Committed():
+                for outcome in self._outcomes.take():
+                    self._settle(outcome)
             case Journaled(report=report):
                 self._deliver(report)
             case Redeliver(reports=reports):
@@ -225,18 +241,38 @@ class ReportSink(pykka.ThreadingActor):
                 unexpected(message, actor="ReportSink", log=log)
         return None
 
+    def _settle(self, outcome: _Durable) -> None:
+        self.pending -= 1
+        report = outcome.report
+        if not outcome.fresh and outcome.error is None:
+            # The same (order, sequence) was journaled and delivered before: never twice.
+            log.warning(
+                "report %s #%d was already journaled; not delivered again",
+                report.client_order_id,
+                report.sequence,
+            )
+            return
+        if outcome.error is not None:
+            self.journal_errors += 1
+            log.error(
+                "journal could not store report of %s: %s", report.client_order_id, outcome.error
+            )
+        self._deliver(report)
+
     def _accept(self, report: ExecutionReport) -> None:
         if self.writer is None:
             self._deliver(report)
             return
-        ref = self.actor_ref
+        ref, outcomes = self.actor_ref, self._outcomes
         self.pending += 1
 
         def durable(fresh: object) -> None:
-            tell_quietly(ref, _Durable(report=report, fresh=fresh is not False))
+            if outcomes.add(_Durable(report=report, fresh=fresh is not False)):
+                tell_quietly(ref, _Committed())
 
         def failed(exc: Exception) -> None:
-            tell_quietly(ref, _Durable(report=report, error=str(exc)))
+            if outcomes.add(_Durable(report=report, error=str(exc))):
+                tell_quietly(ref, _Committed())
 
         # Eager (committed here, now, when the writer is idle) only when this is the one report
         # awaiting delivery and nothing else waits here: then it cannot overtake an earlier
