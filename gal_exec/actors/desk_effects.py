@@ -127,13 +127,17 @@ class DeskEffects:
         A new entry's placement is staged: built now, told to the gateway by the commit's
         callback, which runs at once in this thread when the journal writer is idle and no other
         message waits for the supervisor (an eager commit). The signal then reaches the wire in
-        two thread hand-overs (caller -> supervisor -> gateway); the order's actor learns of it
-        after, off that path."""
+        two thread hand-overs (caller -> supervisor -> gateway). Its first report and its
+        order's Own ride with the placement (PlaceOrder.after): the gateway passes them on once
+        the frame is out, so the sink's and the order's threads wake after the send, the sink
+        has report 1 before the order can emit report 2, and the order runs its model only from
+        then on (no other thread touches it after)."""
         first, _ = model.start()
         deps = self.deps
         spec, now = model.spec, deps.clock.time()
         report = report_from_emit(spec, first, now)
         me, sink, writer, gateway = deps.supervisor, deps.sink, self.writer, deps.gateway
+        journaled: Any = Journaled(report=report) if writer is not None else report
         place: p.PlaceOrder | None = None
         if ref is not None:
             quantity = model.first_placement()
@@ -144,18 +148,23 @@ class DeskEffects:
                     reply_to=ref,
                     validate=deps.validate_only,
                     now=deps.clock.monotonic(),
+                    after=(
+                        p.Forward(to=sink, message=journaled),
+                        p.Forward(to=ref, message=p.Own(model=model, durable=True, sent=True)),
+                    ),
                 )
-            ref.tell(p.Own(model=model, staged=place is not None))
+            else:
+                ref.tell(p.Own(model=model))  # it places once it hears IntentDurable
 
         def durable(_result: object) -> None:
             if place is not None:
-                gateway.tell(place)  # first: the wire waits for nothing else
-            # The sink hears of the first report before the order may emit its second: the
-            # order's actor holds the gateway's answer until IntentDurable, so report 1 is
-            # always queued at the sink ahead of report 2.
-            sink.tell(Journaled(report=report) if writer is not None else report)
+                if not p.tell_quietly(gateway, place):
+                    for forward in place.after:  # shutting down: nothing leaves, all is told
+                        p.tell_quietly(forward.to, forward.message)
+                return
+            sink.tell(journaled)
             if ref is not None:
-                p.tell_quietly(ref, dk.IntentDurable(sent=place is not None))
+                p.tell_quietly(ref, dk.IntentDurable())
             else:
                 p.tell_quietly(me, p.OrderDurable(cl_ord_id=spec.cl_ord_id))
 
@@ -163,6 +172,8 @@ class DeskEffects:
             log.error("journal could not store the intent of %s: %s", spec.cl_ord_id, exc)
             sink.tell(report)
             if ref is not None:
+                if place is not None:
+                    p.tell_quietly(ref, p.Own(model=model))
                 p.tell_quietly(ref, p.JournalFailed(error=str(exc)))
 
         if writer is None:

@@ -86,6 +86,7 @@ from gal_exec.actors.protocol import (
     TradingReply,
     WithdrawPlacement,
     WithdrawResult,
+    tell_quietly,
     unexpected,
 )
 from gal_exec.config import Config
@@ -257,7 +258,13 @@ class KrakenGateway(WebSocketPath, pykka.ThreadingActor):
         except Exception:
             # One bad message must not take down the only path to the exchange.
             logger.exception("KrakenGateway failed to handle %s", type(inbox).__name__)
-        self._pump()
+        try:
+            self._pump()
+        finally:
+            if isinstance(inbox, PlaceOrder):
+                # After the send: the threads these wake do not compete with it for the GIL.
+                for forward in inbox.after:
+                    tell_quietly(forward.to, forward.message)
         return None
 
     def _handle(self, message: Work) -> None:

@@ -104,8 +104,7 @@ class OrderActor(pykka.ThreadingActor):
         self._status_pending = False
         self._amend_queries: set[int] = set()  # status queries sent to resolve an amend
         self._amends: dict[int, bool] = {}  # amends sent: request id -> a child's own resize
-        self._staged = False  # its placement leaves with the intent's commit (Own.staged)
-        self._held: list[Step] = []  # messages that came before the commit was known
+        self._early: list[Step] = []  # messages that came before Own (see Own)
 
     # ---- Pykka hooks -----------------------------------------------------------------------
 
@@ -144,19 +143,9 @@ class OrderActor(pykka.ThreadingActor):
             return None
         model = self.model
         if model is None:
-            log.warning("order actor without an order ignored %s", type(message).__name__)
-            return None
-        if self._staged:
-            if not isinstance(message, (dk.IntentDurable, p.JournalFailed)):
-                # The placement is at the gateway or waits for the commit: an answer or an
-                # update may come first in a race; each is handled once the commit is known.
-                self._held.append(message)
-                return None
-            self._staged = False
-            self._step(model, message)
-            held, self._held = self._held, []
-            for early in held:
-                self._step(model, early)
+            # A pooled actor hears only of the order it is about to own: a stream update or a
+            # command may overtake its Own (which rides behind the placement); each waits.
+            self._early.append(message)
             return None
         self._step(model, message)
         return None
@@ -233,11 +222,8 @@ class OrderActor(pykka.ThreadingActor):
                     self.stop()
                     return
                 effects = model.timer(name)
-            case dk.IntentDurable(sent=sent):
+            case dk.IntentDurable():
                 effects = model.intent_durable()
-                if sent:
-                    # The supervisor told the gateway this placement with the commit.
-                    effects = [e for e in effects if not isinstance(e, om.Place)]
             case p.JournalFailed(error=error):
                 effects = model.place_failed(
                     "permanent", "journal", f"journal write failed: {error}"
@@ -268,7 +254,6 @@ class OrderActor(pykka.ThreadingActor):
             log.error("order actor already runs %s; refused another", self.model.spec.cl_ord_id)
             return
         model = self.model = message.model
-        self._staged = message.staged
         effects: list[om.Effect] = []
         if message.resume:
             if model.txid is not None and not model.terminal:
@@ -278,7 +263,13 @@ class OrderActor(pykka.ThreadingActor):
             effects = model.resume(self.deps.clock.monotonic())
         elif message.durable:
             effects = model.intent_durable()
+            if message.sent:
+                # The supervisor told the gateway this placement with the commit.
+                effects = [e for e in effects if not isinstance(e, om.Place)]
         self._run(model, effects)
+        early, self._early = self._early, []
+        for step in early:
+            self._step(model, step)
 
     # ---- effects ---------------------------------------------------------------------------
 

@@ -55,6 +55,7 @@ def place_order(
     reply_to: p.Tellable,
     validate: bool,
     now: float,
+    after: tuple[p.Forward, ...] = (),
 ) -> p.PlaceOrder:
     """The gateway's PlaceOrder for ``spec`` (answered to ``reply_to``, the order's actor)."""
     return p.PlaceOrder(
@@ -64,6 +65,7 @@ def place_order(
         order=build_order_request(spec, quantity, validate=validate),
         reply_to=reply_to,
         enqueued_at=spec.received_at or now,
+        after=after,
     )
 
 

@@ -103,11 +103,24 @@ class _Msg(msgspec.Struct, frozen=True, kw_only=True):
 # ---- requests to the KrakenGateway --------------------------------------------------------------
 
 
+class Forward(_Msg, frozen=True, kw_only=True):
+    """A message that rides with a PlaceOrder: the gateway tells ``message`` to ``to`` once it
+    is done with the placement's arrival (sent, handed to a worker, queued or refused)."""
+
+    to: Tellable
+    message: Any
+
+
 class PlaceOrder(_Msg, frozen=True, kw_only=True):
     """Place one order (AddOrder, or coalesced with others for the same pair into AddOrderBatch).
 
     Never retried blindly: an unknown outcome is answered as such and the requester resolves it
     by cl_ord_id.
+
+    ``after``: messages the gateway passes on, in order, right after it has dealt with this one
+    (see Forward). A new entry's first report and its order's Own ride here, so the threads they
+    wake start after the frame is on the wire, not while the gateway sends it; and the order's
+    actor hears Own before the gateway can answer it.
     """
 
     request_id: int
@@ -116,6 +129,7 @@ class PlaceOrder(_Msg, frozen=True, kw_only=True):
     order: OrderRequest
     reply_to: Tellable
     enqueued_at: float = 0.0
+    after: tuple[Forward, ...] = ()
 
 
 class CancelOrder(_Msg, frozen=True, kw_only=True):
@@ -388,14 +402,15 @@ class SubscribeAlerts(_Msg, frozen=True, kw_only=True):
 
 class Own(_Msg, frozen=True, kw_only=True):
     """Told to an OrderActor: run this order. ``resume``: rebuilt from the journal, find out what
-    happened meanwhile; ``durable``: its intent is durable already; ``staged``: its placement
-    leaves with the commit of its intent (the supervisor sends it to the gateway then), and the
-    actor holds every other message until IntentDurable(sent=True) or JournalFailed."""
+    happened meanwhile; ``durable``: its intent is durable already; ``sent``: and its first
+    placement has left with the commit (the supervisor told it to the gateway, which passes this
+    Own on after it: PlaceOrder.after), so the actor must not place it again. Messages an actor
+    gets before its Own wait for it."""
 
     model: OrderModel
     resume: bool = False
     durable: bool = False
-    staged: bool = False
+    sent: bool = False
 
 
 class JournalFailed(_Msg, frozen=True, kw_only=True):

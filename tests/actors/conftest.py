@@ -9,6 +9,7 @@ from typing import Any
 import pykka
 import pytest
 
+from gal_exec.actors.protocol import PlaceOrder, tell_quietly
 from gal_exec.core.clock import ManualClock
 from gal_exec.timers import TimerService
 
@@ -26,6 +27,11 @@ class _RecordingActor(pykka.ThreadingActor):
     def on_receive(self, message: Any) -> None:
         if message is not _SYNC:
             self._inbox.put(message)
+        if isinstance(message, PlaceOrder):
+            # Standing in for the gateway, it keeps the gateway's word: the messages that ride
+            # with a placement are passed on once it is taken (PlaceOrder.after).
+            for forward in message.after:
+                tell_quietly(forward.to, forward.message)
 
 
 class Recorder:

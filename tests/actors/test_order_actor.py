@@ -86,25 +86,25 @@ def test_places_after_intent_and_reports_in_sequence(rig):
 
 
 def staged(deps):
-    """What the supervisor does for a new entry: its placement leaves with the commit."""
+    """What the supervisor does for a new entry: it starts the model, its first report is
+    journaled, and the placement leaves with the commit; the gateway passes the order's Own on
+    after the send. Returns the pooled actor (no order yet) and the model."""
     model = om.OrderModel(spec(), om.OrderSettings())
     first, _ = model.start()
     deps.sink.tell(report_from_emit(model.spec, first, deps.clock.time()))
-    ref = OrderActor.start(deps)
-    ref.tell(p.Own(model=model, staged=True))
-    return ref
+    return OrderActor.start(deps), model
 
 
-def test_a_staged_order_sends_nothing_itself_and_takes_an_early_answer_after_the_commit(rig):
-    """The gateway may answer a staged placement before the actor hears the commit: the answer
-    waits, then counts, and the actor never places the order a second time."""
+def test_a_staged_order_sends_nothing_itself_and_takes_an_early_answer_after_its_own(rig):
+    """A stream update or a command may reach the pooled actor before its Own: each waits,
+    then counts, and the actor never places the order a second time."""
     gateway, sink, supervisor, deps = rig
-    ref = staged(deps)
+    ref, model = staged(deps)
     ref.tell(p.PlaceResult(request_id=1, cl_ord_id="g-act-1", txid="OTX-9"))  # early
-    # also early: a cancel must not act before the commit is known
+    # also early: a cancel must not act before the order is owned
     ref.tell(dk.CancelOrder(reason="operator"))
-    assert ref.ask(p.GetHealth(), timeout=5).state == "pending_submit"  # answered meanwhile
-    ref.tell(dk.IntentDurable(sent=True))
+    assert ref.ask(p.GetHealth(), timeout=5).state is None  # answered meanwhile, no order yet
+    ref.tell(p.Own(model=model, durable=True, sent=True))
     reports = statuses(sink, 4)
     assert [r.status for r in reports] == ["pending_submit", "submitted", "open", "pending_cancel"]
     assert [r.sequence for r in reports] == [1, 2, 3, 4]
@@ -115,7 +115,8 @@ def test_a_staged_order_sends_nothing_itself_and_takes_an_early_answer_after_the
 
 def test_a_staged_order_whose_intent_could_not_be_journaled_is_rejected(rig):
     _gateway, sink, _supervisor, deps = rig
-    ref = staged(deps)
+    ref, model = staged(deps)
+    ref.tell(p.Own(model=model))
     ref.tell(p.JournalFailed(error="disk full"))
     reports = statuses(sink, 2)
     assert [r.status for r in reports] == ["pending_submit", "rejected"]

@@ -68,10 +68,7 @@ class VerifyStatus(OrderCommand, frozen=True, kw_only=True, tag=True):
 
 
 class IntentDurable(OrderCommand, frozen=True, kw_only=True, tag=True):
-    """The journal committed this order's intent: its request may now leave. ``sent``: it has
-    left already (a staged placement, told to the gateway with the commit)."""
-
-    sent: bool = False
+    """The journal committed this order's intent: its request may now leave."""
 
 
 # ---- effects ------------------------------------------------------------------------------------
