@@ -2,7 +2,8 @@
 gateway's order entry.
 
 The WS client's reader thread decodes each frame and hands it straight to the actor that needs
-it, with no hop through this actor: each execution becomes an OrderUpdate told to the supervisor,
+it, with no hop through this actor: each execution becomes an OrderUpdate told to the supervisor
+(those of a burst of frames together, once the reader has no further frame at hand),
 every connect and disconnect a StreamStatus (so order actors reconcile after a gap), the rate
 counter a RateCounterReading for the gateway, and each answer to an order-entry method a
 TradingReply for the gateway. Once the executions subscription is acknowledged the gateway is told
@@ -76,6 +77,8 @@ class StreamRouter:
         self.symbol_to_pair = symbol_to_pair
         self.pair_to_symbol = {pair: symbol for symbol, pair in symbol_to_pair.items()}
         self.client: Any = None
+        self._updates: list[OrderUpdate] = []  # read, not yet told (see flush)
+        self._levels: dict[str, float] = {}  # rate counter per pair, the latest read
         self.connected = False
         self.sessions = 0
         self.messages = 0
@@ -94,7 +97,21 @@ class StreamRouter:
                 self.gateway, p.TradingReply(session=self.client.session, response=message)
             )
 
+    def flush(self) -> None:
+        """Tell what the frames read so far brought: the updates to the supervisor in one
+        ExchangeUpdates, the latest rate counter of each pair to the gateway. Called when the
+        reader has no further frame at hand (KrakenWsClient's on_idle), so a burst of frames
+        costs one message to each, and a lone frame is told at once."""
+        if self._updates:
+            updates, self._updates = self._updates, []
+            p.tell_quietly(self.supervisor, p.ExchangeUpdates(updates=updates))
+        if self._levels:
+            levels, self._levels = self._levels, {}
+            for pair, level in levels.items():
+                p.tell_quietly(self.gateway, p.RateCounterReading(pair=pair, level=level))
+
     def event(self, event: WsEvent) -> None:
+        self.flush()  # what was read before a connection event is told before it
         match event:
             case WsEvent(kind="connected", session=session):
                 self.sessions = session
@@ -127,18 +144,14 @@ class StreamRouter:
 
     def _executions(self, message: ExecutionsMessage) -> None:
         snapshot = message.type == "snapshot"
-        updates: list[OrderUpdate] = []
+        updates = self._updates
         for execution in message.data:
             if execution.ratecount is not None and execution.symbol:
                 pair = self.symbol_to_pair.get(execution.symbol, execution.symbol)
-                p.tell_quietly(
-                    self.gateway, p.RateCounterReading(pair=pair, level=float(execution.ratecount))
-                )
+                self._levels[pair] = float(execution.ratecount)
             if execution.order_id is None and execution.cl_ord_id is None:
                 continue
             updates.append(update_from_execution(execution, snapshot=snapshot))
-        if updates:
-            p.tell_quietly(self.supervisor, p.ExchangeUpdates(updates=updates))
 
     def health(self) -> StreamHealth:
         return StreamHealth(
@@ -174,6 +187,7 @@ class UserStream(pykka.ThreadingActor):
             url,
             on_message=self.router.message,
             on_event=self.router.event,
+            on_idle=self.router.flush,
             token_provider=token_provider,
             subscriptions=[ExecutionsSubscription()],
             clock=clock,

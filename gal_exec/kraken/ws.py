@@ -123,7 +123,10 @@ class KrakenWsClient:
     """A self-healing WS v2 connection run by one daemon reader thread.
 
     on_message receives each decoded Struct (ws_codec) in arrival order; on_event receives
-    WsEvent. Both are called on the reader thread and must return quickly (a Pykka tell).
+    WsEvent; on_idle, if given, is called once every message received so far has been passed
+    to on_message, before the reader waits for more (so a consumer may gather what a burst
+    brings and pass it on in one go). All are called on the reader thread and must return
+    quickly (a Pykka tell).
     """
 
     def __init__(
@@ -132,6 +135,7 @@ class KrakenWsClient:
         *,
         on_message: Callable[[object], None],
         on_event: Callable[[WsEvent], None],
+        on_idle: Callable[[], None] | None = None,
         token_provider: Callable[[], str] | None = None,
         subscriptions: Sequence[Subscription] = (),
         clock: Clock | None = None,
@@ -152,6 +156,7 @@ class KrakenWsClient:
         self.name = name
         self._on_message = on_message
         self._on_event = on_event
+        self._on_idle = on_idle
         self._token_provider = token_provider
         self._subscriptions: list[Subscription] = list(subscriptions)
         self._clock: Clock = clock if clock is not None else SystemClock()
@@ -351,6 +356,8 @@ class KrakenWsClient:
                 last_received = now
                 if opcode in _DATA_OPCODES:
                     self._deliver(data, attempt)
+            if self._on_idle is not None and not reader.ready():
+                self._idle(self._on_idle)
             if self._stopping.is_set():
                 return "stopped"
             silent_for = now - last_received
@@ -412,6 +419,12 @@ class KrakenWsClient:
             self._on_message(message)
         except Exception:
             logger.exception("%s: on_message raised; message dropped", self.name)
+
+    def _idle(self, hook: Callable[[], None]) -> None:
+        try:
+            hook()
+        except Exception:
+            logger.exception("%s: on_idle raised", self.name)
 
     def _end_reason(self, reason: str) -> str:
         if self._stopping.is_set():
@@ -495,7 +508,15 @@ class FrameReader:
                 continue
             return opcode, payload
 
-    def _parse(self) -> tuple[int, bool, bytes] | None:
+    def ready(self) -> bool:
+        """True if a whole final frame waits in the buffer: ``next`` returns it without
+        reading the socket. (False says only that the next call may have to wait.)"""
+        head = self._head()
+        return head is not None and bool(head[0] & 0x80)
+
+    def _head(self) -> tuple[int, int, int, bytes | None] | None:
+        """(first byte, payload start, payload end, mask) of the whole frame at the buffer's
+        read position, offsets from that position; None while the frame is incomplete."""
         buffer = self._buffer
         base = self._start
         available = len(buffer) - base
@@ -523,7 +544,15 @@ class FrameReader:
         end = start + length
         if available < end:
             return None
-        payload = bytes(buffer[base + start : base + end])
+        return first, start, end, mask
+
+    def _parse(self) -> tuple[int, bool, bytes] | None:
+        head = self._head()
+        if head is None:
+            return None
+        first, start, end, mask = head
+        base = self._start
+        payload = bytes(self._buffer[base + start : base + end])
         self._start = base + end
         if mask is not None:
             payload = websocket.ABNF.mask(mask, payload)

@@ -120,10 +120,11 @@ class FakeClient:
 
     instances: list[FakeClient] = []
 
-    def __init__(self, url, *, on_message, on_event, **_options):
+    def __init__(self, url, *, on_message, on_event, on_idle, **_options):
         self.url = url
         self.on_message = on_message
         self.on_event = on_event
+        self.on_idle = on_idle
         self.started = False
         FakeClient.instances.append(self)
 
@@ -136,6 +137,55 @@ class FakeClient:
 
 def event(kind: str, session: int, reason: str = "") -> WsEvent:
     return WsEvent(kind=kind, url="ws://x", attempt=1, session=session, reason=reason, time=0.0)
+
+
+def _execution(sequence: int, cl_ord_id: str, status: str, ratecount: float) -> bytes:
+    return (
+        f'{{"channel":"executions","type":"update","sequence":{sequence},"data":[{{'
+        f'"order_id":"O-{cl_ord_id}","cl_ord_id":"{cl_ord_id}","exec_id":"E{sequence}",'
+        f'"exec_type":"{status}","symbol":"BTC/USD","side":"buy","order_status":"{status}",'
+        f'"ratecount":{ratecount},"timestamp":"2026-01-22T06:06:27.552281Z"}}]}}'
+    ).encode()
+
+
+def test_a_burst_of_frames_is_told_once_and_before_a_connection_event(make_recorder, clock):
+    """Frames read in one go become one ExchangeUpdates (in order) and one rate counter reading
+    per pair (the latest); what was read before a drop is told before the drop."""
+    supervisor, gateway = make_recorder(), make_recorder()
+    FakeClient.instances.clear()
+    stream = UserStream.start(
+        url="ws://x",
+        token_provider=lambda: "t",
+        supervisor=supervisor.ref,
+        gateway=gateway.ref,
+        clock=clock,
+        symbol_to_pair={"BTC/USD": "XBTUSD"},
+        client_factory=FakeClient,
+    )
+    client = FakeClient.instances[-1]
+    client.on_event(event("connected", 1))
+    client.on_event(event("subscribed", 1, "executions"))
+    assert supervisor.next(p.StreamStatus).up
+    gateway.next(p.TradingChannelUp)
+    for sequence, (cl_ord_id, status) in enumerate(
+        [("g-1", "new"), ("g-2", "new"), ("g-1", "canceled")], start=1
+    ):
+        client.on_message(decode_message(_execution(sequence, cl_ord_id, status, sequence)))
+    assert supervisor.pending() == [] and gateway.pending() == []  # nothing told mid-burst
+    client.on_idle()
+    updates = supervisor.next(p.ExchangeUpdates).updates
+    assert [(u.cl_ord_id, u.status) for u in updates] == [
+        ("g-1", ExchangeStatus.OPEN),
+        ("g-2", ExchangeStatus.OPEN),
+        ("g-1", ExchangeStatus.CANCELED),
+    ]
+    assert gateway.pending() == [p.RateCounterReading(pair="XBTUSD", level=3.0)]
+    client.on_idle()  # nothing new: nothing told
+    client.on_message(decode_message(_execution(4, "g-3", "new", 4)))
+    client.on_event(event("disconnected", 1, "connection lost"))
+    assert [type(m) for m in supervisor.take(2)] == [p.ExchangeUpdates, p.StreamStatus]
+    assert supervisor.pending() == []
+    stream.stop()
 
 
 def test_user_stream_turns_executions_into_updates_and_gaps(make_recorder, clock):
@@ -166,6 +216,7 @@ def test_user_stream_turns_executions_into_updates_and_gaps(make_recorder, clock
         b'"timestamp":"2026-01-22T06:06:27.552281Z"}]}'
     )
     client.on_message(decode_message(trade))
+    client.on_idle()  # the reader has nothing more at hand
     (update,) = supervisor.next(p.ExchangeUpdates).updates
     assert (update.source, update.txid, update.cl_ord_id) == (UpdateSource.STREAM, "OTX-1", "g-1")
     assert update.status is ExchangeStatus.OPEN

@@ -182,6 +182,8 @@ def make_client(kraken) -> Iterator[Callable[..., tuple[KrakenWsClient, Recorder
         options.setdefault("backoff_cap_s", 0.05)
         options.setdefault("liveness_timeout_s", 2.0)
         options.setdefault("rng", random.Random(7))
+        if options.pop("idle", False):
+            options["on_idle"] = lambda: log(("idle", None))
         client = KrakenWsClient(
             on_message=lambda m: log(("msg", m)), on_event=lambda e: log(("event", e)), **options
         )
@@ -218,6 +220,20 @@ def _subscribes(received: list, channel: str) -> list[tuple[int, dict]]:
         for number, request in received
         if request.get("method") == "subscribe" and request["params"]["channel"] == channel
     ]
+
+
+def test_on_idle_follows_what_was_read_before_the_reader_waits(kraken, make_client) -> None:
+    """The hook comes after the messages the reader had at hand, never between a message and
+    the next one already buffered; every message is eventually followed by one."""
+    _client, log = make_client(idle=True)
+    items = log.wait_for(
+        lambda items: (
+            any(m.sequence == 3 for m in _messages(items, wc.ExecutionsMessage))
+            and items[-1][0] == "idle"
+        )
+    )
+    last_message = max(i for i, (tag, _) in enumerate(items) if tag == "msg")
+    assert any(tag == "idle" for tag, _ in items[last_message + 1 :])
 
 
 def test_subscribes_with_token_and_flags_and_hands_on_in_order(kraken, make_client) -> None:

@@ -71,6 +71,23 @@ def test_fragments_are_joined_and_control_frames_come_between(pair) -> None:
     assert reader.next() == (TEXT, b'{"parts":3}')
 
 
+def test_ready_says_whether_a_whole_final_frame_waits_in_the_buffer(pair) -> None:
+    server, client = pair
+    reader = FrameReader(client)
+    assert not reader.ready()
+    server.sendall(_frame(TEXT, b"one") + _frame(TEXT, b"two") + _frame(TEXT, b"three")[:4])
+    assert reader.next() == (TEXT, b"one")  # one read took all three (the last one in part)
+    assert reader.ready()
+    assert reader.next() == (TEXT, b"two")
+    assert not reader.ready()  # "three" is not whole yet
+    server.sendall(_frame(TEXT, b"three")[4:] + _frame(TEXT, b"frag", fin=False))
+    assert reader.next() == (TEXT, b"three")
+    assert not reader.ready()  # a fragment: the message's end is still to come
+    server.sendall(_frame(0x0, b"ment"))
+    assert reader.next() == (TEXT, b"fragment")
+    assert not reader.ready()
+
+
 def test_a_masked_frame_is_unmasked(pair) -> None:
     server, client = pair
     server.sendall(_frame(TEXT, b"masked text", mask=b"\x01\x02\x03\x04"))
