@@ -235,6 +235,36 @@ def test_an_op_alone_in_its_commit_takes_no_savepoint_and_fails_whole(
     assert not [s for s in statements if s.startswith(("SAVEPOINT", "RELEASE"))]
 
 
+def test_in_a_batch_each_op_takes_one_savepoint_and_fails_alone(
+    path: Path, journal: Journal
+) -> None:
+    """Ops committed together each run in one savepoint (none inside, though each opens
+    transactions of its own), and a failing one is rolled back whole, alone."""
+    statements: list[str] = []
+    journal._conn.set_trace_callback(statements.append)
+    writer = JournalWriter(journal)
+    recorder = Recorder(path, expected=3)
+
+    def two_then_fail(journal: Journal) -> None:
+        journal.record_intent(order("half-1"))
+        journal.record_intent(order("half-2"))
+        raise ValueError("bad op")
+
+    writer.submit(intent("a"), on_durable=recorder.on_durable("a"))
+    writer.submit(
+        two_then_fail, on_durable=recorder.on_durable("b"), on_error=recorder.on_error("b")
+    )
+    writer.submit(intent("c"), on_durable=recorder.on_durable("c"))
+    writer.start()
+    assert recorder.done.wait(10)
+    writer.stop()
+    journal._conn.set_trace_callback(None)
+    assert writer.batches == 1
+    assert recorder.durable == ["a", "c"] and [name for name, _ in recorder.errors] == ["b"]
+    assert committed_ids(path) == {"a", "c"}
+    assert len([s for s in statements if s.startswith("SAVEPOINT")]) == 3
+
+
 def test_a_failing_op_is_rolled_back_alone(path: Path, journal: Journal) -> None:
     writer = JournalWriter(journal)
     recorder = Recorder(path, expected=4)

@@ -149,9 +149,10 @@ class Journal(JournalReads):
     def transaction(self, *, flat: bool = False) -> Iterator[None]:
         """Run the block atomically: a transaction, or a savepoint when already inside one.
 
-        ``flat`` (outermost only): blocks nested in this one take no savepoints. For a block
-        that is one operation alone (the journal writer's single commit): any failure in it
-        rolls all of it back, so a savepoint would cost two statements and change nothing."""
+        ``flat``: blocks nested in this one take no savepoints. For a block that is one
+        operation (the journal writer's unit: a commit of its own, or a savepoint in a batch):
+        any failure in it rolls all of it back, so a nested savepoint would cost two statements
+        and change nothing."""
         with self._lock:
             conn = self._writable()
             if self._depth == 0:
@@ -179,6 +180,7 @@ class Journal(JournalReads):
             name = f"op{self._depth}"
             conn.execute(f"SAVEPOINT {name}")
             self._depth += 1
+            self._flat = flat
             try:
                 yield
             except BaseException:
@@ -190,6 +192,7 @@ class Journal(JournalReads):
                 conn.execute(f"RELEASE {name}")
             finally:
                 self._depth -= 1
+                self._flat = False
 
     def in_transaction(self) -> bool:
         """True while SQLite has a transaction open on this connection."""

@@ -260,7 +260,7 @@ class JournalWriter:
             for item in batch:
                 self.operations += 1
                 try:
-                    with journal.transaction():
+                    with journal.transaction(flat=True):  # its savepoint, none inside it
                         outcomes.append((item, True, item.op(journal)))
                 except Exception as exc:
                     outcomes.append((item, False, exc))
