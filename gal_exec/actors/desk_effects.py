@@ -21,6 +21,7 @@ from gal_exec.actors.order_io import intent_record, place_order, rejected_report
 from gal_exec.actors.report_sink import FollowBatch, Journaled, ReloadOrder
 from gal_exec.core import desk as dk
 from gal_exec.core import order as om
+from gal_exec.core.updates import OrderUpdate
 from gal_exec.journal import Journal, JournalWriter
 from gal_exec.messages import encode
 
@@ -47,6 +48,7 @@ class DeskEffects:
         self.pool = OrderActorPool(deps, pool_size)
         self._idle = idle
         self._request_id = 0
+        self._updates: dict[str, list[OrderUpdate]] = {}  # per order, to tell (see flush)
 
     def stop(self) -> None:
         """Stop every order actor started here (none is found through a registry)."""
@@ -57,6 +59,15 @@ class DeskEffects:
         self.refs.pop(cl_ord_id, None)
 
     def do(self, effect: dk.DeskEffect) -> None:
+        """Carry out ``effect``. Exchange updates for an order are gathered and told to it
+        together by ``flush`` (which the caller runs after the last effect of a message); any
+        other effect first tells what was gathered, so each order hears everything in the
+        order the Desk decided it."""
+        if isinstance(effect, dk.Tell) and isinstance(effect.message, OrderUpdate):
+            self._updates.setdefault(effect.cl_ord_id, []).append(effect.message)
+            return
+        if self._updates:
+            self.flush()
         deps = self.deps
         match effect:
             case dk.Tell(cl_ord_id=cl_ord_id, message=message):
@@ -117,6 +128,17 @@ class DeskEffects:
                 log.log(logging.getLevelName(level.upper()), "%s", text)
             case _:
                 raise AssertionError(f"unhandled desk effect {effect!r}")
+
+    def flush(self) -> None:
+        """Tell each order the exchange updates gathered for it: one message per order."""
+        gathered, self._updates = self._updates, {}
+        for cl_ord_id, updates in gathered.items():
+            ref = self.refs.get(cl_ord_id)
+            if ref is not None:
+                message = (
+                    updates[0] if len(updates) == 1 else p.OrderUpdates(updates=tuple(updates))
+                )
+                p.tell_quietly(ref, message)
 
     def _birth(
         self, model: om.OrderModel, signal: Any, ref: pykka.ActorRef[OrderActor] | None

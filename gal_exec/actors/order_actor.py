@@ -44,6 +44,7 @@ Step = (
     dk.IntentDurable
     | p.JournalFailed
     | OrderUpdate
+    | p.OrderUpdates
     | p.PlaceResult
     | p.CancelResult
     | p.AmendResult
@@ -156,6 +157,10 @@ class OrderActor(pykka.ThreadingActor):
         match message:
             case OrderUpdate():
                 effects = model.exchange_update(message, now)
+            case p.OrderUpdates(updates=updates):
+                for update in updates:
+                    self._step(model, update)
+                return
             case p.PlaceResult(txid=txid, error=error):
                 if txid is not None:
                     effects = model.placed(txid, now)

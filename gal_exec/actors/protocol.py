@@ -413,6 +413,13 @@ class Own(_Msg, frozen=True, kw_only=True):
     sent: bool = False
 
 
+class OrderUpdates(_Msg, frozen=True, kw_only=True):
+    """Several observations of one order, in the order they were read: what a burst of the
+    executions stream brought for it, told to its actor in one message."""
+
+    updates: tuple[OrderUpdate, ...]
+
+
 class JournalFailed(_Msg, frozen=True, kw_only=True):
     """The journal could not store the intent: the order must not be sent."""
 

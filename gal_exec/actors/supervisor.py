@@ -215,6 +215,7 @@ class ExecutionSupervisor(pykka.ThreadingActor):
                 return None
         for effect in effects:
             self.effects.do(effect)
+        self.effects.flush()
         if self.effects.pool.low:
             self._schedule_refill()
         return None

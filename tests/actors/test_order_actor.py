@@ -153,6 +153,29 @@ def test_fills_from_the_stream_and_the_limit_timeout(rig, clock):
     assert pending.reason == "timeout after 30 s"
 
 
+def test_updates_told_together_are_each_applied_in_order(rig):
+    gateway, sink, _supervisor, deps = rig
+    ref = start(deps)
+    place = gateway.next(p.PlaceOrder)
+    ref.tell(p.PlaceResult(request_id=place.request_id, cl_ord_id="g-act-1", txid="OTX-1"))
+    fill = Fill(trade_id="77", quantity=D("0.4"), price=D("99.9"), fee=D("0.1"), fee_asset="USD")
+    ref.tell(
+        p.OrderUpdates(
+            updates=(
+                OrderUpdate(
+                    source=UpdateSource.STREAM, txid="OTX-1", status=ExchangeStatus.OPEN, fill=fill
+                ),
+                OrderUpdate(
+                    source=UpdateSource.STREAM, txid="OTX-1", status=ExchangeStatus.CANCELED
+                ),
+            )
+        )
+    )
+    reports = statuses(sink, 5)
+    assert [r.status for r in reports[-2:]] == ["partially_filled", "canceled"]
+    assert reports[-1].filled_quantity == D("0.4")
+
+
 def test_outcome_unknown_looks_up_instead_of_resending(rig, clock):
     gateway, sink, _supervisor, deps = rig
     ref = start(deps)
