@@ -476,4 +476,5 @@ class LongDeskMachine(DeskMachine):
 LongDeskMachine.TestCase.settings = settings(
     max_examples=3000, stateful_step_count=60, deadline=None
 )
-TestDeskInterleavingsLong = pytest.mark.slow(LongDeskMachine.TestCase)
+# Minutes, not the suite's 60 s per test: 3,000 interleavings of up to 60 steps.
+TestDeskInterleavingsLong = pytest.mark.timeout(900)(pytest.mark.slow(LongDeskMachine.TestCase))
