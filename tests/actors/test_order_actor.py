@@ -123,11 +123,17 @@ def test_a_staged_order_whose_intent_could_not_be_journaled_is_rejected(rig):
     assert "journal write failed: disk full" in (reports[-1].reason or "")
 
 
-def test_fills_from_the_stream_and_the_limit_timeout(rig, clock):
-    gateway, sink, _supervisor, deps = rig
+def placed(deps, gateway):
+    """An order whose placement the exchange accepted as OTX-1."""
     ref = start(deps)
     place = gateway.next(p.PlaceOrder)
     ref.tell(p.PlaceResult(request_id=place.request_id, cl_ord_id="g-act-1", txid="OTX-1"))
+    return ref
+
+
+def test_fills_from_the_stream_and_the_limit_timeout(rig, clock):
+    gateway, sink, _supervisor, deps = rig
+    ref = placed(deps, gateway)
     fill = Fill(trade_id="77", quantity=D("0.4"), price=D("99.9"), fee=D("0.1"), fee_asset="USD")
     ref.tell(
         OrderUpdate(
@@ -155,9 +161,7 @@ def test_fills_from_the_stream_and_the_limit_timeout(rig, clock):
 
 def test_updates_told_together_are_each_applied_in_order(rig):
     gateway, sink, _supervisor, deps = rig
-    ref = start(deps)
-    place = gateway.next(p.PlaceOrder)
-    ref.tell(p.PlaceResult(request_id=place.request_id, cl_ord_id="g-act-1", txid="OTX-1"))
+    ref = placed(deps, gateway)
     fill = Fill(trade_id="77", quantity=D("0.4"), price=D("99.9"), fee=D("0.1"), fee_asset="USD")
     ref.tell(
         p.OrderUpdates(

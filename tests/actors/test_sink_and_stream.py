@@ -139,18 +139,8 @@ def event(kind: str, session: int, reason: str = "") -> WsEvent:
     return WsEvent(kind=kind, url="ws://x", attempt=1, session=session, reason=reason, time=0.0)
 
 
-def _execution(sequence: int, cl_ord_id: str, status: str, ratecount: float) -> bytes:
-    return (
-        f'{{"channel":"executions","type":"update","sequence":{sequence},"data":[{{'
-        f'"order_id":"O-{cl_ord_id}","cl_ord_id":"{cl_ord_id}","exec_id":"E{sequence}",'
-        f'"exec_type":"{status}","symbol":"BTC/USD","side":"buy","order_status":"{status}",'
-        f'"ratecount":{ratecount},"timestamp":"2026-01-22T06:06:27.552281Z"}}]}}'
-    ).encode()
-
-
-def test_a_burst_of_frames_is_told_once_and_before_a_connection_event(make_recorder, clock):
-    """Frames read in one go become one ExchangeUpdates (in order) and one rate counter reading
-    per pair (the latest); what was read before a drop is told before the drop."""
+def start_stream(make_recorder, clock):
+    """A UserStream on a FakeClient, telling recording supervisor and gateway."""
     supervisor, gateway = make_recorder(), make_recorder()
     FakeClient.instances.clear()
     stream = UserStream.start(
@@ -163,6 +153,22 @@ def test_a_burst_of_frames_is_told_once_and_before_a_connection_event(make_recor
         client_factory=FakeClient,
     )
     client = FakeClient.instances[-1]
+    return stream, client, supervisor, gateway
+
+
+def _execution(sequence: int, cl_ord_id: str, status: str, ratecount: float) -> bytes:
+    return (
+        f'{{"channel":"executions","type":"update","sequence":{sequence},"data":[{{'
+        f'"order_id":"O-{cl_ord_id}","cl_ord_id":"{cl_ord_id}","exec_id":"E{sequence}",'
+        f'"exec_type":"{status}","symbol":"BTC/USD","side":"buy","order_status":"{status}",'
+        f'"ratecount":{ratecount},"timestamp":"2026-01-22T06:06:27.552281Z"}}]}}'
+    ).encode()
+
+
+def test_a_burst_of_frames_is_told_once_and_before_a_connection_event(make_recorder, clock):
+    """Frames read in one go become one ExchangeUpdates (in order) and one rate counter reading
+    per pair (the latest); what was read before a drop is told before the drop."""
+    stream, client, supervisor, gateway = start_stream(make_recorder, clock)
     client.on_event(event("connected", 1))
     client.on_event(event("subscribed", 1, "executions"))
     assert supervisor.next(p.StreamStatus).up
@@ -189,18 +195,7 @@ def test_a_burst_of_frames_is_told_once_and_before_a_connection_event(make_recor
 
 
 def test_user_stream_turns_executions_into_updates_and_gaps(make_recorder, clock):
-    supervisor, gateway = make_recorder(), make_recorder()
-    FakeClient.instances.clear()
-    stream = UserStream.start(
-        url="ws://x",
-        token_provider=lambda: "t",
-        supervisor=supervisor.ref,
-        gateway=gateway.ref,
-        clock=clock,
-        symbol_to_pair={"BTC/USD": "XBTUSD"},
-        client_factory=FakeClient,
-    )
-    client = FakeClient.instances[-1]
+    stream, client, supervisor, gateway = start_stream(make_recorder, clock)
     assert client.started
     client.on_event(event("connected", 1))
     # up only once the executions subscription is acknowledged
