@@ -19,6 +19,7 @@ import msgspec
 import pykka
 
 from gal_exec.actors import protocol as p
+from gal_exec.actors.dispatch import DispatchedActor
 from gal_exec.actors.order_io import (
     fee_asset,
     fills_from_trades,
@@ -87,12 +88,12 @@ class OrderHealth(msgspec.Struct, frozen=True, kw_only=True):
     anomalies: int
 
 
-class OrderActor(pykka.ThreadingActor):
-    """Owns one client order from intent to a terminal state."""
+class OrderActor(DispatchedActor):
+    """Owns one client order from intent to a terminal state.
 
-    # Daemon threads: starting one does not scan every live non-daemon thread (thousands of
-    # orders), and a forgotten one never keeps the process alive.
-    use_daemon_thread = True
+    It runs on the order dispatcher, not on a thread of its own (see ``dispatch``): it never
+    blocks, and thousands of them live at once.
+    """
 
     def __init__(self, deps: OrderDeps) -> None:
         super().__init__()

@@ -1,0 +1,221 @@
+"""Actors that share a few threads: a Pykka actor type whose mailbox runs on a dispatcher.
+
+Pykka's ``ThreadingActor`` gives every actor an OS thread. For the long-lived actors (the
+supervisor, the gateway, the sink) that is right. For the order actors it is the largest single
+cost of an order: starting and ending a thread takes about 0.4 ms of CPU, mostly in the kernel,
+and every message to a sleeping order thread is a futex wake and a GIL hand-over to a thread that
+runs for a few microseconds. An order actor never blocks, so nothing needs it to have a thread
+of its own.
+
+``DispatchedActor`` keeps everything an actor promises (its own mailbox, one message at a time,
+in the order told, ``on_start``/``on_stop``/``on_failure`` as Pykka calls them, ``tell``/``ask``
+and ``stop`` through an ordinary ``ActorRef``) but runs on a ``Dispatcher``: a small fixed set of
+threads that take actors with mail from one ready queue. An actor is on the ready queue at most
+once, so it is never run on two threads at once; it gives its thread up after a few messages, so
+one busy order cannot starve the others. In a burst, a dispatcher thread goes from one order's
+mailbox to the next without sleeping; a quiet order costs no thread at all.
+
+This departs from DESIGN.md's "one OS thread per actor" for order actors only, for the measured
+cost above (docs/benchmarks.md). The rule that comes with it: a dispatched actor must never block
+(no ``ask(...).get()``, no socket, no sleep), or it holds a thread that other orders need.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import sys
+import threading
+from collections import deque
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import pykka
+from pykka import ActorDeadError, ActorRegistry, messages
+
+if TYPE_CHECKING:
+    from pykka._envelope import Envelope
+
+__all__ = ["DispatchedActor", "Dispatcher", "default_dispatcher"]
+
+log = logging.getLogger("gal_exec.dispatch")
+
+_SLICE = 32  # messages an actor handles before it goes to the back of the ready queue
+
+
+class Dispatcher:
+    """A few daemon threads that run the mailboxes of many ``DispatchedActor``s."""
+
+    def __init__(self, threads: int = 1, name: str = "dispatch") -> None:
+        if threads < 1:
+            raise ValueError(f"a dispatcher needs at least one thread, got {threads}")
+        self._ready: queue.SimpleQueue[DispatchedActor | None] = queue.SimpleQueue()
+        self._count = threads
+        self._name = name
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+
+    def schedule(self, actor: DispatchedActor) -> None:
+        if not self._threads:
+            self._start()
+        self._ready.put(actor)
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._threads:
+                return
+            for n in range(self._count):
+                thread = threading.Thread(target=self._run, name=f"{self._name}-{n}", daemon=True)
+                thread.start()
+                self._threads.append(thread)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """End the threads once they have run what is ready (for a dispatcher that is not the
+        process's own; actors still alive on it stop being run)."""
+        with self._lock:
+            threads, self._threads = self._threads, []
+        for _ in threads:
+            self._ready.put(None)
+        for thread in threads:
+            thread.join(timeout)
+
+    def _run(self) -> None:
+        ready = self._ready
+        while True:
+            actor = ready.get()
+            if actor is None:
+                return
+            try:
+                actor._run_slice()
+            except Exception:  # a dispatcher thread outlives any one actor's failure
+                log.exception("dispatcher %s: an actor's slice failed", self._name)
+
+
+_DEFAULT = Dispatcher(threads=1, name="orders")
+
+
+def default_dispatcher() -> Dispatcher:
+    """The process's dispatcher for order actors (its threads start on first use, as daemons)."""
+    return _DEFAULT
+
+
+class _Mailbox:
+    """A Pykka inbox that puts its actor on the dispatcher's ready queue when mail arrives."""
+
+    __slots__ = ("_items", "_lock", "_owner", "_scheduled")
+
+    def __init__(self) -> None:
+        self._items: deque[Envelope[Any]] = deque()
+        self._lock = threading.Lock()
+        self._owner: DispatchedActor | None = None
+        # True while the actor is on the ready queue or running: no one else may schedule it.
+        # It starts True so that nothing runs before ``_start_actor_loop``.
+        self._scheduled = True
+
+    def put(self, envelope: Envelope[Any], /) -> None:
+        with self._lock:
+            self._items.append(envelope)
+            if self._scheduled:
+                return
+            self._scheduled = True
+        owner = self._owner
+        assert owner is not None
+        owner.dispatcher.schedule(owner)
+
+    def get(self) -> Envelope[Any]:
+        with self._lock:
+            return self._items.popleft()
+
+    def empty(self) -> bool:
+        return not self._items
+
+    def _take(self) -> Envelope[Any] | None:
+        """The next envelope, or None after marking the actor idle (under one lock)."""
+        with self._lock:
+            if self._items:
+                return self._items.popleft()
+            self._scheduled = False
+            return None
+
+
+class DispatchedActor(pykka.Actor):
+    """A Pykka actor without a thread of its own: its messages run on a ``Dispatcher``."""
+
+    dispatcher: ClassVar[Dispatcher] = _DEFAULT
+    """Where instances run; a subclass may name its own, the default is the process's."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._mailbox: _Mailbox = self.actor_inbox  # type: ignore[assignment]
+        self._mailbox._owner = self
+        self._set_up = False
+
+    @staticmethod
+    def _create_actor_inbox() -> _Mailbox:  # type: ignore[override]
+        return _Mailbox()
+
+    @staticmethod
+    def _create_future() -> pykka.Future[Any]:
+        return pykka.ThreadingFuture()
+
+    def _start_actor_loop(self) -> None:
+        self.dispatcher.schedule(self)  # the mailbox is marked scheduled from birth
+
+    def _run_slice(self) -> None:
+        """Handle up to ``_SLICE`` messages on the calling dispatcher thread."""
+        if not self._set_up:
+            self._set_up = True
+            self._actor_loop_setup()
+        mailbox = self._mailbox
+        for _ in range(_SLICE):
+            if self.actor_stopped.is_set():
+                self._finish()
+                return
+            envelope = mailbox._take()
+            if envelope is None:
+                return
+            self._handle_envelope(envelope)
+        if self.actor_stopped.is_set():
+            self._finish()
+            return
+        self.dispatcher.schedule(self)  # more mail, or none: _take marks it idle next time
+
+    def _finish(self) -> None:
+        """After the stop: answer what is left with ActorDeadError, as Pykka's teardown does.
+
+        The mailbox stays marked idle, so a message that raced the stop schedules one more
+        slice, which answers it the same way instead of leaving an ``ask`` waiting forever.
+        """
+        self._actor_loop_teardown()
+        mailbox = self._mailbox
+        while True:
+            envelope = mailbox._take()
+            if envelope is None:
+                return
+            if envelope.reply_to is not None:
+                if isinstance(envelope.message, messages._ActorStop):
+                    envelope.reply_to.set(None)
+                else:
+                    dead = ActorDeadError(f"{self.actor_ref} stopped before handling the message")
+                    envelope.reply_to.set_exception(exc_info=(ActorDeadError, dead, None))
+
+    def _handle_envelope(self, envelope: Envelope[Any]) -> None:
+        # The body of Pykka's Actor._actor_loop_running, for one envelope.
+        try:
+            response = self._handle_receive(envelope.message)
+            if envelope.reply_to is not None:
+                envelope.reply_to.set(response)
+        except Exception:
+            if envelope.reply_to is not None:
+                log.info("exception returned from %s to caller", self, exc_info=sys.exc_info())
+                envelope.reply_to.set_exception()
+            else:
+                self._handle_failure(*sys.exc_info())
+                try:
+                    self.on_failure(*sys.exc_info())
+                except Exception:
+                    self._handle_failure(*sys.exc_info())
+        except BaseException:
+            log.debug("%r in %s: stopping all actors", sys.exc_info()[1], self)
+            self._stop()
+            # Not block=True: waiting here could wait on an actor this very thread must run.
+            ActorRegistry.stop_all(block=False)
