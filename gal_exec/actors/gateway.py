@@ -314,17 +314,24 @@ class KrakenGateway(WebSocketPath, pykka.ThreadingActor):
                 unexpected(message, actor="KrakenGateway", log=logger)
 
     def _submit(self, request: Request) -> None:
-        self._scheduler.submit(
-            Job(
-                _REQUEST_KINDS[type(request)],
-                request,
-                pair=getattr(request, "pair", None),
-                cl_ord_id=getattr(request, "cl_ord_id", None),
-                txid=getattr(request, "txid", None),
-                order=getattr(request, "order", None),
-                order_age_s=getattr(request, "order_age_s", 0.0),
-            )
+        job = Job(
+            _REQUEST_KINDS[type(request)],
+            request,
+            pair=getattr(request, "pair", None),
+            cl_ord_id=getattr(request, "cl_ord_id", None),
+            txid=getattr(request, "txid", None),
+            order=getattr(request, "order", None),
+            order_age_s=getattr(request, "order_age_s", 0.0),
         )
+        try:
+            self._scheduler.submit(job)
+        except Exception as exc:
+            # The scheduler did not take the job, so nothing would ever answer it and the
+            # requester would wait for good. It hears of the failure now; for a placement that
+            # is "outcome unknown" (classify_exception), resolved by cl_ord_id, never re-sent
+            # blind.
+            logger.exception("KrakenGateway could not schedule %s", type(request).__name__)
+            self._reply(job, error_reply(job, classify_exception(exc, placing=job.kind in PLACING)))
 
     # --- sending ------------------------------------------------------------------------------
 

@@ -106,6 +106,8 @@ def test_a_long_mailbox_yields_its_thread_to_other_actors() -> None:
         probe = actor_on(single)
         log: list[Any] = []
         gate, busy, quiet = probe.start([]), probe.start(log), probe.start(log)
+        for ref in (gate, busy, quiet):
+            ref.ask("who", timeout=TIMEOUT_S)  # started and idle: each is queued when told
         release = threading.Event()
         gate.tell(("block", release))  # holds the only thread while the mail below queues up
         for i in range(100):

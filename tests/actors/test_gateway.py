@@ -7,6 +7,7 @@ import threading
 from collections.abc import Iterator
 from decimal import Decimal
 
+import msgspec
 import pykka
 import pytest
 import responses
@@ -21,6 +22,7 @@ from gal_exec.actors.protocol import (
     CancelAllAfterResult,
     CancelOrder,
     CancelResult,
+    Forward,
     GetHealth,
     ListOpenOrders,
     LookupOrder,
@@ -32,6 +34,7 @@ from gal_exec.actors.protocol import (
     StatusResult,
 )
 from gal_exec.kraken.auth import Credentials
+from gal_exec.kraken.errors import ErrorCategory
 from gal_exec.kraken.rest import KrakenRestClient
 from tests.actors.gateway_support import (
     BASE_URL,
@@ -294,3 +297,33 @@ def test_get_health_is_answered_with_the_snapshot(kraken, clock, timers, recorde
     assert answer.queued == {"cancel": 0, "place": 0, "query": 0}
     assert answer.trading_headroom == {"XBTUSD": 59.0}
     assert answer.last_error is None
+
+
+def test_a_request_the_scheduler_fails_on_is_answered_not_left_waiting(
+    kraken, clock, timers, recorder
+):
+    gateway = start_gateway(make_config(), clock, timers)
+    actor = gateway._actor_weakref()
+    submit = actor._scheduler.submit
+    failing = {"AddOrder": True}
+
+    def submit_or_fail(job):
+        if job.kind.name == "PLACE" and failing.pop("AddOrder", False):
+            raise RuntimeError("scheduler bug")
+        submit(job)
+
+    actor._scheduler.submit = submit_or_fail
+    first = msgspec.structs.replace(
+        place(recorder.ref, "p1"), after=(Forward(to=recorder.ref, message="own p1"),)
+    )
+    gateway.tell(first)
+    answer = recorder.next(PlaceResult)
+    # Unknown, not rejected: the order is looked up by cl_ord_id before anything is re-sent.
+    assert answer.cl_ord_id == "p1"
+    assert answer.error.category is ErrorCategory.OUTCOME_UNKNOWN
+    assert "scheduler bug" in answer.error.raw
+    assert recorder.next(str) == "own p1"  # what rode with the placement is still passed on
+    # The gateway goes on: the next placement is scheduled and sent.
+    gateway.tell(place(recorder.ref, "p2"))
+    assert recorder.next(PlaceResult).error is None
+    assert [call["cl_ord_id"] for call in kraken.calls_to("AddOrder")] == ["p2"]
