@@ -14,9 +14,9 @@ import logging
 from typing import Any, cast
 
 import msgspec
-import pykka
 
 from gal_exec.actors import protocol as p
+from gal_exec.actors.runtime import ThreadActor
 from gal_exec.core.clock import Clock
 from gal_exec.core.timers import TimerFired
 
@@ -39,7 +39,7 @@ class SwitchHealth(msgspec.Struct, frozen=True, kw_only=True):
     halted_placements: bool
 
 
-class DeadMansSwitch(pykka.ThreadingActor):
+class DeadMansSwitch(ThreadActor):
     def __init__(
         self,
         *,

@@ -35,6 +35,7 @@ from gal_exec.actors.protocol import (
     TimerScheduler,
     unexpected,
 )
+from gal_exec.actors.runtime import ThreadActor
 from gal_exec.config import Config
 from gal_exec.core.breaker import BreakerSet, BreakerState
 from gal_exec.core.clock import Clock
@@ -90,7 +91,7 @@ class ClassifierStats(msgspec.Struct, frozen=True, kw_only=True):
     last_halt_reason: str | None
 
 
-class ErrorClassifier(pykka.ThreadingActor):
+class ErrorClassifier(ThreadActor):
     """Statistics and circuit breakers over the gateway's errors."""
 
     def __init__(

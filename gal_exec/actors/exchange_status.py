@@ -16,6 +16,7 @@ import pykka
 
 from gal_exec.actors import protocol as p
 from gal_exec.actors.http_worker import HttpWorker
+from gal_exec.actors.runtime import ThreadActor
 from gal_exec.core.clock import Clock
 from gal_exec.core.timers import TimerFired
 
@@ -40,7 +41,7 @@ class StatusHealth(msgspec.Struct, frozen=True, kw_only=True):
     last_error: str
 
 
-class ExchangeStatus(pykka.ThreadingActor):
+class ExchangeStatus(ThreadActor):
     """Keeps the last SystemStatus answer, when it came, and the clock offset to the exchange."""
 
     def __init__(

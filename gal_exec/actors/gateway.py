@@ -89,6 +89,7 @@ from gal_exec.actors.protocol import (
     tell_quietly,
     unexpected,
 )
+from gal_exec.actors.runtime import ThreadActor
 from gal_exec.config import Config
 from gal_exec.core.backoff import Backoff
 from gal_exec.core.clock import Clock
@@ -159,7 +160,7 @@ class _Flight:
         self.sent_at = sent_at
 
 
-class KrakenGateway(WebSocketPath, pykka.ThreadingActor):
+class KrakenGateway(WebSocketPath, ThreadActor):
     """Queues, paces and sends Kraken requests; see the module docstring for the policy."""
 
     def __init__(

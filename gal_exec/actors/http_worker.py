@@ -16,6 +16,7 @@ import msgspec
 import pykka
 
 from gal_exec.actors.protocol import GetHealth, HttpCall, HttpDone, unexpected
+from gal_exec.actors.runtime import ThreadActor
 from gal_exec.core.clock import Clock
 
 __all__ = ["HttpWorker", "PlacementFenced", "WorkerHealth"]
@@ -40,7 +41,7 @@ class WorkerHealth(msgspec.Struct, frozen=True, kw_only=True):
 Inbox = HttpCall | GetHealth
 
 
-class HttpWorker(pykka.ThreadingActor):
+class HttpWorker(ThreadActor):
     """Performs HttpCall messages one at a time on its own REST client."""
 
     def __init__(

@@ -27,6 +27,7 @@ from gal_exec.actors.market_protocol import (
     RestTicker,
     SubscribeQuotes,
 )
+from gal_exec.actors.runtime import ThreadActor
 from gal_exec.core.clock import Clock
 from gal_exec.core.market import PriceCache, Quote, RollingVolatility, Stale, session_at
 from gal_exec.core.timers import TimerFired
@@ -93,7 +94,7 @@ class MarketHealth(msgspec.Struct, frozen=True, kw_only=True):
 # ---- the actor --------------------------------------------------------------------------------
 
 
-class MarketData(pykka.ThreadingActor):
+class MarketData(ThreadActor):
     """Owns the ticker subscription, the price cache and the REST fallback for ``pairs``.
 
     ``rest_client`` is a KrakenRestClient (no credentials needed: Ticker is public); None turns

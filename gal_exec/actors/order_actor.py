@@ -19,7 +19,6 @@ import msgspec
 import pykka
 
 from gal_exec.actors import protocol as p
-from gal_exec.actors.dispatch import DispatchedActor
 from gal_exec.actors.order_io import (
     fee_asset,
     fills_from_trades,
@@ -28,6 +27,7 @@ from gal_exec.actors.order_io import (
     rejected_report,
     report_from_emit,
 )
+from gal_exec.actors.runtime import DispatchedActor
 from gal_exec.core import desk as dk
 from gal_exec.core import order as om
 from gal_exec.core.clock import Clock
@@ -91,7 +91,7 @@ class OrderHealth(msgspec.Struct, frozen=True, kw_only=True):
 class OrderActor(DispatchedActor):
     """Owns one client order from intent to a terminal state.
 
-    It runs on the order dispatcher, not on a thread of its own (see ``dispatch``): it never
+    It runs on the order dispatcher, not on a thread of its own (see ``runtime``): it never
     blocks, and thousands of them live at once.
     """
 

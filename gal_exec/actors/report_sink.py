@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import IO, Any, cast
 
 import msgspec
-import pykka
 
 from gal_exec.actors.protocol import OrderReloaded, Tellable, tell_quietly, unexpected
+from gal_exec.actors.runtime import ThreadActor
 from gal_exec.batch import BatchTracker
 from gal_exec.core.clock import Clock, SystemClock
 from gal_exec.core.intake import BatchPlan
@@ -167,7 +167,7 @@ Inbox = (
 )
 
 
-class ReportSink(pykka.ThreadingActor):
+class ReportSink(ThreadActor):
     def __init__(
         self,
         *,

@@ -13,12 +13,12 @@ import logging
 from typing import Any, assert_never, cast
 
 import msgspec
-import pykka
 
 from gal_exec.actors import protocol as p
 from gal_exec.actors.desk_effects import DeskEffects
 from gal_exec.actors.market_protocol import QuotesConfirmed, QuoteUpdate
 from gal_exec.actors.order_actor import OrderDeps
+from gal_exec.actors.runtime import ThreadActor
 from gal_exec.core import desk as dk
 from gal_exec.core import order as om
 from gal_exec.core.amend import Figures
@@ -81,7 +81,7 @@ Inbox = (
 )
 
 
-class ExecutionSupervisor(pykka.ThreadingActor):
+class ExecutionSupervisor(ThreadActor):
     def __init__(
         self,
         *,

@@ -21,9 +21,9 @@ from collections.abc import Callable
 from typing import Any, cast
 
 import msgspec
-import pykka
 
 from gal_exec.actors import protocol as p
+from gal_exec.actors.runtime import ThreadActor
 from gal_exec.core.clock import Clock
 from gal_exec.core.updates import OrderUpdate
 from gal_exec.kraken.updates import update_from_execution
@@ -163,7 +163,7 @@ class StreamRouter:
         )
 
 
-class UserStream(pykka.ThreadingActor):
+class UserStream(ThreadActor):
     def __init__(
         self,
         *,

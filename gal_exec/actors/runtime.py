@@ -1,11 +1,14 @@
-"""Actors that share a few threads: a Pykka actor type whose mailbox runs on a dispatcher.
+"""How the actors run: Pykka actor types with cheaper inboxes, and actors that share threads.
 
-Pykka's ``ThreadingActor`` gives every actor an OS thread. For the long-lived actors (the
-supervisor, the gateway, the sink) that is right. For the order actors it is the largest single
-cost of an order: starting and ending a thread takes about 0.4 ms of CPU, mostly in the kernel,
-and every message to a sleeping order thread is a futex wake and a GIL hand-over to a thread that
-runs for a few microseconds. An order actor never blocks, so nothing needs it to have a thread
-of its own.
+``ThreadActor`` is Pykka's ``ThreadingActor`` with a ``queue.SimpleQueue`` for its inbox: a tell
+and a receive are C calls, where ``queue.Queue`` takes a Python ``Condition`` on both sides. Every
+long-lived actor here (the supervisor, the gateway, the sink, ...) is one.
+
+Order actors are ``DispatchedActor``s. Pykka's ``ThreadingActor`` gives every actor an OS thread,
+and for an order that was the largest single cost: starting and ending a thread takes about 0.4 ms
+of CPU, mostly in the kernel, and every message to a sleeping order thread is a futex wake and a
+GIL hand-over to a thread that runs for a few microseconds. An order actor never blocks, so
+nothing needs it to have a thread of its own.
 
 ``DispatchedActor`` keeps everything an actor promises (its own mailbox, one message at a time,
 in the order told, ``on_start``/``on_stop``/``on_failure`` as Pykka calls them, ``tell``/``ask``
@@ -27,6 +30,7 @@ import queue
 import sys
 import threading
 from collections import deque
+from itertools import count
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import pykka
@@ -35,11 +39,19 @@ from pykka import ActorDeadError, ActorRegistry, messages
 if TYPE_CHECKING:
     from pykka._envelope import Envelope
 
-__all__ = ["DispatchedActor", "Dispatcher", "default_dispatcher"]
+__all__ = ["DispatchedActor", "Dispatcher", "ThreadActor", "default_dispatcher"]
 
 log = logging.getLogger("gal_exec.dispatch")
 
 _SLICE = 32  # messages an actor handles before it goes to the back of the ready queue
+
+
+class ThreadActor(pykka.ThreadingActor):
+    """A Pykka ``ThreadingActor`` (its own thread) whose inbox is a ``queue.SimpleQueue``."""
+
+    @staticmethod
+    def _create_actor_inbox() -> queue.SimpleQueue[Envelope[Any]]:  # type: ignore[override]
+        return queue.SimpleQueue()
 
 
 class Dispatcher:
@@ -91,6 +103,7 @@ class Dispatcher:
 
 
 _DEFAULT = Dispatcher(threads=1, name="orders")
+_serials = count(1)
 
 
 def default_dispatcher() -> Dispatcher:
@@ -144,14 +157,20 @@ class DispatchedActor(pykka.Actor):
     """Where instances run; a subclass may name its own, the default is the process's."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._mailbox: _Mailbox = self.actor_inbox  # type: ignore[assignment]
+        # What pykka.Actor.__init__ sets, but for the URN: a uuid4 per actor (read from the
+        # kernel's random source) was a tenth of an order actor's birth; a process-wide serial
+        # is as unique within the process, which is all a URN is used for here.
+        self.actor_urn = f"urn:gal-exec:{type(self).__name__}:{next(_serials)}"
+        self._mailbox = _Mailbox()
         self._mailbox._owner = self
+        self.actor_inbox = self._mailbox
+        self.actor_stopped = threading.Event()
+        self._actor_ref = pykka.ActorRef(self)
         self._set_up = False
 
     @staticmethod
     def _create_actor_inbox() -> _Mailbox:  # type: ignore[override]
-        return _Mailbox()
+        return _Mailbox()  # Pykka declares it abstract; this class's __init__ makes its own
 
     @staticmethod
     def _create_future() -> pykka.Future[Any]:

@@ -13,8 +13,8 @@ import pykka
 import pytest
 from pykka._envelope import Envelope
 
-from gal_exec.actors.dispatch import DispatchedActor, Dispatcher, default_dispatcher
 from gal_exec.actors.order_actor import OrderActor
+from gal_exec.actors.runtime import DispatchedActor, Dispatcher, default_dispatcher
 
 TIMEOUT_S = 5.0
 
