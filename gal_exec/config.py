@@ -95,6 +95,7 @@ class ExchangeConfig(_Section, frozen=True):
 class EngineConfig(_Section, frozen=True):
     max_live_orders: Count = 10_000
     actor_stack_kib: Annotated[int, msgspec.Meta(ge=64, le=8192)] = 256
+    gc_young_threshold: Annotated[int, msgspec.Meta(ge=0, le=1_000_000)] = 10_000
     dead_man_switch: Literal["auto", "on", "off"] = "auto"
     dead_man_timeout_s: Annotated[int, msgspec.Meta(ge=10, lt=86400)] = 60
     dead_man_refresh_s: Seconds = 20.0

@@ -27,6 +27,7 @@ from typing import Any
 import msgspec
 import pykka
 
+from gal_exec import gc_tuning
 from gal_exec.actors import protocol as p
 from gal_exec.actors.dead_man import DeadMansSwitch
 from gal_exec.actors.error_classifier import ClassifierStats, ErrorClassifier
@@ -103,6 +104,7 @@ class Engine:
         self.recovered = 0
         self._stopped = False
         self._trading_stopped = False
+        self._gc_tuned = False  # holds gc_tuning's setting (released at teardown)
 
     # ---- start -----------------------------------------------------------------------------
 
@@ -199,6 +201,7 @@ class Engine:
             models = self._replay(desk)
 
         threading.stack_size(config.engine.actor_stack_kib * 1024)
+        self._gc_tuned = gc_tuning.tune(config.engine.gc_young_threshold)
         callbacks = list(callbacks or ())
         if config.metrics.enabled:
             self.metrics = self._start_metrics(config)
@@ -610,6 +613,9 @@ class Engine:
         if self.simulator is not None:
             self.simulator.stop()
             self.simulator = None
+        if self._gc_tuned:
+            self._gc_tuned = False
+            gc_tuning.release()
 
 
 def _ask(ref: pykka.ActorRef[Any], message: object) -> Any:
