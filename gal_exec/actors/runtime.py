@@ -150,6 +150,40 @@ class _Mailbox:
             return None
 
 
+class _StoppedFlag:
+    """What an actor's ``actor_stopped`` must offer (``set``, ``is_set``, ``wait``), without a
+    ``threading.Event`` (a Condition and a lock) per order: the event is made only for a waiter."""
+
+    __slots__ = ("_event", "_set")
+
+    def __init__(self) -> None:
+        self._set = False
+        self._event: threading.Event | None = None
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def set(self) -> None:
+        self._set = True  # before reading _event: a waiter that made it after sees the flag
+        event = self._event
+        if event is not None:
+            event.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if self._set:
+            return True
+        with _flag_lock:
+            if self._event is None:
+                self._event = threading.Event()
+            event = self._event
+        if self._set:  # set() ran before the event existed
+            event.set()
+        return event.wait(timeout)
+
+
+_flag_lock = threading.Lock()
+
+
 class DispatchedActor(pykka.Actor):
     """A Pykka actor without a thread of its own: its messages run on a ``Dispatcher``."""
 
@@ -164,9 +198,19 @@ class DispatchedActor(pykka.Actor):
         self._mailbox = _Mailbox()
         self._mailbox._owner = self
         self.actor_inbox = self._mailbox
-        self.actor_stopped = threading.Event()
+        self.actor_stopped = _StoppedFlag()  # type: ignore[assignment]
         self._actor_ref = pykka.ActorRef(self)
         self._set_up = False
+
+    @classmethod
+    def start(cls, *args: Any, **kwargs: Any) -> pykka.ActorRef[Any]:
+        """Pykka's ``start`` without the ``ActorRegistry``: whoever starts a dispatched actor
+        keeps its ref and stops it (the supervisor does, for every order), and the registry's
+        lock and list cost an order's birth and end for nothing (DESIGN.md: never look actors
+        up through the registry). ``ActorRegistry.stop_all()`` does not see these actors."""
+        actor = cls(*args, **kwargs)
+        actor._start_actor_loop()
+        return actor.actor_ref
 
     @staticmethod
     def _create_actor_inbox() -> _Mailbox:  # type: ignore[override]

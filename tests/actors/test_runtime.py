@@ -176,3 +176,21 @@ def test_a_dispatcher_needs_a_thread() -> None:
 def test_order_actors_run_on_the_process_dispatcher() -> None:
     assert issubclass(OrderActor, DispatchedActor)
     assert OrderActor.dispatcher is default_dispatcher()
+
+
+def test_dispatched_actors_stay_out_of_the_registry(dispatcher: Dispatcher) -> None:
+    ref = actor_on(dispatcher).start([])
+    assert ref not in pykka.ActorRegistry.get_all()
+    ref.stop(timeout=TIMEOUT_S)
+
+
+def test_a_waiter_on_actor_stopped_wakes_when_the_actor_stops(dispatcher: Dispatcher) -> None:
+    ref = actor_on(dispatcher).start([])
+    woke: list[bool] = []
+    waiter = threading.Thread(target=lambda: woke.append(ref.actor_stopped.wait(TIMEOUT_S)))
+    waiter.start()
+    ref.stop(timeout=TIMEOUT_S)
+    waiter.join(TIMEOUT_S)
+    assert woke == [True]
+    assert ref.actor_stopped.wait(0)  # already set: no wait at all
+    assert not ref.is_alive()
