@@ -9,7 +9,7 @@ import pytest
 
 from gal_exec.messages import AmendSignal, CancelSignal, ExecutionReport, Halt
 from tests.e2e.invariants import assert_no_rate_limit_errors, assert_sequences_gap_free
-from tests.e2e.support import TERMINAL, Harness, engine_config, wait_until
+from tests.e2e.support import TERMINAL, WAIT_S, Harness, engine_config, wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -254,5 +254,12 @@ def test_an_entry_amended_down_caps_its_protection(harness: Harness) -> None:
     assert moved.trigger_price == D("64500.0")
     assert D(sim.order(stop_loss)["price"]) == D("64500.0")
     assert harness.engine is not None and harness.engine.journal is not None
-    record = harness.engine.journal.order(entry)
-    assert record is not None and record.sl_price == D("64500.0")
+    journal = harness.engine.journal
+    # The new level is journaled by the supervisor once the order tells it of the amend, beside
+    # (not before) the report the order sends: wait for the journal, not for the report.
+    record = wait_until(
+        lambda: (r := journal.order(entry)) is not None and r.sl_price == D("64500.0") and r,
+        WAIT_S,
+        "the entry's stop-loss level journaled",
+    )
+    assert record.sl_price == D("64500.0")
