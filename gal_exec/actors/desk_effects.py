@@ -1,7 +1,7 @@
 """DeskEffects: what the supervisor does with the Desk's effects (gal_exec.core.desk).
 
 The supervisor turns messages into Desk events; this carries out what the Desk decided: it runs
-orders in OrderActors (kept ready in a pool, so no thread starts on a signal's path) and owns
+orders in OrderActors (kept ready in a pool, so none is built on a signal's path) and owns
 every actor it started, journals a new order's birth before the order may act, tells orders
 commands and OCO siblings, and sends reports and requests on. It runs on the supervisor's thread
 only (composition, not a mixin: the supervisor's state is not shared with it).
@@ -151,7 +151,7 @@ class DeskEffects:
         message waits for the supervisor (an eager commit). The signal then reaches the wire in
         two thread hand-overs (caller -> supervisor -> gateway). Its first report and its
         order's Own ride with the placement (PlaceOrder.after): the gateway passes them on once
-        the frame is out, so the sink's and the order's threads wake after the send, the sink
+        the frame is out, so the sink's and the dispatcher's threads wake after the send, the sink
         has report 1 before the order can emit report 2, and the order runs its model only from
         then on (no other thread touches it after)."""
         first, _ = model.start()

@@ -1,7 +1,7 @@
 """OrderActor: the Pykka shell around one order's OrderModel.
 
-It is started without an order (the supervisor keeps a few ready, so no thread starts on the
-path of a signal) and told ``Own(model)``: from then on it turns messages into calls on the model
+It is started without an order (the supervisor keeps a few ready, so none is built on the path
+of a signal; it runs on the order dispatcher, see ``runtime``) and told ``Own(model)``: from then on it turns messages into calls on the model
 and carries out the effects the model returns (requests to the gateway, timers, reports to the
 sink, notes to the supervisor and to its OCO sibling). It never blocks: every answer arrives as
 a message. All of its work happens in messages, so any failure reaches ``on_failure`` and the
@@ -483,7 +483,7 @@ class OrderActor(DispatchedActor):
 
 
 class OrderActorPool:
-    """OrderActors started ahead of need, so no thread starts on a signal's path. The owner
+    """OrderActors started ahead of need, so none is built on a signal's path. The owner
     refills it off that path (``refill``) and stops every actor it handed out (``stop``)."""
 
     def __init__(self, deps: OrderDeps, size: int) -> None:

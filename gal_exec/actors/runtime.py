@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
 __all__ = ["DispatchedActor", "Dispatcher", "ThreadActor", "default_dispatcher"]
 
-log = logging.getLogger("gal_exec.dispatch")
+log = logging.getLogger("gal_exec.runtime")
 
 _SLICE = 32  # messages an actor handles before it goes to the back of the ready queue
 
