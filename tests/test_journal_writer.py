@@ -235,11 +235,32 @@ def test_an_op_alone_in_its_commit_takes_no_savepoint_and_fails_whole(
     assert not [s for s in statements if s.startswith(("SAVEPOINT", "RELEASE"))]
 
 
-def test_in_a_batch_each_op_takes_one_savepoint_and_fails_alone(
+def test_a_batch_takes_no_savepoint_when_every_op_succeeds(path: Path, journal: Journal) -> None:
+    statements: list[str] = []
+    journal._conn.set_trace_callback(statements.append)
+    writer = JournalWriter(journal)
+    recorder = Recorder(path, expected=3)
+    for name in ("a", "b", "c"):
+        writer.submit(intent(name), on_durable=recorder.on_durable(name))
+    writer.start()
+    assert recorder.done.wait(10)
+    writer.stop()
+    journal._conn.set_trace_callback(None)
+    assert writer.batches == 1 and writer.redone == 0
+    assert recorder.durable == ["a", "b", "c"]
+    assert not [s for s in statements if s.startswith(("SAVEPOINT", "RELEASE"))]
+    assert [s for s in statements if s in ("BEGIN IMMEDIATE", "COMMIT")] == [
+        "BEGIN IMMEDIATE",
+        "COMMIT",
+    ]
+
+
+def test_a_batch_with_a_failing_op_runs_again_and_that_op_fails_alone(
     path: Path, journal: Journal
 ) -> None:
-    """Ops committed together each run in one savepoint (none inside, though each opens
-    transactions of its own), and a failing one is rolled back whole, alone."""
+    """The batch runs flat first; the failure rolls all of it back, and the batch runs again
+    with each op in one savepoint (none inside, though each opens transactions of its own):
+    the failing op is rolled back whole, alone, and each callback is told once."""
     statements: list[str] = []
     journal._conn.set_trace_callback(statements.append)
     writer = JournalWriter(journal)
@@ -259,10 +280,11 @@ def test_in_a_batch_each_op_takes_one_savepoint_and_fails_alone(
     assert recorder.done.wait(10)
     writer.stop()
     journal._conn.set_trace_callback(None)
-    assert writer.batches == 1
+    assert writer.batches == 1 and writer.redone == 1
     assert recorder.durable == ["a", "c"] and [name for name, _ in recorder.errors] == ["b"]
     assert committed_ids(path) == {"a", "c"}
     assert len([s for s in statements if s.startswith("SAVEPOINT")]) == 3
+    assert statements.count("ROLLBACK") == 1  # the flat attempt
 
 
 def test_a_failing_op_is_rolled_back_alone(path: Path, journal: Journal) -> None:

@@ -127,6 +127,7 @@ class _DeliveredMark:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._latest: tuple[str, int] | None = None
+        self._taken: tuple[str, int] | None = None  # what the last write took (see write)
         self._queued = False
 
     def note(self, cl_ord_id: str, sequence: int) -> bool:
@@ -139,8 +140,13 @@ class _DeliveredMark:
             return True
 
     def write(self, journal: Journal) -> None:
+        # Run again after a rollback (JournalWriter may redo a batch), it writes what it took
+        # the first time, or a later delivery noted meanwhile: the watermark never goes back.
         with self._lock:
-            latest, self._latest, self._queued = self._latest, None, False
+            if self._latest is not None:
+                self._taken, self._latest = self._latest, None
+            self._queued = False
+            latest = self._taken
         if latest is not None:
             journal.mark_delivered(*latest)
 

@@ -1,8 +1,11 @@
 """`JournalWriter`: the one thread that writes the journal, committing queued operations together.
 
 Group commit: everything queued while the previous commit ran goes into the next transaction, so
-one commit (one fsync with ``synchronous=full``) serves many callers. Each operation runs in its
-own savepoint: a failing one is rolled back and told by ``on_error`` while the rest commit.
+one commit (one fsync with ``synchronous=full``) serves many callers. A batch first runs as one
+plain transaction; if an operation fails, all of it is rolled back and the batch runs again with
+each operation in its own savepoint, so the failing one is rolled back and told by ``on_error``
+while the rest commit. An operation must therefore do journal work only: it may run twice (the
+first time rolled back) before it commits once.
 ``on_durable`` runs only after the commit, so it must be quick (tell an actor; never block or
 wait on the writer from it).
 
@@ -31,6 +34,10 @@ __all__ = ["BatchAborted", "JournalWriter"]
 log = logging.getLogger("gal_exec.journal")
 
 Operation = Callable[[Journal], Any]
+
+
+class _Redo(Exception):
+    """An operation of a flat batch failed: roll it all back and run it with savepoints."""
 
 
 class _Item(NamedTuple):
@@ -64,6 +71,8 @@ class JournalWriter:
         """Operations run so far."""
         self.eager = 0
         """Operations committed in their caller's thread (``submit(..., eager=True)``)."""
+        self.redone = 0
+        """Batches run again, a savepoint per operation, after one of their operations failed."""
         self._queue: deque[_Item] = deque()
         self._urgent: deque[_Item] = deque()  # eager operations that found the writer busy
         self._cond = threading.Condition()
@@ -127,6 +136,8 @@ class JournalWriter:
         eager: bool = False,
     ) -> None:
         """Queue ``op(journal)``; ``on_durable(result)`` once committed, else ``on_error(exc)``.
+
+        ``op`` may run twice, the first run rolled back (see the module): journal work only.
 
         ``eager``: commit it in the calling thread now if the writer is idle (see the module)."""
         item = _Item(op, on_durable, on_error)
@@ -256,11 +267,17 @@ class JournalWriter:
             except Exception as exc:
                 return [(item, False, exc)]
             return [(item, True, result)]
+        self.operations += len(batch)
+        flat = self._commit_flat(batch)
+        if flat is not None:
+            return flat
+        # An operation failed and the whole transaction was rolled back: run the batch again,
+        # each operation in a savepoint of its own (none inside it), so it fails alone.
+        self.redone += 1
         with journal.transaction():
             for item in batch:
-                self.operations += 1
                 try:
-                    with journal.transaction(flat=True):  # its savepoint, none inside it
+                    with journal.transaction(flat=True):
                         outcomes.append((item, True, item.op(journal)))
                 except Exception as exc:
                     outcomes.append((item, False, exc))
@@ -268,3 +285,26 @@ class JournalWriter:
                     # SQLite rolled the whole batch back; none of it may be called durable.
                     raise BatchAborted(f"transaction aborted by {outcomes[-1][2]!r}")
         return outcomes
+
+    def _commit_flat(self, batch: list[_Item]) -> list[tuple[_Item, bool, Any]] | None:
+        """The batch in one transaction without a savepoint; None if an operation failed
+        (everything of it rolled back). Savepoints were two statements per operation, each a
+        release and re-acquisition of the interpreter's lock; operations rarely fail."""
+        journal = self.journal
+        results: list[Any] = []
+        try:
+            with journal.transaction(flat=True):
+                for item in batch:
+                    try:
+                        results.append(item.op(journal))
+                    except Exception as exc:
+                        if not journal.in_transaction():
+                            raise BatchAborted(f"transaction aborted by {exc!r}") from exc
+                        raise _Redo from exc
+                    if not journal.in_transaction():
+                        # SQLite ended the transaction under it: what follows would run in
+                        # autocommit. None of the batch may be called durable.
+                        raise BatchAborted(f"transaction aborted by {item.op!r}")
+        except _Redo:
+            return None
+        return [(item, True, result) for item, result in zip(batch, results, strict=True)]

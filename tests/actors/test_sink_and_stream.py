@@ -231,3 +231,26 @@ def test_user_stream_turns_executions_into_updates_and_gaps(make_recorder, clock
     assert health.connected and health.sessions == 2 and health.messages == 1
     stream.stop()
     assert not client.started
+
+
+def test_the_delivery_watermark_write_may_run_again_after_a_rollback() -> None:
+    """JournalWriter may run an operation twice (the first run rolled back with its batch):
+    the watermark's write then writes what it took again, or a later delivery, never less."""
+    from gal_exec.actors.report_sink import _DeliveredMark
+
+    class Marks:
+        def __init__(self) -> None:
+            self.written: list[tuple[str, int]] = []
+
+        def mark_delivered(self, cl_ord_id: str, sequence: int) -> None:
+            self.written.append((cl_ord_id, sequence))
+
+    mark, journal = _DeliveredMark(), Marks()
+    assert mark.note("a", 1)
+    mark.write(journal)  # type: ignore[arg-type]
+    mark.write(journal)  # type: ignore[arg-type]  # the redo
+    assert journal.written == [("a", 1), ("a", 1)]
+    assert mark.note("a", 2)  # the write ran: the next delivery queues a new one
+    assert not mark.note("b", 1)  # one is queued already
+    mark.write(journal)  # type: ignore[arg-type]
+    assert journal.written[-1] == ("b", 1)
