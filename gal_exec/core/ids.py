@@ -11,6 +11,7 @@ vanishingly unlikely.
 from __future__ import annotations
 
 import hashlib
+import os
 import random
 import re
 import uuid
@@ -43,7 +44,23 @@ _TAGS = frozenset(
     for tag in CHILD_ROLES.values()
     for generation in range(1, MAX_GENERATIONS + 1)
 )
-_system_random = random.SystemRandom()
+
+
+def _seeded() -> random.Random:
+    return random.Random(int.from_bytes(os.urandom(32), "big"))
+
+
+# Seeded from the OS entropy source once (and again in a forked child, which must not repeat its
+# parent's ids): drawing from the OS for every id was a system call or two on each signal's path.
+_random = _seeded()
+
+
+def _reseed() -> None:
+    global _random
+    _random = _seeded()
+
+
+os.register_at_fork(after_in_child=_reseed)
 
 
 def new_client_order_id(
@@ -52,13 +69,13 @@ def new_client_order_id(
     """A fresh 18-character cl_ord_id: `prefix` + base-36 time (if `clock`) + random digits.
 
     `prefix` is 0..4 letters or digits. Pass the engine's clock to make ids sort by creation
-    time; pass `rng` only in tests (the default draws from the OS entropy source).
+    time; pass `rng` only in tests (the default is a generator seeded from the OS entropy source).
     """
     if not _PREFIX_PATTERN.fullmatch(prefix):
         raise ValueError(
             f"cl_ord_id prefix must be 0..{_MAX_PREFIX} letters or digits, got {prefix!r}"
         )
-    source = rng if rng is not None else _system_random
+    source = rng if rng is not None else _random
     time_part = ""
     if clock is not None:
         milliseconds = int(clock.time() * 1000) % 36**_TIME_DIGITS

@@ -59,6 +59,8 @@ from gal_exec.kraken.ratelimits import (
 __all__ = ["RequestScheduler"]
 
 _KINDS_IN = {lane: [kind for kind in JobKind if Job(kind, None).lane is lane] for lane in Lane}
+_LANES = tuple(Lane)  # iterating an Enum class is slow; take() does it on every call
+_KINDS = tuple(JobKind)
 
 # Float tolerance: after waiting exactly the computed time, a request must fit.
 _EPSILON = 1e-9
@@ -92,6 +94,7 @@ class RequestScheduler:
         self._breakers: dict[str, str] = {}
         self._trials_left: dict[str, int] = {}
         self._held_now: dict[JobKind, bool] | None = None
+        self._lanes_held: frozenset[Lane] = frozenset()  # lanes held whole, with _held_now
         """Which kinds the breakers hold, kept until a breaker or a trial count changes."""
         self.pairs_seen: set[str] = set()
 
@@ -242,13 +245,17 @@ class RequestScheduler:
         now = self._clock.monotonic()
         held = self._held_now
         if held is None:
-            held = self._held_now = {kind: self._is_held(kind) for kind in JobKind}
+            held = self._held_now = {kind: self._is_held(kind) for kind in _KINDS}
+            self._lanes_held = frozenset(
+                lane for lane in _LANES if all(held[kind] for kind in _KINDS_IN[lane])
+            )
+        lanes_held = self._lanes_held
         blocked_pairs: set[str] = set()
         full_pairs: set[str] = set()
         rest_blocked = False
         wake = math.inf
-        for lane in Lane:
-            if all(held[kind] for kind in _KINDS_IN[lane]):
+        for lane in _LANES:
+            if lane in lanes_held:
                 continue  # a breaker holds the whole lane: no need to look at each job
             if lane is Lane.QUERY and not rest_open:
                 continue  # queries only go by REST
@@ -353,8 +360,11 @@ class RequestScheduler:
                 trade_cost = trading_cost(TradingAction.BATCH_ADD, count=len(batch))
         elif kind is JobKind.STATUS:
             jobs = self._statuses_for(queue, index, now)
-        chosen = {id(job) for job in jobs}
-        queue[:] = [job for job in queue if id(job) not in chosen]
+        if len(jobs) == 1 and queue[index] is head:
+            del queue[index]  # the usual case: no pass over the whole lane
+        else:
+            chosen = {id(job) for job in jobs}
+            queue[:] = [job for job in queue if id(job) not in chosen]
         if rest_cost > 0 and ws is None:
             self.rest.record(endpoint)
         if trade_cost > 0 and head.pair is not None:

@@ -109,3 +109,21 @@ def test_child_arguments_are_checked() -> None:
         child_client_order_id("g123", "stop")
     with pytest.raises(ValueError, match="not a valid"):
         child_client_order_id("bad\tid", "sl")
+
+
+def test_a_forked_child_does_not_repeat_its_parents_ids() -> None:
+    """The id generator is seeded once per process: a fork reseeds it in the child."""
+    import os
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next id, to the parent, then out
+        os.write(write, new_client_order_id("c").encode())
+        os._exit(0)
+    os.close(write)
+    child = os.read(read, 64).decode()
+    os.close(read)
+    os.waitpid(pid, 0)
+    parent = new_client_order_id("c")
+    assert len(child) == len(parent) == 18
+    assert child[1:] != parent[1:]
