@@ -174,6 +174,29 @@ def test_eager_ops_join_the_queue_while_the_writer_is_busy(path: Path, journal: 
     assert committed_ids(path) == {"c-slow", "c-eager"}
 
 
+def test_an_eager_op_never_overtakes_one_queued_before_it(path: Path, journal: Journal) -> None:
+    """Births commit (and their callbacks run, telling the gateway) in the order submitted: an
+    eager op submitted while others wait goes behind them, not first in the next batch."""
+    inside, release = threading.Event(), threading.Event()
+
+    def slow(journal: Journal) -> None:
+        journal.record_intent(order("c-slow"))
+        inside.set()
+        assert release.wait(10)
+
+    recorder = Recorder(path, expected=5)
+    with JournalWriter(journal) as writer:
+        writer.submit(slow, on_durable=recorder.on_durable("c-slow"))
+        assert inside.wait(10)
+        writer.submit(intent("c-1"), on_durable=recorder.on_durable("c-1"))
+        writer.submit(intent("c-2"), on_durable=recorder.on_durable("c-2"), eager=True)
+        writer.submit(intent("c-3"), on_durable=recorder.on_durable("c-3"))
+        writer.submit(intent("c-4"), on_durable=recorder.on_durable("c-4"), eager=True)
+        release.set()
+        assert recorder.done.wait(10)
+    assert recorder.durable == ["c-slow", "c-1", "c-2", "c-3", "c-4"]
+
+
 def test_eager_and_queued_ops_from_many_threads_all_commit_once(
     path: Path, journal: Journal
 ) -> None:

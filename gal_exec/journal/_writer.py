@@ -12,9 +12,10 @@ wait on the writer from it).
 ``submit(..., eager=True)`` is for the write-ahead of a placement, on the path of a signal: when
 no batch is being committed, the caller commits its operation itself and its callback runs in
 the calling thread at once, saving the hand-over to the writer thread and back (two thread
-wake-ups); when one is, the operation goes first in the next batch. One thread commits at a
-time, whichever it is. Operations are independent of one another (each its own savepoint), so
-the order between them is free; each is durable before its callback, whatever batch holds it.
+wake-ups); when one is, the operation goes first in the next batch, unless operations were
+queued before it: everything commits in the order submitted. One thread commits at a time,
+whichever it is. Each operation is durable before its callback, whatever batch holds it, and
+callbacks run in the order the operations were submitted.
 """
 
 from __future__ import annotations
@@ -145,9 +146,11 @@ class JournalWriter:
             if self._stopping:
                 raise RuntimeError("journal writer is stopped")
             self._submitted += 1
-            if self._busy or self._thread is None or not eager:
-                # An eager operation waits for the batch being committed only, then goes first.
-                (self._urgent if eager else self._queue).append(item)
+            if self._busy or self._thread is None or not eager or self._queue or self._urgent:
+                # In the order submitted: an eager operation that finds nothing queued waits for
+                # the batch being committed only and goes first in the next; it never overtakes
+                # one queued before it (a later order's birth would reach the wire first).
+                (self._urgent if eager and not self._queue else self._queue).append(item)
                 self._cond.notify_all()
                 return
             self._busy = True
