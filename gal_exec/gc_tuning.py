@@ -3,9 +3,9 @@
 CPython runs a young-generation collection every 700 net allocations of tracked objects (the
 first threshold). An order allocates thousands of them across the engine's threads (messages,
 reports, models, Decimals), and in a burst thousands of orders are alive at once, so the collector
-ran tens of times per order and its older-generation passes walked every live order. In a
-3,000-order burst, raising the first threshold to 10,000 took the engine's CPU per order from
-about 1.2 to 0.85 ms (docs/benchmarks.md). Only the first threshold moves: collections still run
+ran about 700 young and 60 older collections per 5,000 orders, the older ones walking every live
+order. Raising the first threshold to 10,000 (37 and 4 collections) cut the engine's CPU per
+order by 15 to 25 % in 3,000- and 5,000-order bursts (docs/benchmarks.md). Only the first threshold moves: collections still run
 and cycles are still freed, a little later; the memory this holds back is bounded by 10,000 young
 objects.
 

@@ -94,8 +94,9 @@ class RequestScheduler:
         self._breakers: dict[str, str] = {}
         self._trials_left: dict[str, int] = {}
         self._held_now: dict[JobKind, bool] | None = None
-        self._lanes_held: frozenset[Lane] = frozenset()  # lanes held whole, with _held_now
         """Which kinds the breakers hold, kept until a breaker or a trial count changes."""
+        self._lanes_held: frozenset[Lane] = frozenset()
+        """The lanes held whole, computed with ``_held_now``."""
         self.pairs_seen: set[str] = set()
 
     # --- queueing -----------------------------------------------------------------------------
