@@ -1,11 +1,11 @@
 """OrderActor: the Pykka shell around one order's OrderModel.
 
 It is started without an order (the supervisor keeps a few ready, so none is built on the path
-of a signal; it runs on the order dispatcher, see ``runtime``) and told ``Own(model)``: from then on it turns messages into calls on the model
-and carries out the effects the model returns (requests to the gateway, timers, reports to the
-sink, notes to the supervisor and to its OCO sibling). It never blocks: every answer arrives as
-a message. All of its work happens in messages, so any failure reaches ``on_failure`` and the
-supervisor's restart path.
+of a signal; it runs on the order dispatcher, see ``runtime``) and told ``Own(model)``: from then
+on it turns messages into calls on the model and carries out the effects the model returns
+(requests to the gateway, timers, reports to the sink, notes to the supervisor and to its OCO
+sibling). It never blocks: every answer arrives as a message. All of its work happens in
+messages, so any failure reaches ``on_failure`` and the supervisor's restart path.
 """
 
 from __future__ import annotations

@@ -243,12 +243,12 @@ class DispatchedActor(pykka.Actor):
         self.dispatcher.schedule(self)  # more mail, or none: _take marks it idle next time
 
     def _finish(self) -> None:
-        """After the stop: answer what is left with ActorDeadError, as Pykka's teardown does.
+        """After the stop: answer what is left with ActorDeadError, as Pykka's teardown does
+        (this is that teardown, ending with the mailbox marked idle).
 
-        The mailbox stays marked idle, so a message that raced the stop schedules one more
-        slice, which answers it the same way instead of leaving an ``ask`` waiting forever.
+        So a message that raced the stop schedules one more slice, which answers it the same
+        way instead of leaving an ``ask`` waiting forever.
         """
-        self._actor_loop_teardown()
         mailbox = self._mailbox
         while True:
             envelope = mailbox._take()
